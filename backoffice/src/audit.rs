@@ -1,0 +1,195 @@
+//! The append-only audit log: who changed what, when, from where.
+//!
+//! **Invariant:** records are written with [`record`] inside the transaction of the change
+//! they describe; the database refuses updates and deletes of audit rows (triggers in the
+//! migrations). Values of secret fields are never recorded, only that they changed.
+
+use sqlx::{Any, AnyConnection, Row};
+
+use crate::{StoreError, UnixMillis};
+
+/// Who did something, and from which address.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user's id, or `None` for the system or the command line.
+    pub user_id: Option<String>,
+    /// What the audit log shows: a username, `sistema` or `riga di comando`.
+    pub label: String,
+    /// The client's IP address, when the change came over the network.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The server itself (first start, scheduled jobs).
+    pub fn system() -> Self {
+        Self {
+            user_id: None,
+            label: "sistema".to_owned(),
+            ip: None,
+        }
+    }
+
+    /// An operator at the command line of the server.
+    pub fn command_line() -> Self {
+        Self {
+            user_id: None,
+            label: "riga di comando".to_owned(),
+            ip: None,
+        }
+    }
+}
+
+/// One field's change. `None` means absent (before a creation, after a deletion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl Change {
+    /// A field that was set to `after`.
+    pub fn set(field: &str, after: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            before: None,
+            after: Some(after.into()),
+        }
+    }
+
+    /// A field that went from `before` to `after`.
+    pub fn changed(field: &str, before: impl Into<String>, after: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            before: Some(before.into()),
+            after: Some(after.into()),
+        }
+    }
+
+    /// A secret field that changed: the values are not recorded.
+    pub fn secret(field: &str) -> Self {
+        Self::changed(field, "***", "***")
+    }
+}
+
+/// What is being recorded.
+#[derive(Debug, Clone)]
+pub struct NewRecord<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub changes: Vec<Change>,
+}
+
+/// One stored audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: i64,
+    pub at: UnixMillis,
+    pub actor_user_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub ip: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+/// Appends a record, in the caller's transaction.
+pub async fn record(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    at: UnixMillis,
+    new: NewRecord<'_>,
+) -> Result<(), StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_log (at, actor_user_id, actor, action, entity_type, entity_id, ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(at.0)
+    .bind(actor.user_id.as_deref())
+    .bind(actor.label.as_str())
+    .bind(new.action)
+    .bind(new.entity_type)
+    .bind(new.entity_id)
+    .bind(actor.ip.as_deref())
+    .fetch_one(&mut *conn)
+    .await?;
+    for (position, change) in new.changes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO audit_changes (audit_id, position, field, before_value, after_value) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(change.field.as_str())
+        .bind(change.before.as_deref())
+        .bind(change.after.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The newest `limit` records, newest first, optionally about one entity.
+pub async fn recent(
+    executor: &sqlx::Pool<Any>,
+    entity: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<Record>, StoreError> {
+    let rows = match entity {
+        Some((entity_type, entity_id)) => {
+            sqlx::query(
+                "SELECT id, at, actor_user_id, actor, action, entity_type, entity_id, ip \
+                 FROM audit_log WHERE entity_type = $1 AND entity_id = $2 \
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(entity_type)
+            .bind(entity_id)
+            .bind(limit)
+            .fetch_all(executor)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, at, actor_user_id, actor, action, entity_type, entity_id, ip \
+                 FROM audit_log ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(executor)
+            .await?
+        }
+    };
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let changes = sqlx::query(
+            "SELECT field, before_value, after_value FROM audit_changes \
+             WHERE audit_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(|change| {
+            Ok(Change {
+                field: change.try_get("field")?,
+                before: change.try_get("before_value")?,
+                after: change.try_get("after_value")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        records.push(Record {
+            id,
+            at: UnixMillis(row.try_get("at")?),
+            actor_user_id: row.try_get("actor_user_id")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            entity_type: row.try_get("entity_type")?,
+            entity_id: row.try_get("entity_id")?,
+            ip: row.try_get("ip")?,
+            changes,
+        });
+    }
+    Ok(records)
+}

@@ -1,0 +1,32 @@
+use thiserror::Error;
+
+/// What can go wrong in the back office. Database details stay in `Database`, which `web`
+/// logs and never shows to a client.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL scheme `{0}` (expected sqlite:// or postgres://)")]
+    UnsupportedDatabase(String),
+    #[error("file store error: {0}")]
+    FileStore(#[from] object_store::Error),
+    #[error("invalid file store location: {0}")]
+    FileStoreLocation(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    #[error("password hashing failed")]
+    PasswordHash,
+}
+
+/// True when `error` is a unique-constraint violation, on either backend.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db_error| db_error.is_unique_violation())
+}

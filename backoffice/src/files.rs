@@ -1,0 +1,82 @@
+//! The file store: where documents of a case file (fascicolo) live. A local directory by
+//! default, or an S3-compatible bucket through `object_store`.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+
+use crate::StoreError;
+
+const READY_MARKER: &str = ".accordo/ready";
+
+/// A handle to the file store.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl FileStore {
+    /// Opens the store at `location`: a local directory path (created when missing), or
+    /// `s3://bucket` with the endpoint, region and keys taken from the standard `AWS_*`
+    /// environment variables (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP` for a plain-HTTP endpoint such as MinIO).
+    pub fn open(location: &str) -> Result<Self, StoreError> {
+        let store: Arc<dyn ObjectStore> = if let Some(bucket) = location.strip_prefix("s3://") {
+            let bucket = bucket.trim_end_matches('/');
+            if bucket.is_empty() || bucket.contains('/') {
+                return Err(StoreError::FileStoreLocation(
+                    "an S3 location is s3://BUCKET".to_owned(),
+                ));
+            }
+            Arc::new(
+                AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()?,
+            )
+        } else {
+            std::fs::create_dir_all(location)
+                .map_err(|error| StoreError::FileStoreLocation(error.to_string()))?;
+            Arc::new(LocalFileSystem::new_with_prefix(location)?)
+        };
+        Ok(Self { store })
+    }
+
+    /// Writes the marker that [`FileStore::is_ready`] looks for; called at start.
+    pub async fn mark_ready(&self) -> Result<(), StoreError> {
+        self.store
+            .put(&Path::from(READY_MARKER), PutPayload::from_static(b"ok"))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the store answers and holds the start-up marker.
+    pub async fn is_ready(&self) -> bool {
+        self.store.head(&Path::from(READY_MARKER)).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_store_is_created_and_becomes_ready() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = dir.path().join("files");
+        let store = FileStore::open(location.to_str().expect("utf-8 path")).expect("open");
+        assert!(!store.is_ready().await);
+        store.mark_ready().await.expect("mark");
+        assert!(store.is_ready().await);
+    }
+
+    #[test]
+    fn an_s3_location_needs_a_bucket() {
+        assert!(matches!(
+            FileStore::open("s3://"),
+            Err(StoreError::FileStoreLocation(_))
+        ));
+    }
+}

@@ -1,0 +1,325 @@
+//! The end-to-end test harness: [`spawn_app`] starts the real server on port 0 with a fresh
+//! database (SQLite in a temporary directory, or a new PostgreSQL database) and returns typed
+//! helpers. [`both_backends!`] turns one scenario into a test per backend.
+//!
+//! PostgreSQL is reached at `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`);
+//! each test creates its own database and drops it when it ends, even on failure.
+
+use std::net::SocketAddr;
+
+use backoffice::access::Role;
+use backoffice::accounts::{self, NewUser, Username};
+use backoffice::audit::{self, Actor};
+use backoffice::{Db, UnixMillis};
+use reqwest::{redirect, Client, Response, StatusCode};
+use sqlx::Connection;
+use web::config::Config;
+use web::server::{self, RunningServer};
+
+pub use reqwest;
+
+/// The database engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One scenario as two tests, `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident: $app_type:ty) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($app: $app_type) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                scenario($crate::spawn_app($crate::Backend::Sqlite).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                scenario($crate::spawn_app($crate::Backend::Postgres).await).await;
+            }
+        }
+    )*};
+}
+
+/// A running server and everything a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    pub backend: Backend,
+    /// The database, for assertions.
+    pub db: Db,
+    /// The first administrator's one-time password, as printed at first start.
+    pub admin_password: String,
+    server: Option<RunningServer>,
+    data_dir: tempfile::TempDir,
+    postgres_database: Option<String>,
+}
+
+fn postgres_base_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// The configuration of a test server: port 0, everything under a temporary directory.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        log_level: "warn".to_owned(),
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    }
+}
+
+/// Starts the real server with a fresh database of `backend`.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the real server with a fresh database of `backend`, after `adjust` has changed the
+/// test configuration.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = test_config(data_dir.path());
+    let postgres_database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let name = format!("accordo_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin =
+                sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
+                    .await
+                    .expect(
+                        "PostgreSQL at TEST_POSTGRES_URL (default 127.0.0.1:5432) is reachable",
+                    );
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+            config.database_url = Some(format!("{}/{name}", postgres_base_url()));
+            Some(name)
+        }
+    };
+    adjust(&mut config);
+    let scheme = if config.tls == web::config::TlsMode::Off {
+        "http"
+    } else {
+        "https"
+    };
+    let server = server::start(config).await.expect("the server starts");
+    let admin_password = server
+        .first_start
+        .as_ref()
+        .map(|first| first.admin_password.reveal().to_owned())
+        .expect("a fresh database creates the first administrator");
+    TestApp {
+        address: format!("{scheme}://{}", server.local_addr),
+        backend,
+        db: server.db.clone(),
+        admin_password,
+        server: Some(server),
+        data_dir,
+        postgres_database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_database.take() else {
+            return;
+        };
+        // Drop is synchronous: use a private runtime on another thread. FORCE ends the
+        // connections the server's pool still holds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut admin =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
+                        .await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: the test database was not dropped");
+        }
+    }
+}
+
+/// A browser: its own cookie jar, no automatic redirects (tests assert on them).
+pub struct Browser {
+    pub client: Client,
+    address: String,
+}
+
+impl TestApp {
+    /// A new browser with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        let client = Client::builder()
+            .cookie_store(true)
+            .redirect(redirect::Policy::none())
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("HTTP client");
+        Browser {
+            client,
+            address: self.address.clone(),
+        }
+    }
+
+    /// The data directory of this server.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// Creates a user with `role` directly in the database and returns its username and
+    /// one-time password.
+    pub async fn create_user(&self, username: &str, role: Role) -> (String, String) {
+        let new = NewUser {
+            username: Username::parse(username).expect("valid username"),
+            display_name: format!("Utente {username}"),
+            role,
+            organism_id: None,
+        };
+        let (user, one_time) =
+            accounts::create_user(&self.db, &Actor::command_line(), UnixMillis::now(), new)
+                .await
+                .expect("create user");
+        (user.username, one_time.reveal().to_owned())
+    }
+
+    /// A browser logged in as a new user with `role`, past the first password change.
+    pub async fn logged_in(&self, username: &str, role: Role) -> Browser {
+        let (username, one_time) = self.create_user(username, role).await;
+        let browser = self.browser();
+        browser.login(&username, &one_time).await;
+        browser.change_password(&one_time, TEST_PASSWORD).await;
+        browser
+    }
+
+    /// A browser logged in as the first administrator, past the first password change.
+    pub async fn admin(&self) -> Browser {
+        let browser = self.browser();
+        browser.login("admin", &self.admin_password).await;
+        browser
+            .change_password(&self.admin_password, TEST_PASSWORD)
+            .await;
+        browser
+    }
+
+    /// The actions of the audit log, oldest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        let mut records = audit::recent(self.db.pool(), None, 10_000)
+            .await
+            .expect("audit log");
+        records.reverse();
+        records.into_iter().map(|record| record.action).collect()
+    }
+
+    /// Stops the server gracefully and returns once it has stopped.
+    pub async fn shutdown(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    /// Starts the graceful shutdown without waiting for it; returns the waiter.
+    pub fn begin_shutdown(&mut self) -> RunningServer {
+        let server = self.server.take().expect("server running");
+        (server.shutdown_trigger())();
+        server
+    }
+}
+
+/// The password tests choose at the first password change.
+pub const TEST_PASSWORD: &str = "una frase lunga per le prove";
+
+impl Browser {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// The CSRF token the server puts in this browser's forms (read from a page, as a
+    /// browser would).
+    pub async fn csrf_token(&self) -> String {
+        let mut page = self.get("/password").await;
+        if page.status() != StatusCode::OK {
+            page = self.get("/login").await;
+        }
+        let html = page.text().await.expect("page body");
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = html
+            .find(marker)
+            .expect("the page has a form with a CSRF token")
+            + marker.len();
+        let end = html[start..].find('"').expect("closing quote") + start;
+        html[start..end].to_owned()
+    }
+
+    /// Posts a form with this browser's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.post_form_raw(path, &form).await
+    }
+
+    /// Posts exactly `fields`, without adding a CSRF token.
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Submits the login form.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    /// Submits the password form; asserts that it succeeds.
+    pub async fn change_password(&self, current: &str, new: &str) {
+        let response = self
+            .post_form(
+                "/password",
+                &[
+                    ("current_password", current),
+                    ("new_password", new),
+                    ("confirm_password", new),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "password change accepted"
+        );
+    }
+}
+
+/// Where a redirect points.
+pub fn location(response: &Response) -> &str {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+}

@@ -1,0 +1,8 @@
+//! End-to-end scenarios against the real server, each on SQLite and on PostgreSQL.
+
+mod app {
+    mod accounts;
+    mod architecture;
+    mod health;
+    mod shutdown;
+}

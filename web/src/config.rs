@@ -1,0 +1,589 @@
+//! Configuration: one documented struct with defaults, read from a TOML file and from
+//! `ACCORDO_*` environment variables (the variable's name is the key in capitals:
+//! `room_capacity` ← `ACCORDO_ROOM_CAPACITY`). Environment variables win over the file.
+//!
+//! **Invariant:** a bad value is reported as a [`ConfigError`] naming the key, where it came
+//! from, what is wrong and what is expected; the binary prints it and exits with code 2.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_FILE_VARIABLE: &str = "ACCORDO_CONFIG";
+const ENV_PREFIX: &str = "ACCORDO_";
+/// The configuration file read from the working directory when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "accordo.toml";
+
+/// Everything an Accordo node can be told. Every key has a default, so an empty file (or none)
+/// runs a self-contained demo on localhost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The address people reach this server at; links in emails start with it.
+    pub public_url: Url,
+    /// Where the embedded defaults keep their files (SQLite database, files, outbox, TLS).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. Default: `sqlite://DATA_DIR/accordo.db`.
+    pub database_url: Option<String>,
+    /// `redis://HOST:PORT` to run several nodes; without it everything stays in-process.
+    pub redis_url: Option<String>,
+    /// A local directory, or `s3://BUCKET` (endpoint and keys from the `AWS_*` variables).
+    /// Default: `DATA_DIR/files`.
+    pub file_store: Option<String>,
+    /// `smtp://USER:PASSWORD@HOST:PORT` or `smtps://…`. Without it, outgoing mail is written as
+    /// `.eml` files into `DATA_DIR/outbox`.
+    pub smtp_url: Option<String>,
+    /// The sender of outgoing mail.
+    pub mail_from: String,
+    /// `off` (plain HTTP, for localhost or behind a TLS proxy), `self-signed` (a development
+    /// certificate generated into `DATA_DIR/tls`), or `files` (`tls_cert` and `tls_key`).
+    pub tls: TlsMode,
+    /// PEM certificate chain, with `tls = "files"`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key, with `tls = "files"`.
+    pub tls_key: Option<PathBuf>,
+    /// STUN servers handed to clients (`stun:host:port`); a list, or comma-separated in the
+    /// environment.
+    #[serde(deserialize_with = "lenient::list")]
+    pub stun_urls: Vec<String>,
+    /// TURN servers handed to clients (`turn:host:port?transport=udp`, `turns:…`).
+    #[serde(deserialize_with = "lenient::list")]
+    pub turn_urls: Vec<String>,
+    /// The shared secret of the TURN REST API scheme (coturn `static-auth-secret`).
+    pub turn_secret: Option<String>,
+    /// People connected to one room at once (mediator + 4 by default).
+    #[serde(deserialize_with = "lenient::number")]
+    pub room_capacity: u32,
+    /// Days a room lives from its creation.
+    #[serde(deserialize_with = "lenient::number")]
+    pub room_lifetime_days: u32,
+    /// `human` or `json` logs.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,sqlx=warn`.
+    pub log_level: String,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[serde(deserialize_with = "lenient::number")]
+    pub shutdown_grace_secs: u64,
+}
+
+/// How the server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Off,
+    SelfSigned,
+    Files,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: Url::parse("http://localhost:8080").expect("constant URL is valid"),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            file_store: None,
+            smtp_url: None,
+            mail_from: "Accordo <noreply@localhost>".to_owned(),
+            tls: TlsMode::Off,
+            tls_cert: None,
+            tls_key: None,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            room_capacity: 5,
+            room_lifetime_days: 90,
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, e.g. `room_capacity`; empty for a whole-file problem.
+    pub key: String,
+    /// Where the value came from: a file, an environment variable, or the default.
+    pub origin: String,
+    /// What is wrong.
+    pub problem: String,
+    /// What would be accepted.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(
+                f,
+                "configuration error in {}: {}",
+                self.origin, self.problem
+            )?;
+        } else {
+            write!(
+                f,
+                "configuration error: key `{}` (from {}): {}",
+                self.key, self.origin, self.problem
+            )?;
+        }
+        if !self.expected.is_empty() {
+            write!(f, "; expected {}", self.expected)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where each key's value came from, for error messages.
+type Origins = BTreeMap<String, String>;
+
+impl Config {
+    /// Reads the configuration: the file `file` (or `ACCORDO_CONFIG`, or `./accordo.toml` when
+    /// it exists), then the `ACCORDO_*` variables among `env`, then checks every value.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        let named_file = file.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(name, _)| name == CONFIG_FILE_VARIABLE)
+                .map(|(_, value)| PathBuf::from(value))
+        });
+        let mut table = toml::Table::new();
+        let mut origins = Origins::new();
+        let file_to_read = match named_file {
+            Some(path) => Some(path),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        if let Some(path) = file_to_read {
+            table = read_file(&path)?;
+            for key in table.keys() {
+                origins.insert(key.clone(), format!("file {}", path.display()));
+            }
+        }
+        for (name, value) in env {
+            if name == CONFIG_FILE_VARIABLE {
+                continue;
+            }
+            let key = name[ENV_PREFIX.len()..].to_lowercase();
+            origins.insert(key.clone(), format!("environment variable {name}"));
+            table.insert(key, toml::Value::String(value));
+        }
+        let config = deserialize(table, &origins)?;
+        config.validate(&origins)?;
+        Ok(config)
+    }
+
+    /// The database URL in force (the SQLite default under `data_dir` when none is set).
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("accordo.db").display()))
+    }
+
+    /// The file store location in force.
+    pub fn file_store(&self) -> String {
+        self.file_store
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files").display().to_string())
+    }
+
+    /// Where outgoing mail is written when no SMTP server is configured.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Whether cookies must carry `Secure` (the server or its public address uses HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls != TlsMode::Off || self.public_url.scheme() == "https"
+    }
+
+    /// The effective configuration as TOML, with passwords and secrets masked: what
+    /// `accordo config check` prints.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Some(mask_url_password(&self.database_url()));
+        shown.file_store = Some(self.file_store());
+        shown.redis_url = self.redis_url.as_deref().map(mask_url_password);
+        shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
+        shown.turn_secret = self.turn_secret.as_ref().map(|_| "***".to_owned());
+        toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot print: {error}\n"))
+    }
+
+    fn validate(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let fail = |key: &str, problem: String, expected: &str| ConfigError {
+            key: key.to_owned(),
+            origin: origins
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| "the default".to_owned()),
+            problem,
+            expected: expected.to_owned(),
+        };
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(fail(
+                "public_url",
+                format!("unsupported scheme `{}`", self.public_url.scheme()),
+                "an http:// or https:// URL",
+            ));
+        }
+        let database_url = self.database_url();
+        check_url_scheme(&database_url, &["sqlite", "postgres", "postgresql"]).map_err(
+            |problem| {
+                fail(
+                    "database_url",
+                    problem,
+                    "sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+                )
+            },
+        )?;
+        if let Some(redis_url) = &self.redis_url {
+            check_url_scheme(redis_url, &["redis", "rediss"])
+                .map_err(|problem| fail("redis_url", problem, "redis://HOST:PORT"))?;
+        }
+        if let Some(smtp_url) = &self.smtp_url {
+            check_url_scheme(smtp_url, &["smtp", "smtps"]).map_err(|problem| {
+                fail(
+                    "smtp_url",
+                    problem,
+                    "smtp://USER:PASSWORD@HOST:PORT or smtps://…",
+                )
+            })?;
+        }
+        if let Some(store) = &self.file_store {
+            if store.contains("://") && !store.starts_with("s3://") {
+                return Err(fail(
+                    "file_store",
+                    format!("unsupported location `{store}`"),
+                    "a local directory or s3://BUCKET",
+                ));
+            }
+        }
+        if self.tls == TlsMode::Files {
+            for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+                let Some(path) = path else {
+                    return Err(fail(
+                        key,
+                        "missing while tls = \"files\"".to_owned(),
+                        "the path of a PEM file",
+                    ));
+                };
+                if !path.is_file() {
+                    return Err(fail(
+                        key,
+                        format!("file {} does not exist", path.display()),
+                        "the path of a readable PEM file",
+                    ));
+                }
+            }
+        }
+        for (key, urls, schemes) in [
+            ("stun_urls", &self.stun_urls, &["stun:", "stuns:"][..]),
+            ("turn_urls", &self.turn_urls, &["turn:", "turns:"][..]),
+        ] {
+            if let Some(bad) = urls
+                .iter()
+                .find(|url| !schemes.iter().any(|s| url.starts_with(s)))
+            {
+                return Err(fail(
+                    key,
+                    format!("`{bad}` is not a {} URL", &key[..4]),
+                    "URLs such as stun:host:3478 or turn:host:3478?transport=udp",
+                ));
+            }
+        }
+        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
+            return Err(fail(
+                "turn_secret",
+                "missing while turn_urls is set".to_owned(),
+                "the TURN server's static-auth-secret",
+            ));
+        }
+        if !(2..=50).contains(&self.room_capacity) {
+            return Err(fail(
+                "room_capacity",
+                format!("{} is out of range", self.room_capacity),
+                "a whole number from 2 to 50",
+            ));
+        }
+        if !(1..=3650).contains(&self.room_lifetime_days) {
+            return Err(fail(
+                "room_lifetime_days",
+                format!("{} is out of range", self.room_lifetime_days),
+                "a whole number of days from 1 to 3650",
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(fail(
+                "log_level",
+                error.to_string(),
+                "a level (error, warn, info, debug, trace) or a filter such as info,sqlx=warn",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let whole_file = |problem: String, expected: &str| ConfigError {
+        key: String::new(),
+        origin: format!("file {}", path.display()),
+        problem,
+        expected: expected.to_owned(),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| whole_file(format!("cannot read it: {error}"), "a readable TOML file"))?;
+    text.parse::<toml::Table>()
+        .map_err(|error| whole_file(error.message().to_owned(), "valid TOML"))
+}
+
+fn deserialize(table: toml::Table, origins: &Origins) -> Result<Config, ConfigError> {
+    let mut unknown = Vec::new();
+    let value = toml::Value::Table(table);
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(value, &mut note_unknown);
+    let config: Result<Config, _> = serde_path_to_error::deserialize(ignoring);
+    if let Some(key) = unknown.first() {
+        let top = key.split('.').next().unwrap_or(key);
+        return Err(ConfigError {
+            key: key.clone(),
+            origin: origins
+                .get(top)
+                .cloned()
+                .unwrap_or_else(|| "the configuration".to_owned()),
+            problem: "unknown key".to_owned(),
+            expected: "one of the keys documented in README.md (see `accordo config check`)"
+                .to_owned(),
+        });
+    }
+    config.map_err(|error| {
+        let key = error.path().to_string();
+        let top = key.split(['.', '[']).next().unwrap_or(&key).to_owned();
+        ConfigError {
+            origin: origins
+                .get(&top)
+                .cloned()
+                .unwrap_or_else(|| "the configuration".to_owned()),
+            key,
+            problem: error.inner().to_string(),
+            expected: String::new(),
+        }
+    })
+}
+
+fn check_url_scheme(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let parsed = Url::parse(url)
+        .map_err(|error| format!("`{}` is not a URL ({error})", mask_url_password(url)))?;
+    if schemes.contains(&parsed.scheme()) {
+        Ok(())
+    } else {
+        Err(format!("unsupported scheme `{}`", parsed.scheme()))
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`.
+pub fn mask_url_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password fails only for URLs that cannot have one, which this has.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Deserializers that accept the string form an environment variable gives, as well as the
+/// typed TOML form.
+mod lenient {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText<T> {
+        Number(T),
+        Text(String),
+    }
+
+    pub fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + std::str::FromStr,
+    {
+        match NumberOrText::<T>::deserialize(deserializer)? {
+            NumberOrText::Number(number) => Ok(number),
+            NumberOrText::Text(text) => text.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("`{text}` is not a whole number in range"))
+            }),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+
+    pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+        Ok(match ListOrText::deserialize(deserializer)? {
+            ListOrText::List(list) => list,
+            ListOrText::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").expect("write");
+        Config::load(Some(&empty), env(pairs))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_demo() {
+        let config = load_env(&[]).expect("defaults load");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://./data/accordo.db");
+        assert_eq!(config.room_capacity, 5);
+        assert_eq!(config.room_lifetime_days, 90);
+        assert!(!config.secure_cookies());
+    }
+
+    #[test]
+    fn environment_variables_follow_the_keys_and_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("accordo.toml");
+        std::fs::write(&file, "room_capacity = 4\nlisten = \"0.0.0.0:9000\"\n").expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("ACCORDO_ROOM_CAPACITY", "6"),
+                ("ACCORDO_STUN_URLS", "stun:a:3478, stun:b:3478"),
+                (
+                    "ACCORDO_DATABASE_URL",
+                    "postgres://accordo:s3cret@db:5432/accordo",
+                ),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.room_capacity, 6);
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.stun_urls, vec!["stun:a:3478", "stun:b:3478"]);
+        let masked = config.to_masked_toml();
+        assert!(
+            masked.contains("postgres://accordo:***@db:5432/accordo"),
+            "{masked}"
+        );
+        assert!(!masked.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_its_origin_and_what_is_expected() {
+        let error = load_env(&[("ACCORDO_ROOM_CAPACITY", "many")]).expect_err("refused");
+        assert_eq!(error.key, "room_capacity");
+        assert_eq!(error.origin, "environment variable ACCORDO_ROOM_CAPACITY");
+        assert!(error.problem.contains("`many`"), "{error}");
+
+        let error =
+            load_env(&[("ACCORDO_DATABASE_URL", "mysql://localhost/x")]).expect_err("refused");
+        assert_eq!(error.key, "database_url");
+        assert_eq!(
+            error.to_string(),
+            "configuration error: key `database_url` (from environment variable \
+             ACCORDO_DATABASE_URL): unsupported scheme `mysql`; expected sqlite://PATH or \
+             postgres://USER@HOST:PORT/DATABASE"
+        );
+
+        let error = load_env(&[("ACCORDO_ROOM_CAPACITY", "1")]).expect_err("refused");
+        assert_eq!(error.expected, "a whole number from 2 to 50");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_from_the_file_and_the_environment() {
+        let error = load_env(&[("ACCORDO_ROOM_CAPACTIY", "5")]).expect_err("refused");
+        assert_eq!(error.key, "room_capactiy");
+        assert_eq!(error.problem, "unknown key");
+        assert_eq!(error.origin, "environment variable ACCORDO_ROOM_CAPACTIY");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("accordo.toml");
+        std::fs::write(&file, "[tls]\nmode = 1\n").expect("write");
+        let error = Config::load(Some(&file), env(&[])).expect_err("refused");
+        assert!(error.origin.starts_with("file "), "{error}");
+    }
+
+    #[test]
+    fn tls_files_must_exist() {
+        let error = load_env(&[
+            ("ACCORDO_TLS", "files"),
+            ("ACCORDO_TLS_CERT", "/nonexistent/cert.pem"),
+            ("ACCORDO_TLS_KEY", "/nonexistent/key.pem"),
+        ])
+        .expect_err("refused");
+        assert_eq!(error.key, "tls_cert");
+        assert!(error.problem.contains("does not exist"), "{error}");
+    }
+
+    #[test]
+    fn a_turn_server_needs_its_secret() {
+        let error =
+            load_env(&[("ACCORDO_TURN_URLS", "turn:turn.example:3478")]).expect_err("refused");
+        assert_eq!(error.key, "turn_secret");
+    }
+
+    #[test]
+    fn broken_toml_is_reported_with_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("accordo.toml");
+        std::fs::write(&file, "listen = \n").expect("write");
+        let error = Config::load(Some(&file), env(&[])).expect_err("refused");
+        assert_eq!(error.key, "");
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration error in file "),
+            "{error}"
+        );
+    }
+}

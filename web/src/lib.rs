@@ -1,0 +1,26 @@
+//! Accordo's composition root: the `accordo` binary's configuration, command line, HTTP
+//! server, back-office pages and JSON API.
+//!
+//! # Layout
+//! - [`config`]: the one configuration struct, from TOML and `ACCORDO_*` variables.
+//! - [`cli`]: `serve`, `migrate`, `admin …`, `config check`.
+//! - [`server`]: start-up (migrations, demo organism, first admin), routes, graceful stop.
+//! - [`auth`]: session cookies, the user extractors, login, logout, password change.
+//! - [`csrf`]: the CSRF middleware that guards every state-changing request.
+//! - [`pages`]: server-rendered pages (askama templates in `templates/`) and the JSON API.
+//! - [`error`]: how failures become pages (HTML) or JSON bodies.
+//! - [`telemetry`]: logs, request ids, Prometheus metrics.
+//! - [`tls`]: rustls from certificate files or a generated development certificate.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod cookies;
+pub mod csrf;
+pub mod error;
+pub mod pages;
+pub mod rome_time;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod tls;

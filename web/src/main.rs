@@ -1,0 +1,5 @@
+//! The `accordo` binary.
+
+fn main() -> std::process::ExitCode {
+    web::cli::run()
+}

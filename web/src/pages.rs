@@ -1,0 +1,347 @@
+//! Server-rendered pages (askama templates under `web/templates/`), in Italian.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Form, Json};
+use backoffice::access::{Permission, Role};
+use backoffice::accounts::{self, NewUser, User, Username};
+use backoffice::audit;
+use backoffice::{StoreError, UnixMillis};
+use serde::Deserialize;
+
+use crate::auth::{ApiUser, CurrentUser};
+use crate::csrf::CsrfToken;
+use crate::error::{ApiError, AppError};
+use crate::rome_time;
+use crate::state::AppState;
+
+/// Renders a template; a template error (a bug) becomes a plain 500 page.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => AppError::Internal(error.to_string()).into_response(),
+    }
+}
+
+/// The navigation bar of a logged-in user.
+pub struct Nav {
+    pub display_name: String,
+    pub role: &'static str,
+    pub is_admin: bool,
+    pub csrf_token: String,
+}
+
+impl Nav {
+    fn new(current: &CurrentUser, csrf: &CsrfToken) -> Self {
+        Self {
+            display_name: current.user.display_name.clone(),
+            role: role_label(current.user.role),
+            is_admin: current.user.role.allows(Permission::ManageUsers),
+            csrf_token: csrf.0.clone(),
+        }
+    }
+}
+
+/// How a role is named in the interface.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Amministratore",
+        Role::Segreteria => "Segreteria",
+        Role::Mediatore => "Mediatore",
+        Role::Consigliere => "Consigliere relatore",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    /// The page, or its text alone if the template fails.
+    pub fn render_or_plain(&self) -> String {
+        self.render()
+            .unwrap_or_else(|_| format!("{}: {}", self.title, self.message))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    csrf_token: String,
+    username: String,
+    error: Option<String>,
+}
+
+impl LoginPage {
+    pub fn new(csrf: &CsrfToken, username: &str, error: Option<String>) -> Self {
+        Self {
+            csrf_token: csrf.0.clone(),
+            username: username.to_owned(),
+            error,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    csrf_token: String,
+    display_name: String,
+    one_time: bool,
+    error: Option<String>,
+}
+
+impl PasswordPage {
+    pub fn new(csrf: &CsrfToken, user: &User, error: Option<String>) -> Self {
+        Self {
+            csrf_token: csrf.0.clone(),
+            display_name: user.display_name.clone(),
+            one_time: user.must_change_password,
+            error,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    nav: Nav,
+}
+
+/// `GET /`: the dashboard.
+pub async fn dashboard(
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ViewDashboard)?;
+    Ok(render(&DashboardPage {
+        nav: Nav::new(&current, &csrf),
+    }))
+}
+
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: &'static str,
+    entity: String,
+    ip: String,
+    changes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Nav,
+    rows: Vec<AuditRow>,
+}
+
+/// How an audit action is named in the interface.
+fn action_label(action: &str) -> &'static str {
+    match action {
+        "user.created" => "Utente creato",
+        "user.login" => "Accesso",
+        "user.login_failed" => "Accesso non riuscito",
+        "user.locked" => "Account bloccato",
+        "user.logout" => "Uscita",
+        "user.password_changed" => "Password cambiata",
+        "user.password_reset" => "Password reimpostata",
+        "organism.created" => "Organismo creato",
+        "setting.created" => "Parametro creato",
+        _ => "Altra operazione",
+    }
+}
+
+const AUDIT_PAGE_ROWS: i64 = 200;
+
+/// `GET /admin/audit`: the newest audit records.
+pub async fn audit_log(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ViewAuditLog)?;
+    let records = audit::recent(state.db.pool(), None, AUDIT_PAGE_ROWS).await?;
+    let rows = records
+        .into_iter()
+        .map(|record| AuditRow {
+            at: rome_time::format(record.at),
+            actor: record.actor,
+            action: action_label(&record.action),
+            entity: format!("{} {}", record.entity_type, record.entity_id),
+            ip: record.ip.unwrap_or_default(),
+            changes: record
+                .changes
+                .iter()
+                .map(|change| {
+                    format!(
+                        "{}: {} → {}",
+                        change.field,
+                        change.before.as_deref().unwrap_or("—"),
+                        change.after.as_deref().unwrap_or("—")
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        nav: Nav::new(&current, &csrf),
+        rows,
+    }))
+}
+
+struct UserRow {
+    username: String,
+    display_name: String,
+    role: &'static str,
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Nav,
+    users: Vec<UserRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    created: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn users_page(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &CsrfToken,
+    created: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<UsersPage, AppError> {
+    let now = UnixMillis::now();
+    let users = accounts::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|user| UserRow {
+            state: if user.locked_until.is_some_and(|until| until > now) {
+                "Bloccato"
+            } else if user.must_change_password {
+                "In attesa del primo accesso"
+            } else {
+                "Attivo"
+            },
+            username: user.username,
+            display_name: user.display_name,
+            role: role_label(user.role),
+        })
+        .collect();
+    Ok(UsersPage {
+        nav: Nav::new(current, csrf),
+        users,
+        roles: Role::ALL
+            .iter()
+            .map(|role| (role.as_str(), role_label(*role)))
+            .collect(),
+        created,
+        error,
+    })
+}
+
+/// `GET /admin/users`.
+pub async fn users(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageUsers)?;
+    Ok(render(
+        &users_page(&state, &current, &csrf, None, None).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    username: String,
+    display_name: String,
+    role: String,
+}
+
+/// `POST /admin/users`: creates an account and shows its one-time password once.
+pub async fn create_user(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(form): Form<NewUserForm>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageUsers)?;
+    let refuse = |message: &str| Some(message.to_owned());
+    let display_name = form.display_name.trim();
+    let error = match (Username::parse(&form.username), Role::parse(&form.role)) {
+        (Err(_), _) => refuse(
+            "Nome utente non valido: da 3 a 64 caratteri tra lettere minuscole, cifre e . _ - @",
+        ),
+        (_, None) => refuse("Scelga un ruolo dall'elenco."),
+        _ if display_name.is_empty() || display_name.chars().count() > 120 => {
+            refuse("Indichi nome e cognome (al massimo 120 caratteri).")
+        }
+        (Ok(username), Some(role)) => {
+            let new = NewUser {
+                username,
+                display_name: display_name.to_owned(),
+                role,
+                organism_id: current.user.organism_id.clone(),
+            };
+            match accounts::create_user(&state.db, &current.actor(), UnixMillis::now(), new).await {
+                Ok((user, one_time)) => {
+                    let created = Some((user.username, one_time.reveal().to_owned()));
+                    return Ok(render(
+                        &users_page(&state, &current, &csrf, created, None).await?,
+                    ));
+                }
+                Err(StoreError::AlreadyExists(_)) => {
+                    refuse("Esiste già un utente con questo nome.")
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    let page = users_page(&state, &current, &csrf, None, error).await?;
+    Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
+/// `GET /api/v1/me`: the logged-in user.
+pub async fn api_me(ApiUser(current): ApiUser) -> Result<Json<serde_json::Value>, ApiError> {
+    current.require(Permission::ViewDashboard)?;
+    Ok(Json(serde_json::json!({
+        "id": current.user.id,
+        "username": current.user.username,
+        "display_name": current.user.display_name,
+        "role": current.user.role.as_str(),
+    })))
+}
+
+/// `GET /api/v1/audit`: the newest audit records, for administrators.
+pub async fn api_audit(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    current.require(Permission::ViewAuditLog)?;
+    let records = audit::recent(state.db.pool(), None, AUDIT_PAGE_ROWS).await?;
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|record| {
+            serde_json::json!({
+                "id": record.id,
+                "at": record.at.0,
+                "actor": record.actor,
+                "action": record.action,
+                "entity_type": record.entity_type,
+                "entity_id": record.entity_id,
+                "ip": record.ip,
+                "changes": record.changes.iter().map(|change| serde_json::json!({
+                    "field": change.field, "before": change.before, "after": change.after,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "records": records })))
+}

@@ -1,0 +1,271 @@
+//! Starting, serving and stopping a node.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use backoffice::accounts::OneTimePassword;
+use backoffice::files::FileStore;
+use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::{Config, ConfigError};
+use crate::csrf::CsrfKey;
+use crate::error::AppError;
+use crate::state::{AppState, LoginLimiter};
+use crate::telemetry::Metrics;
+use crate::{auth, csrf, pages, telemetry, tls};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What a first start prints once.
+#[derive(Debug)]
+pub struct FirstStart {
+    pub admin_password: OneTimePassword,
+}
+
+/// A running node.
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// Present when this start created the first administrator.
+    pub first_start: Option<FirstStart>,
+    /// The database, for whoever started the node (tests assert on it).
+    pub db: Db,
+    handle: Handle,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests finish within the grace period,
+    /// then closes the database.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(self.grace));
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`RunningServer::trigger_shutdown`] or an error),
+    /// then closes the database.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let served = self
+            .served
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        self.db.close().await;
+        tracing::info!("shut down");
+        served
+    }
+
+    /// A handle that starts the graceful shutdown from elsewhere (a signal handler).
+    pub fn shutdown_trigger(&self) -> impl FnOnce() + Send + 'static {
+        let handle = self.handle.clone();
+        let grace = self.grace;
+        move || handle.graceful_shutdown(Some(grace))
+    }
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_database(config: &Config) -> Result<Db, StoreError> {
+    let url = config.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| StoreError::FileStoreLocation(error.to_string()))?;
+        }
+    }
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Starts a node: migrations, the demo organism and first administrator on an empty
+/// database, the file store, then the HTTP(S) listener.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let tls = tls::server_config(&config)?;
+    let db = open_database(&config).await?;
+    let now = UnixMillis::now();
+    let organism = organisms::ensure_demo(&db, now).await?;
+    let admin_password = accounts::ensure_first_admin(&db, now, Some(organism.id)).await?;
+    let files = FileStore::open(&config.file_store())?;
+    files.mark_ready().await?;
+    let outbox = config.outbox_dir();
+    std::fs::create_dir_all(&outbox).map_err(|source| StartError::DataDir {
+        path: outbox.display().to_string(),
+        source,
+    })?;
+    let csrf_secret = settings::secret(&db, "csrf", now).await?;
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config.clone()),
+        files,
+        csrf: Arc::new(CsrfKey::new(csrf_secret)),
+        metrics: Metrics::new()?,
+        login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
+    };
+    let app = router(state);
+
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .and_then(|()| listener.local_addr())
+        .map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        address: config.listen,
+        source,
+    })?;
+    let handle = Handle::new();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        Some(tls) => {
+            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+                .handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+    };
+    tracing::info!(%local_addr, "listening");
+    Ok(RunningServer {
+        local_addr,
+        first_start: admin_password.map(|admin_password| FirstStart { admin_password }),
+        db,
+        handle,
+        served,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+/// Every route, with the middleware that applies to all of them.
+pub fn router(state: AppState) -> Router {
+    let secure = state.config.secure_cookies();
+    let mut app = Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/logout", post(auth::logout))
+        .route(
+            "/password",
+            get(auth::password_page).post(auth::password_submit),
+        )
+        .route("/admin/users", get(pages::users).post(pages::create_user))
+        .route("/admin/audit", get(pages::audit_log))
+        .route("/api/v1/me", get(pages::api_me))
+        .route("/api/v1/audit", get(pages::api_audit))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/static/accordo.css", get(stylesheet))
+        .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::protect,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ));
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+             connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    ] {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if secure {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    app.with_state(state)
+}
+
+/// `GET /readyz`: 200 when the database answers with every migration applied and the file
+/// store answers; 503 otherwise.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let database = state.db.is_ready().await;
+    let files = state.files.is_ready().await;
+    let status = if database && files {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        format!(
+            "database: {}\nfiles: {}\n",
+            verdict(database),
+            verdict(files)
+        ),
+    )
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "unavailable"
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/accordo.css"),
+    )
+}

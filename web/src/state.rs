@@ -1,0 +1,83 @@
+//! What every handler can reach.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backoffice::files::FileStore;
+use backoffice::Db;
+
+use crate::config::Config;
+use crate::csrf::CsrfKey;
+use crate::telemetry::Metrics;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub files: FileStore,
+    pub csrf: Arc<CsrfKey>,
+    pub metrics: Metrics,
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+/// Limits login attempts per client address, on top of the per-account lockout, so that one
+/// address cannot try many accounts. In memory, per node.
+pub struct LoginLimiter {
+    max_attempts: usize,
+    window: Duration,
+    attempts: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max_attempts: usize, window: Duration) -> Self {
+        Self {
+            max_attempts,
+            window,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an attempt from `ip`; `Err(seconds to wait)` when over the limit.
+    pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        // A poisoned lock only means another request panicked while counting; the counts
+        // are still usable.
+        let mut attempts = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let window = self.window;
+        attempts.retain(|_, times| {
+            times.retain(|time| now.duration_since(*time) < window);
+            !times.is_empty()
+        });
+        let times = attempts.entry(ip).or_default();
+        if times.len() >= self.max_attempts {
+            let oldest = times.first().copied().unwrap_or(now);
+            let wait = window.saturating_sub(now.duration_since(oldest));
+            return Err(wait.as_secs().max(1));
+        }
+        times.push(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_applies_per_address_and_expires() {
+        let limiter = LoginLimiter::new(2, Duration::from_secs(60));
+        let start = Instant::now();
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        assert!(limiter.attempt(a, start).is_ok());
+        assert!(limiter.attempt(a, start).is_ok());
+        assert_eq!(limiter.attempt(a, start), Err(60));
+        assert!(limiter.attempt(b, start).is_ok());
+        assert!(limiter.attempt(a, start + Duration::from_secs(61)).is_ok());
+    }
+}
