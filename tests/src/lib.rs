@@ -25,7 +25,25 @@ pub enum Backend {
     Postgres,
 }
 
-/// One scenario as two tests, `NAME::sqlite` and `NAME::postgres`.
+/// What a scenario of [`both_backends!`] starts from: a [`TestApp`] or a bare [`TestDb`].
+pub trait Fixture: Sized {
+    fn create(backend: Backend) -> impl std::future::Future<Output = Self>;
+}
+
+impl Fixture for TestApp {
+    async fn create(backend: Backend) -> Self {
+        spawn_app(backend).await
+    }
+}
+
+impl Fixture for TestDb {
+    async fn create(backend: Backend) -> Self {
+        TestDb::fresh(backend).await
+    }
+}
+
+/// One scenario as two tests, `NAME::sqlite` and `NAME::postgres`. The scenario's argument is
+/// any [`Fixture`]: `app: TestApp` for the whole server, `db: TestDb` for the database alone.
 #[macro_export]
 macro_rules! both_backends {
     ($(async fn $name:ident($app:ident: $app_type:ty) $body:block)*) => {$(
@@ -37,15 +55,98 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                scenario($crate::spawn_app($crate::Backend::Sqlite).await).await;
+                let fixture = <$app_type as $crate::Fixture>::create($crate::Backend::Sqlite).await;
+                scenario(fixture).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                scenario($crate::spawn_app($crate::Backend::Postgres).await).await;
+                let fixture = <$app_type as $crate::Fixture>::create($crate::Backend::Postgres).await;
+                scenario(fixture).await;
             }
         }
     )*};
+}
+
+/// A fresh, migrated database of one backend, removed when dropped (even on failure).
+pub struct TestDb {
+    pub db: Db,
+    pub backend: Backend,
+    /// The URL the database was opened with.
+    pub url: String,
+    /// Holds the SQLite file, and the server's data directory in a [`TestApp`].
+    pub dir: tempfile::TempDir,
+    postgres_database: Option<String>,
+}
+
+impl TestDb {
+    /// Creates the database (a new SQLite file, or a new PostgreSQL database) and migrates it.
+    pub async fn fresh(backend: Backend) -> Self {
+        let (dir, url, postgres_database) = Self::create_empty(backend).await;
+        let db = Db::connect(&url)
+            .await
+            .expect("connect to the test database");
+        db.migrate().await.expect("migrate the test database");
+        Self {
+            db,
+            backend,
+            url,
+            dir,
+            postgres_database,
+        }
+    }
+
+    async fn create_empty(backend: Backend) -> (tempfile::TempDir, String, Option<String>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("accordo.db").display());
+                (dir, url, None)
+            }
+            Backend::Postgres => {
+                let name = format!("accordo_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
+                        .await
+                        .expect(
+                            "PostgreSQL at TEST_POSTGRES_URL (default 127.0.0.1:5432) is reachable",
+                        );
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test database");
+                (dir, format!("{}/{name}", postgres_base_url()), Some(name))
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_database.take() else {
+            return;
+        };
+        // Drop is synchronous: use a private runtime on another thread. FORCE ends the
+        // connections a pool still holds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut admin =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
+                        .await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: the test database was not dropped");
+        }
+    }
 }
 
 /// A running server and everything a test needs to talk to it.
@@ -58,8 +159,8 @@ pub struct TestApp {
     /// The first administrator's one-time password, as printed at first start.
     pub admin_password: String,
     server: Option<RunningServer>,
-    data_dir: tempfile::TempDir,
-    postgres_database: Option<String>,
+    // Declared last: dropped after the server, it removes the database and the data directory.
+    storage: TestDb,
 }
 
 fn postgres_base_url() -> String {
@@ -86,26 +187,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the real server with a fresh database of `backend`, after `adjust` has changed the
 /// test configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temporary directory");
-    let mut config = test_config(data_dir.path());
-    let postgres_database = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            let name = format!("accordo_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin =
-                sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
-                    .await
-                    .expect(
-                        "PostgreSQL at TEST_POSTGRES_URL (default 127.0.0.1:5432) is reachable",
-                    );
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
-            config.database_url = Some(format!("{}/{name}", postgres_base_url()));
-            Some(name)
-        }
-    };
+    let (dir, url, postgres_database) = TestDb::create_empty(backend).await;
+    let mut config = test_config(dir.path());
+    config.database_url = Some(url.clone());
     adjust(&mut config);
     let scheme = if config.tls == web::config::TlsMode::Off {
         "http"
@@ -118,42 +202,20 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         .as_ref()
         .map(|first| first.admin_password.reveal().to_owned())
         .expect("a fresh database creates the first administrator");
+    let db = server.db.clone();
     TestApp {
         address: format!("{scheme}://{}", server.local_addr),
         backend,
-        db: server.db.clone(),
+        db: db.clone(),
         admin_password,
         server: Some(server),
-        data_dir,
-        postgres_database,
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_database.take() else {
-            return;
-        };
-        // Drop is synchronous: use a private runtime on another thread. FORCE ends the
-        // connections the server's pool still holds.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let mut admin =
-                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
-                        .await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: the test database was not dropped");
-        }
+        storage: TestDb {
+            db,
+            backend,
+            url,
+            dir,
+            postgres_database,
+        },
     }
 }
 
@@ -180,7 +242,7 @@ impl TestApp {
 
     /// The data directory of this server.
     pub fn data_dir(&self) -> &std::path::Path {
-        self.data_dir.path()
+        self.storage.dir.path()
     }
 
     /// Creates a user with `role` directly in the database and returns its username and
