@@ -28,6 +28,8 @@ pub enum Permission {
     ManageUsers,
     /// Read the audit log.
     ViewAuditLog,
+    /// Open online meeting rooms for cases and manage who is invited.
+    ManageRooms,
 }
 
 impl Role {
@@ -44,6 +46,7 @@ impl Role {
         match permission {
             Permission::ViewDashboard => true,
             Permission::ManageUsers | Permission::ViewAuditLog => self == Role::Admin,
+            Permission::ManageRooms => matches!(self, Role::Admin | Role::Segreteria),
         }
     }
 
@@ -74,12 +77,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_admins_manage_users_and_read_the_audit_log() {
+    fn admins_manage_users_and_the_office_manages_rooms() {
         for role in Role::ALL {
             assert!(role.allows(Permission::ViewDashboard));
             let admin = role == Role::Admin;
             assert_eq!(role.allows(Permission::ManageUsers), admin);
             assert_eq!(role.allows(Permission::ViewAuditLog), admin);
+            let office = matches!(role, Role::Admin | Role::Segreteria);
+            assert_eq!(role.allows(Permission::ManageRooms), office);
         }
     }
 

@@ -20,6 +20,10 @@ pub enum StoreError {
     AlreadyExists(&'static str),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// A value given to the back office that it refuses to store (a malformed case reference,
+    /// an id or a time the database cannot hold).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
     #[error("password hashing failed")]
     PasswordHash,
 }
@@ -29,4 +33,12 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|db_error| db_error.is_unique_violation())
+}
+
+/// True when `error` is a foreign-key violation (a row names another that does not exist), on
+/// either backend.
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db_error| db_error.is_foreign_key_violation())
 }

@@ -10,6 +10,11 @@
 //! - [`sessions`]: server-side login sessions (only a hash of the cookie is stored).
 //! - [`audit`]: the append-only audit log every state change writes to, in its transaction.
 //! - [`organisms`]: the bodies (organismi) that run on an installation; the demo one.
+//! - [`cases`]: cases (fascicoli), for now the minimal record a room belongs to.
+//! - [`room_store`]: mediation rooms kept durable: a [`rooms::RoomSnapshot`] saved after every
+//!   command and loaded back to restore the room; one room per case.
+//! - [`invites`]: the personal links to a room, one current token per member (only its hash is
+//!   stored).
 //! - [`settings`]: installation-wide values such as the secret that signs tokens.
 //! - [`files`]: the file store (local directory or an S3-compatible bucket).
 //!
@@ -24,9 +29,12 @@
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod cases;
 pub mod db;
 pub mod files;
+pub mod invites;
 pub mod organisms;
+pub mod room_store;
 pub mod sessions;
 pub mod settings;
 

@@ -1,6 +1,18 @@
-//! The WebSocket edge of a mediation room: a typed, versioned JSON protocol, the connection
-//! lifecycle (heartbeats, resume, back-pressure) and fan-out across nodes.
+//! The WebSocket edge of a mediation room: a typed, versioned JSON protocol
+//! (`docs/protocol.md`), the connection lifecycle (hello, heartbeats, resume, back-pressure,
+//! rate limits) and the live rooms, one task each.
 //!
-//! This crate is laid down by the foundation (issue #2) so that the workspace has its final
-//! shape and the dependency-direction invariants in `ARCHITECTURE.md` can be checked from the
-//! first commit; the protocol itself arrives with the rooms work (issue #3).
+//! # Layout
+//! - [`protocol`]: every message on the wire, its parser and the conversions from `rooms`.
+//! - [`hub`]: the registry of live rooms and the task that owns each room.
+//! - [`connection`]: one WebSocket from `hello` to `bye`.
+//! - [`clock`]: the time rooms see; a manual clock for tests.
+//!
+//! **API boundary:** `web` upgrades the HTTP request and hands the socket to
+//! [`connection::serve`]; the back office changes a live room through
+//! [`hub::Hub::office_command`]. Rooms decide, this crate carries.
+
+pub mod clock;
+pub mod connection;
+pub mod hub;
+pub mod protocol;

@@ -5,7 +5,9 @@
 //! PostgreSQL is reached at `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`);
 //! each test creates its own database and drops it when it ends, even on failure.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use backoffice::access::Role;
 use backoffice::accounts::{self, NewUser, Username};
@@ -14,9 +16,13 @@ use backoffice::{Db, UnixMillis};
 use reqwest::{redirect, Client, Response, StatusCode};
 use sqlx::Connection;
 use web::config::Config;
-use web::server::{self, RunningServer};
+use web::server::{self, RunningServer, Runtime};
+
+pub mod room_client;
 
 pub use reqwest;
+pub use signaling::clock::ManualClock;
+pub use signaling::hub::SignalingSettings;
 
 /// The database engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +164,10 @@ pub struct TestApp {
     pub db: Db,
     /// The first administrator's one-time password, as printed at first start.
     pub admin_password: String,
+    /// The clock rooms see: it stands still until a test moves it.
+    pub clock: Arc<ManualClock>,
+    config: Config,
+    runtime: Runtime,
     server: Option<RunningServer>,
     // Declared last: dropped after the server, it removes the database and the data directory.
     storage: TestDb,
@@ -187,16 +197,32 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the real server with a fresh database of `backend`, after `adjust` has changed the
 /// test configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_custom(backend, adjust, SignalingSettings::default()).await
+}
+
+/// The most general start: configuration adjusted by `adjust`, signaling limits `signaling`.
+pub async fn spawn_app_custom(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    signaling: SignalingSettings,
+) -> TestApp {
     let (dir, url, postgres_database) = TestDb::create_empty(backend).await;
     let mut config = test_config(dir.path());
     config.database_url = Some(url.clone());
     adjust(&mut config);
+    let clock = Arc::new(ManualClock::starting_now());
+    let runtime = Runtime {
+        clock: clock.clone(),
+        signaling,
+    };
     let scheme = if config.tls == web::config::TlsMode::Off {
         "http"
     } else {
         "https"
     };
-    let server = server::start(config).await.expect("the server starts");
+    let server = server::start_with(config.clone(), runtime.clone())
+        .await
+        .expect("the server starts");
     let admin_password = server
         .first_start
         .as_ref()
@@ -208,6 +234,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         backend,
         db: db.clone(),
         admin_password,
+        clock,
+        config,
+        runtime,
         server: Some(server),
         storage: TestDb {
             db,
@@ -289,6 +318,87 @@ impl TestApp {
         records.into_iter().map(|record| record.action).collect()
     }
 
+    /// Stops the server and starts it again on the same database and data directory (on a
+    /// new port: [`TestApp::address`] changes).
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        let server = server::start_with(self.config.clone(), self.runtime.clone())
+            .await
+            .expect("the server starts again");
+        let scheme = self
+            .address
+            .split("://")
+            .next()
+            .unwrap_or("http")
+            .to_owned();
+        self.address = format!("{scheme}://{}", server.local_addr);
+        self.db = server.db.clone();
+        self.server = Some(server);
+    }
+
+    /// Opens a case and its room through the API as `office` (a segreteria or admin browser),
+    /// inviting `people` as (name, role, side); returns the ids and personal links.
+    pub async fn open_room(
+        &self,
+        office: &Browser,
+        people: &[(&'static str, &str, Option<&str>)],
+        auto_admit: bool,
+    ) -> RoomSetup {
+        let reference = format!("MED-{}", uuid::Uuid::new_v4().simple());
+        let case = office
+            .post_json(
+                "/api/v1/cases",
+                &serde_json::json!({ "reference": reference, "title": "Locazione via Roma" }),
+            )
+            .await;
+        assert_eq!(case.status(), StatusCode::CREATED);
+        let case: serde_json::Value = case.json().await.expect("case JSON");
+        let room = office
+            .post_json(
+                &format!(
+                    "/api/v1/cases/{}/room",
+                    case["id"].as_str().unwrap_or_default()
+                ),
+                &serde_json::json!({ "auto_admit": auto_admit }),
+            )
+            .await;
+        assert_eq!(room.status(), StatusCode::CREATED);
+        let room: serde_json::Value = room.json().await.expect("room JSON");
+        let room = room["room"].as_str().unwrap_or_default().to_owned();
+        let mut setup = RoomSetup {
+            room: room.clone(),
+            members: HashMap::new(),
+            links: HashMap::new(),
+        };
+        for (name, role, side) in people {
+            let mut body = serde_json::json!({ "role": role, "display_name": format!("Sig. {name}"), "email": format!("{name}@example.invalid") });
+            if let Some(side) = side {
+                body["side"] = serde_json::json!(side);
+            }
+            let added = office
+                .post_json(&format!("/api/v1/rooms/{room}/members"), &body)
+                .await;
+            assert_eq!(added.status(), StatusCode::CREATED, "{name} invited");
+            let added: serde_json::Value = added.json().await.expect("member JSON");
+            setup.members.insert(
+                *name,
+                added["member"].as_str().unwrap_or_default().to_owned(),
+            );
+            setup
+                .links
+                .insert(*name, added["link"].as_str().unwrap_or_default().to_owned());
+        }
+        setup
+    }
+
+    /// The whole audit log as text (actions, actors and changes), for "never recorded" checks.
+    pub async fn audit_text(&self) -> String {
+        let records = audit::recent(self.db.pool(), None, 100_000)
+            .await
+            .expect("audit log");
+        format!("{records:?}")
+    }
+
     /// Stops the server gracefully and returns once it has stopped.
     pub async fn shutdown(&mut self) {
         if let Some(server) = self.server.take() {
@@ -301,6 +411,28 @@ impl TestApp {
         let server = self.server.take().expect("server running");
         (server.shutdown_trigger())();
         server
+    }
+}
+
+/// A room opened by [`TestApp::open_room`].
+pub struct RoomSetup {
+    pub room: String,
+    /// Member ids by actor name.
+    pub members: HashMap<&'static str, String>,
+    /// Personal links by actor name.
+    pub links: HashMap<&'static str, String>,
+}
+
+impl RoomSetup {
+    pub fn link(&self, name: &str) -> &str {
+        self.links.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn member(&self, name: &str) -> &str {
+        self.members
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
@@ -339,6 +471,18 @@ impl Browser {
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf_token", &token));
         self.post_form_raw(path, &form).await
+    }
+
+    /// Posts a JSON body with this browser's CSRF token in the `X-CSRF-Token` header.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        let token = self.csrf_token().await;
+        self.client
+            .post(self.url(path))
+            .header("x-csrf-token", token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// Posts exactly `fields`, without adding a CSRF token.

@@ -4,5 +4,7 @@ mod app {
     mod accounts;
     mod architecture;
     mod health;
+    mod room_store;
+    mod rooms;
     mod shutdown;
 }

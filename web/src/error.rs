@@ -26,6 +26,8 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -44,6 +46,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +61,7 @@ impl AppError {
             Self::Csrf => "csrf",
             Self::RateLimited { .. } => "rate_limited",
             Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
             Self::Internal(_) => "internal",
         }
     }
@@ -98,6 +102,7 @@ impl AppError {
                 ),
             ),
             Self::BadRequest(message) => ("Richiesta non valida", message.clone()),
+            Self::Conflict(message) => ("Operazione in conflitto", message.clone()),
             Self::Internal(_) => (
                 "Errore del server",
                 "Si è verificato un errore imprevisto. Riprovi tra qualche istante; se il \

@@ -8,6 +8,8 @@
 //! - [`auth`]: session cookies, the user extractors, login, logout, password change.
 //! - [`csrf`]: the CSRF middleware that guards every state-changing request.
 //! - [`pages`]: server-rendered pages (askama templates in `templates/`) and the JSON API.
+//! - [`rooms_api`]: the JSON API that opens a case's online room and invites people; the
+//!   room WebSocket (`/ws/v1`) is served by `signaling`.
 //! - [`error`]: how failures become pages (HTML) or JSON bodies.
 //! - [`telemetry`]: logs, request ids, Prometheus metrics.
 //! - [`tls`]: rustls from certificate files or a generated development certificate.
@@ -20,6 +22,7 @@ pub mod csrf;
 pub mod error;
 pub mod pages;
 pub mod rome_time;
+pub mod rooms_api;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -14,6 +15,10 @@ use axum_server::Handle;
 use backoffice::accounts::OneTimePassword;
 use backoffice::files::FileStore;
 use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
+use signaling::clock::{Clock, SystemClock};
+use signaling::hub::{Hub, SignalingSettings};
+use signaling::protocol::MAX_CLIENT_MESSAGE_BYTES;
+use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Config, ConfigError};
@@ -21,7 +26,7 @@ use crate::csrf::CsrfKey;
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
-use crate::{auth, csrf, pages, telemetry, tls};
+use crate::{auth, csrf, pages, rooms_api, telemetry, tls};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,7 @@ pub struct RunningServer {
     pub db: Db,
     handle: Handle,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_rooms: watch::Sender<bool>,
     grace: Duration,
 }
 
@@ -67,7 +73,7 @@ impl RunningServer {
     /// Stops accepting connections, lets in-flight requests finish within the grace period,
     /// then closes the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
-        self.handle.graceful_shutdown(Some(self.grace));
+        (self.shutdown_trigger())();
         self.wait().await
     }
 
@@ -87,7 +93,12 @@ impl RunningServer {
     pub fn shutdown_trigger(&self) -> impl FnOnce() + Send + 'static {
         let handle = self.handle.clone();
         let grace = self.grace;
-        move || handle.graceful_shutdown(Some(grace))
+        let stop_rooms = self.stop_rooms.clone();
+        move || {
+            // Open WebSockets say `bye` (server_shutdown) so that clients reconnect elsewhere.
+            stop_rooms.send_replace(true);
+            handle.graceful_shutdown(Some(grace));
+        }
     }
 }
 
@@ -106,9 +117,32 @@ pub async fn open_database(config: &Config) -> Result<Db, StoreError> {
     Ok(db)
 }
 
+/// What a node takes besides its configuration: the clock and the signaling limits. Tests
+/// change them; production uses [`Runtime::default`].
+#[derive(Clone)]
+pub struct Runtime {
+    pub clock: Arc<dyn Clock>,
+    pub signaling: SignalingSettings,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            signaling: SignalingSettings::default(),
+        }
+    }
+}
+
+/// Starts a node with the system clock: see [`start_with`].
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    start_with(config, Runtime::default()).await
+}
+
 /// Starts a node: migrations, the demo organism and first administrator on an empty
 /// database, the file store, then the HTTP(S) listener.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServer, StartError> {
+    let Runtime { clock, signaling } = runtime;
     let tls = tls::server_config(&config)?;
     let db = open_database(&config).await?;
     let now = UnixMillis::now();
@@ -122,6 +156,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
     let csrf_secret = settings::secret(&db, "csrf", now).await?;
+    let (stop_rooms, stopping) = watch::channel(false);
+    let hub = Arc::new(Hub::new(db.clone(), clock.clone(), signaling));
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config.clone()),
@@ -129,6 +165,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         csrf: Arc::new(CsrfKey::new(csrf_secret)),
         metrics: Metrics::new()?,
         login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
+        hub,
+        clock,
+        stopping,
     };
     let app = router(state);
 
@@ -168,6 +207,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         db,
         handle,
         served,
+        stop_rooms,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -187,6 +227,18 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(pages::audit_log))
         .route("/api/v1/me", get(pages::api_me))
         .route("/api/v1/audit", get(pages::api_audit))
+        .route("/api/v1/cases", post(rooms_api::create_case))
+        .route("/api/v1/cases/{case}/room", post(rooms_api::create_room))
+        .route("/api/v1/rooms/{room}/members", post(rooms_api::add_member))
+        .route(
+            "/api/v1/rooms/{room}/members/{member}/invite",
+            post(rooms_api::reissue_invite),
+        )
+        .route(
+            "/api/v1/rooms/{room}/members/{member}/revoke",
+            post(rooms_api::revoke_invite),
+        )
+        .route("/ws/v1", get(room_socket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -222,6 +274,22 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     app.with_state(state)
+}
+
+/// `GET /ws/v1`: the room WebSocket (protocol in `docs/protocol.md`).
+async fn room_socket(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    let hub = state.hub.clone();
+    let stopping = state.stopping.clone();
+    upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            signaling::connection::serve(socket, hub, Some(address.ip()), stopping)
+        })
 }
 
 /// `GET /readyz`: 200 when the database answers with every migration applied and the file

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backoffice::files::FileStore;
-use backoffice::Db;
+use backoffice::{Db, UnixMillis};
+use signaling::clock::Clock;
+use signaling::hub::Hub;
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::csrf::CsrfKey;
@@ -21,6 +24,19 @@ pub struct AppState {
     pub csrf: Arc<CsrfKey>,
     pub metrics: Metrics,
     pub login_limiter: Arc<LoginLimiter>,
+    /// The live rooms of this node.
+    pub hub: Arc<Hub>,
+    /// The time rooms and invites see (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Flips to `true` when the node stops: open WebSockets say `bye` and close.
+    pub stopping: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The current time of [`AppState::clock`], as the back office stores it.
+    pub fn clock_now(&self) -> UnixMillis {
+        UnixMillis(i64::try_from(self.clock.now().as_unix_millis()).unwrap_or(i64::MAX))
+    }
 }
 
 /// Limits login attempts per client address, on top of the per-account lockout, so that one

@@ -1,0 +1,330 @@
+//! One WebSocket: `hello`, then commands in and events out until either side closes.
+//!
+//! **Invariant:** nothing a client sends reaches a room before the client has proved who it is
+//! with a valid invite token; a malformed, unknown, oversized or too-frequent message gets a
+//! typed `error` and changes nothing.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket};
+use backoffice::audit::Actor;
+use backoffice::invites::{self, InviteError};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::hub::{Attach, Hub, HubError, Outbound, Refusal, RoomHandle};
+use crate::protocol::{ByeReason, ClientMessage, ErrorCode, ProtocolError, ServerMessage};
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn serve(
+    mut socket: WebSocket,
+    hub: Arc<Hub>,
+    ip: Option<IpAddr>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some((handle, member, resume)) = hello(&mut socket, &hub).await else {
+        return;
+    };
+    let (outbox, inbox) = mpsc::channel(hub.settings().outbox_capacity);
+    let actor = Actor {
+        user_id: None,
+        label: format!("partecipante {}", member.get()),
+        ip: ip.map(|ip| ip.to_string()),
+    };
+    let attached = handle
+        .attach(Attach {
+            member,
+            resume,
+            outbox,
+            actor,
+        })
+        .await;
+    let connection = match attached {
+        Ok(connection) => connection,
+        Err(refusal) => {
+            refuse(&mut socket, &refusal, None).await;
+            return;
+        }
+    };
+    let mut session = Session {
+        socket,
+        hub: &hub,
+        inbox,
+        limiter: RateLimiter::new(
+            hub.settings().messages_per_second,
+            hub.settings().message_burst,
+        ),
+        last_heard: Instant::now(),
+    };
+    session.run(&handle, connection, shutdown).await;
+    handle.detach(connection).await;
+}
+
+/// Waits for `hello`, checks the token and finds the room.
+async fn hello(
+    socket: &mut WebSocket,
+    hub: &Hub,
+) -> Option<(
+    RoomHandle,
+    rooms::ParticipantId,
+    Option<crate::protocol::Resume>,
+)> {
+    let first = tokio::time::timeout(hub.settings().hello_timeout, next_text(socket)).await;
+    let text = match first {
+        Ok(Some(Ok(text))) => text,
+        Ok(Some(Err(error))) => {
+            let refusal = Refusal {
+                code: error.code(),
+                message: error.to_string(),
+            };
+            refuse(socket, &refusal, None).await;
+            return None;
+        }
+        Ok(None) => return None,
+        Err(_) => {
+            let refusal = Refusal {
+                code: ErrorCode::HelloRequired,
+                message: "Nessun messaggio `hello` ricevuto in tempo.".to_owned(),
+            };
+            refuse(socket, &refusal, None).await;
+            return None;
+        }
+    };
+    let (token, resume) = match ClientMessage::parse(&text) {
+        Ok(ClientMessage::Hello { token, resume, .. }) => (token, resume),
+        Ok(_) => {
+            let refusal = Refusal {
+                code: ErrorCode::HelloRequired,
+                message: "Il primo messaggio deve essere `hello`.".to_owned(),
+            };
+            refuse(socket, &refusal, None).await;
+            return None;
+        }
+        Err(error) => {
+            let refusal = Refusal {
+                code: error.code(),
+                message: error.to_string(),
+            };
+            refuse(socket, &refusal, None).await;
+            return None;
+        }
+    };
+    let resolved = invites::resolve(hub.db(), &token).await;
+    let (room, member) = match resolved {
+        Ok(found) => found,
+        Err(error) => {
+            let refusal = match error {
+                InviteError::Malformed | InviteError::Unknown => Refusal {
+                    code: ErrorCode::InvalidToken,
+                    message: "Il collegamento non è valido. Controlli di aver aperto l'indirizzo \
+                              completo ricevuto per email, oppure si rivolga alla segreteria."
+                        .to_owned(),
+                },
+                InviteError::Revoked => Refusal {
+                    code: ErrorCode::InviteRevoked,
+                    message: "Questo collegamento è stato revocato. Si rivolga alla segreteria \
+                              dell'organismo."
+                        .to_owned(),
+                },
+                InviteError::Store(error) => {
+                    tracing::error!(%error, "invite lookup failed");
+                    Refusal {
+                        code: ErrorCode::Unavailable,
+                        message: "Servizio momentaneamente non disponibile.".to_owned(),
+                    }
+                }
+            };
+            refuse(socket, &refusal, None).await;
+            return None;
+        }
+    };
+    match hub.room(room).await {
+        Ok(handle) => Some((handle, member, resume)),
+        Err(error) => {
+            let refusal = match error {
+                HubError::RoomNotFound => Refusal {
+                    code: ErrorCode::RoomNotFound,
+                    message: "La stanza virtuale non esiste più.".to_owned(),
+                },
+                other => {
+                    tracing::error!(error = %other, "room could not be loaded");
+                    Refusal {
+                        code: ErrorCode::Unavailable,
+                        message: "Servizio momentaneamente non disponibile.".to_owned(),
+                    }
+                }
+            };
+            refuse(socket, &refusal, None).await;
+            None
+        }
+    }
+}
+
+/// The next text frame, skipping control frames; `None` when the socket closed.
+async fn next_text(socket: &mut WebSocket) -> Option<Result<String, ProtocolError>> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(text)) => return Some(Ok(text.to_string())),
+            Ok(Message::Binary(_)) => {
+                return Some(Err(ProtocolError::Malformed(
+                    "binary frames are not used".to_owned(),
+                )))
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Close(_)) | Err(_) => return None,
+        }
+    }
+}
+
+/// Sends the error and a `bye`, then closes.
+async fn refuse(socket: &mut WebSocket, refusal: &Refusal, seq: Option<u64>) {
+    let error = ServerMessage::Error {
+        seq,
+        code: refusal.code,
+        message: refusal.message.clone(),
+    };
+    let reason = match refusal.code {
+        ErrorCode::RoomExpired => ByeReason::RoomExpired,
+        ErrorCode::InviteRevoked => ByeReason::InviteRevoked,
+        _ => ByeReason::Refused,
+    };
+    let _ = socket.send(Message::Text(error.to_json().into())).await;
+    close(socket, reason).await;
+}
+
+async fn close(socket: &mut WebSocket, reason: ByeReason) {
+    let bye = ServerMessage::Bye { reason, url: None };
+    let _ = socket.send(Message::Text(bye.to_json().into())).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// A token bucket: `burst` messages at once, refilled at `per_second`.
+struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimiter {
+    fn new(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            refilled: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Session<'a> {
+    socket: WebSocket,
+    hub: &'a Hub,
+    inbox: mpsc::Receiver<Outbound>,
+    limiter: RateLimiter,
+    last_heard: Instant,
+}
+
+impl Session<'_> {
+    async fn run(
+        &mut self,
+        handle: &RoomHandle,
+        connection: rooms::ConnectionId,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let settings = self.hub.settings().clone();
+        let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                outbound = self.inbox.recv() => match outbound {
+                    Some(Outbound::Frame(frame)) => {
+                        if self.socket.send(Message::Text(frame.as_ref().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Outbound::Close(reason)) => return close(&mut self.socket, reason).await,
+                    // The room dropped this connection because its outbox was full.
+                    None => return close(&mut self.socket, ByeReason::SlowConsumer).await,
+                },
+                incoming = self.socket.recv() => {
+                    self.last_heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => self.received(handle, connection, &text).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            let error = ProtocolError::Malformed("binary frames are not used".to_owned());
+                            self.send(&ServerMessage::Error { seq: None, code: error.code(), message: error.to_string() }).await;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > settings.heartbeat_timeout {
+                        return close(&mut self.socket, ByeReason::HeartbeatTimeout).await;
+                    }
+                    if self.socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        return;
+                    }
+                },
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return close(&mut self.socket, ByeReason::ServerShutdown).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn received(&mut self, handle: &RoomHandle, connection: rooms::ConnectionId, text: &str) {
+        if !self.limiter.allow() {
+            let message = ServerMessage::Error {
+                seq: None,
+                code: ErrorCode::RateLimited,
+                message: "Troppi messaggi: rallenti, per favore.".to_owned(),
+            };
+            return self.send(&message).await;
+        }
+        match ClientMessage::parse(text) {
+            Ok(ClientMessage::Command(numbered)) => handle.command(connection, numbered).await,
+            Ok(ClientMessage::Ping) => self.send(&ServerMessage::Pong).await,
+            Ok(ClientMessage::Hello { .. }) => {
+                let message = ServerMessage::Error {
+                    seq: None,
+                    code: ErrorCode::Malformed,
+                    message: "`hello` va inviato una sola volta.".to_owned(),
+                };
+                self.send(&message).await;
+            }
+            Err(error) => {
+                let message = ServerMessage::Error {
+                    seq: None,
+                    code: error.code(),
+                    message: error.to_string(),
+                };
+                self.send(&message).await;
+            }
+        }
+    }
+
+    async fn send(&mut self, message: &ServerMessage) {
+        let _ = self
+            .socket
+            .send(Message::Text(message.to_json().into()))
+            .await;
+    }
+}

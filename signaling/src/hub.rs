@@ -1,0 +1,729 @@
+//! Live rooms: one task owns each [`rooms::Room`], so no lock is ever held around one.
+//!
+//! The task receives requests (a connection attaches or detaches, a member's command, a back
+//! office command), feeds them to the room, persists the new durable state through
+//! `backoffice::room_store` **before** anything is delivered, then delivers the room's outputs
+//! to the members' connections.
+//!
+//! **Invariant:** the room task never waits for a client. Each connection has a bounded outbox;
+//! a connection whose outbox is full is dropped (the client is told `slow_consumer` when its
+//! socket closes) and the room goes on.
+//!
+//! **Invariant:** each member has one event stream, numbered from 1. Every event a member is
+//! sent is logged on the stream (a bounded log), so a client that reconnects with the last
+//! `seq` it saw receives exactly the events after it: none lost, none twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backoffice::audit::{Actor, Change, NewRecord};
+use backoffice::{room_store, Db, UnixMillis};
+use rand::RngCore;
+use rooms::{
+    CloseReason, Command, ConnectionId, Output, ParticipantId, Room, RoomError, RoomId, Timestamp,
+};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::clock::Clock;
+use crate::protocol::{
+    ByeReason, ErrorCode, NumberedCommand, Resume, ServerMessage, WireEvent, WireId, WireMember,
+    PROTOCOL_VERSION,
+};
+
+/// Tunable limits of the signaling edge.
+#[derive(Debug, Clone)]
+pub struct SignalingSettings {
+    /// Messages waiting for one connection before it is dropped as too slow.
+    pub outbox_capacity: usize,
+    /// Events kept per member for resuming after a dropped connection.
+    pub resume_log: usize,
+    /// How often the server pings an idle connection.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a connection is considered dead.
+    pub heartbeat_timeout: Duration,
+    /// Time a new connection has to send `hello`.
+    pub hello_timeout: Duration,
+    /// Sustained messages per second a client may send.
+    pub messages_per_second: u32,
+    /// Messages a client may send in a burst above the sustained rate.
+    pub message_burst: u32,
+}
+
+impl Default for SignalingSettings {
+    fn default() -> Self {
+        Self {
+            outbox_capacity: 256,
+            resume_log: 1024,
+            heartbeat_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(45),
+            hello_timeout: Duration::from_secs(10),
+            messages_per_second: 10,
+            message_burst: 40,
+        }
+    }
+}
+
+/// What a connection receives from its room.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A text frame to send as is.
+    Frame(Arc<str>),
+    /// Send `bye` with this reason and close.
+    Close(ByeReason),
+}
+
+/// Why a room could not be reached or a back-office command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("no such room")]
+    RoomNotFound,
+    #[error("the stored room is inconsistent: {0}")]
+    Inconsistent(#[from] rooms::Inconsistency),
+    #[error(transparent)]
+    Store(#[from] backoffice::StoreError),
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    #[error("the room task has stopped")]
+    Stopped,
+}
+
+/// A refusal sent to a client, with its code.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The code and the Italian message for a refused room command.
+    pub fn from_room_error(error: &RoomError) -> Self {
+        let (code, message) = match error {
+            RoomError::NotYetOpen { .. } => (
+                ErrorCode::RoomNotYetOpen,
+                "La stanza virtuale non è ancora aperta.",
+            ),
+            RoomError::Expired { .. } => (
+                ErrorCode::RoomExpired,
+                "La stanza virtuale è chiusa: il periodo di validità del collegamento è terminato. \
+                 Per un nuovo collegamento si rivolga alla segreteria dell'organismo.",
+            ),
+            RoomError::InviteRevoked(_) => (
+                ErrorCode::InviteRevoked,
+                "Questo collegamento non è più valido. Si rivolga alla segreteria dell'organismo.",
+            ),
+            RoomError::RoomFull { .. } => (
+                ErrorCode::RoomFull,
+                "La stanza virtuale ha già il numero massimo di partecipanti collegati. \
+                 Riprovi più tardi o si rivolga alla segreteria.",
+            ),
+            RoomError::NotAllowed { .. } | RoomError::TargetIsMediator(_) => (
+                ErrorCode::NotAllowed,
+                "Questa operazione è riservata al mediatore.",
+            ),
+            _ => (ErrorCode::InvalidCommand, "Operazione non possibile in questo momento."),
+        };
+        Self::new(code, format!("{message} ({error})"))
+    }
+
+    fn message(&self, seq: Option<u64>) -> ServerMessage {
+        ServerMessage::Error {
+            seq,
+            code: self.code,
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// A connection as it attaches to its room.
+pub struct Attach {
+    pub member: ParticipantId,
+    pub resume: Option<Resume>,
+    pub outbox: mpsc::Sender<Outbound>,
+    /// Who is connecting, for the audit log.
+    pub actor: Actor,
+}
+
+enum Request {
+    Attach {
+        attach: Attach,
+        reply: oneshot::Sender<Result<ConnectionId, Refusal>>,
+    },
+    Command {
+        connection: ConnectionId,
+        numbered: NumberedCommand,
+    },
+    Detach {
+        connection: ConnectionId,
+    },
+    Office {
+        actor: Actor,
+        command: Command,
+        reply: oneshot::Sender<Result<(), HubError>>,
+    },
+}
+
+/// A live room's mailbox.
+#[derive(Clone)]
+pub struct RoomHandle {
+    requests: mpsc::Sender<Request>,
+}
+
+impl RoomHandle {
+    /// Attaches a connection; on success the welcome (and any replay) is already in its outbox.
+    pub async fn attach(&self, attach: Attach) -> Result<ConnectionId, Refusal> {
+        let (reply, answer) = oneshot::channel();
+        let unavailable = || Refusal::new(ErrorCode::Unavailable, "La stanza non risponde.");
+        self.requests
+            .send(Request::Attach { attach, reply })
+            .await
+            .map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Hands a member's command to the room; the answer arrives in the outbox.
+    pub async fn command(&self, connection: ConnectionId, numbered: NumberedCommand) {
+        // A stopped room closes every outbox, which the connection notices.
+        let _ = self
+            .requests
+            .send(Request::Command {
+                connection,
+                numbered,
+            })
+            .await;
+    }
+
+    /// Tells the room a connection is gone.
+    pub async fn detach(&self, connection: ConnectionId) {
+        let _ = self.requests.send(Request::Detach { connection }).await;
+    }
+}
+
+/// The registry of live rooms on this node.
+pub struct Hub {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    settings: SignalingSettings,
+    rooms: Mutex<HashMap<RoomId, RoomHandle>>,
+}
+
+impl Hub {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: SignalingSettings) -> Self {
+        Self {
+            db,
+            clock,
+            settings,
+            rooms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits in force.
+    pub fn settings(&self) -> &SignalingSettings {
+        &self.settings
+    }
+
+    /// The database (the connection resolves invites through it).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The live room, loaded from the database and started on first use.
+    pub async fn room(&self, id: RoomId) -> Result<RoomHandle, HubError> {
+        let mut rooms = self.rooms.lock().await;
+        if let Some(handle) = rooms.get(&id).filter(|handle| !handle.requests.is_closed()) {
+            return Ok(handle.clone());
+        }
+        let snapshot = room_store::load(&self.db, id)
+            .await?
+            .ok_or(HubError::RoomNotFound)?;
+        let room = Room::restore(snapshot)?;
+        let (requests, inbox) = mpsc::channel(1024);
+        let task = RoomTask {
+            room,
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            connections: HashMap::new(),
+            streams: HashMap::new(),
+            next_connection: 1,
+            wake_at: None,
+        };
+        tokio::spawn(task.run(inbox));
+        let handle = RoomHandle { requests };
+        rooms.insert(id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Applies a back-office command (add a member, revoke an invite) to the room, live or not.
+    pub async fn office_command(
+        &self,
+        id: RoomId,
+        actor: Actor,
+        command: Command,
+    ) -> Result<(), HubError> {
+        let handle = self.room(id).await?;
+        let (reply, answer) = oneshot::channel();
+        handle
+            .requests
+            .send(Request::Office {
+                actor,
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| HubError::Stopped)?;
+        answer.await.map_err(|_| HubError::Stopped)?
+    }
+}
+
+/// One member's numbered event stream.
+struct Stream {
+    /// Random per room task: a stream from before a restart is recognised as gone.
+    id: String,
+    /// The seq of the last event put on the stream.
+    seq: u64,
+    log: VecDeque<(u64, Arc<str>)>,
+    /// The highest command seq processed for this member.
+    last_command_seq: u64,
+}
+
+impl Stream {
+    fn new() -> Self {
+        let mut bytes = [0_u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self {
+            id: bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+            seq: 0,
+            log: VecDeque::new(),
+            last_command_seq: 0,
+        }
+    }
+
+    /// The logged events after `last_seq`, or `None` when some were already trimmed.
+    fn since(&self, last_seq: u64) -> Option<Vec<Arc<str>>> {
+        let oldest = self.log.front().map_or(self.seq + 1, |(seq, _)| *seq);
+        if last_seq + 1 < oldest {
+            return None;
+        }
+        Some(
+            self.log
+                .iter()
+                .filter(|(seq, _)| *seq > last_seq)
+                .map(|(_, frame)| frame.clone())
+                .collect(),
+        )
+    }
+}
+
+struct Connection {
+    member: ParticipantId,
+    outbox: mpsc::Sender<Outbound>,
+    actor: Actor,
+}
+
+struct RoomTask {
+    room: Room,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    settings: SignalingSettings,
+    connections: HashMap<ConnectionId, Connection>,
+    streams: HashMap<ParticipantId, Stream>,
+    next_connection: u64,
+    wake_at: Option<Timestamp>,
+}
+
+impl RoomTask {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+        // The room asks to be woken (its expiry, caucus timers) through outputs.
+        self.deliver_pending();
+        loop {
+            let sleep = self.wake_at.map(|at| {
+                let now = self.clock.now().as_unix_millis();
+                Duration::from_millis(at.as_unix_millis().saturating_sub(now))
+            });
+            tokio::select! {
+                request = inbox.recv() => match request {
+                    Some(request) => self.serve(request).await,
+                    None => break,
+                },
+                () = async { tokio::time::sleep(sleep.unwrap_or_default()).await }, if sleep.is_some() => {
+                    self.wake_at = None;
+                    let before = self.room.clone();
+                    self.room.handle_timeout(self.clock.now());
+                    if self.persist_or_rollback(before, &Actor::system(), None).await.is_ok() {
+                        self.deliver_pending();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve(&mut self, request: Request) {
+        match request {
+            Request::Attach { attach, reply } => {
+                let outcome = self.attach(attach).await;
+                let _ = reply.send(outcome);
+            }
+            Request::Command {
+                connection,
+                numbered,
+            } => self.command(connection, numbered).await,
+            Request::Detach { connection } => self.detach(connection).await,
+            Request::Office {
+                actor,
+                command,
+                reply,
+            } => {
+                let outcome = self.apply(&actor, command).await;
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    async fn attach(&mut self, attach: Attach) -> Result<ConnectionId, Refusal> {
+        let member = attach.member;
+        let stream = self.streams.entry(member).or_insert_with(Stream::new);
+        let resumable = attach
+            .resume
+            .as_ref()
+            .filter(|resume| resume.stream == stream.id);
+        if resumable.is_some_and(|resume| resume.last_seq > stream.seq) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidResume,
+                "Ripresa non valida: il numero di sequenza non è mai stato inviato.",
+            ));
+        }
+        let replay = resumable.and_then(|resume| stream.since(resume.last_seq));
+
+        let connection = ConnectionId::new(self.next_connection);
+        self.next_connection += 1;
+        let before = self.room.clone();
+        let command = Command::Connect { member, connection };
+        let record = audit_record(&command);
+        self.room
+            .handle(self.clock.now(), command)
+            .map_err(|error| Refusal::from_room_error(&error))?;
+        self.persist_or_rollback(before, &attach.actor, record)
+            .await
+            .map_err(|()| Refusal::new(ErrorCode::Unavailable, "Archivio non disponibile."))?;
+
+        let snapshot = self.room.snapshot();
+        let record = snapshot.members.iter().find(|record| record.id == member);
+        let stream = self.streams.entry(member).or_insert_with(Stream::new);
+        let welcome = ServerMessage::Welcome {
+            v: PROTOCOL_VERSION,
+            room: WireId(self.room.id().get()),
+            member: WireMember {
+                id: member.into(),
+                name: record
+                    .map(|record| record.display_name.expose().clone())
+                    .unwrap_or_default(),
+                role: record.map_or("", |record| crate::protocol::role_name(record.role)),
+                side: record
+                    .and_then(|record| record.side)
+                    .map(crate::protocol::side_name),
+                connected: true,
+            },
+            expires_at: self.room.expires_at().as_unix_millis(),
+            stream: stream.id.clone(),
+            seq: stream.seq,
+            resumed: replay.is_some(),
+            last_command_seq: stream.last_command_seq,
+        };
+        let mut frames = vec![Arc::<str>::from(welcome.to_json())];
+        frames.extend(replay.unwrap_or_default());
+        for frame in frames {
+            // A fresh outbox holds the welcome and the replay unless the replay is larger than
+            // the outbox; such a client cannot keep up anyway.
+            if attach.outbox.try_send(Outbound::Frame(frame)).is_err() {
+                break;
+            }
+        }
+        self.connections.insert(
+            connection,
+            Connection {
+                member,
+                outbox: attach.outbox,
+                actor: attach.actor,
+            },
+        );
+        self.deliver_pending();
+        Ok(connection)
+    }
+
+    async fn command(&mut self, connection: ConnectionId, numbered: NumberedCommand) {
+        let Some(member) = self.connections.get(&connection).map(|c| c.member) else {
+            return;
+        };
+        let seq = numbered.seq;
+        let stream = self.streams.entry(member).or_insert_with(Stream::new);
+        if seq <= stream.last_command_seq {
+            let refusal = Refusal::new(
+                ErrorCode::Replayed,
+                format!(
+                    "Comando già ricevuto: il numero {seq} non supera {}.",
+                    stream.last_command_seq
+                ),
+            );
+            self.send_to(connection, &refusal.message(Some(seq)));
+            return;
+        }
+        stream.last_command_seq = seq;
+        let command = match numbered.command.into_room_command(member) {
+            Ok(command) => command,
+            Err(error) => {
+                let refusal = Refusal::new(error.code(), error.to_string());
+                self.send_to(connection, &refusal.message(Some(seq)));
+                return;
+            }
+        };
+        let actor = self
+            .connections
+            .get(&connection)
+            .map(|c| c.actor.clone())
+            .unwrap_or_else(Actor::system);
+        match self.apply(&actor, command).await {
+            Ok(()) => self.send_to(connection, &ServerMessage::Ack { seq }),
+            Err(HubError::Room(error)) => {
+                self.send_to(
+                    connection,
+                    &Refusal::from_room_error(&error).message(Some(seq)),
+                );
+            }
+            Err(_) => {
+                let refusal = Refusal::new(ErrorCode::Unavailable, "Archivio non disponibile.");
+                self.send_to(connection, &refusal.message(Some(seq)));
+            }
+        }
+    }
+
+    async fn detach(&mut self, connection: ConnectionId) {
+        let Some(gone) = self.connections.remove(&connection) else {
+            return;
+        };
+        let command = Command::Disconnect {
+            member: gone.member,
+            connection,
+        };
+        // A stale disconnect (the member already reconnected elsewhere) changes nothing.
+        let _ = self.apply(&gone.actor, command).await;
+    }
+
+    /// Feeds a command to the room, persists the result, then delivers the outputs.
+    async fn apply(&mut self, actor: &Actor, command: Command) -> Result<(), HubError> {
+        let before = self.room.clone();
+        let record = audit_record(&command);
+        let persist = !matches!(
+            command,
+            Command::PublishTrack { .. } | Command::UnpublishTrack { .. }
+        );
+        self.room.handle(self.clock.now(), command)?;
+        if persist {
+            self.persist_or_rollback(before, actor, record)
+                .await
+                .map_err(|()| HubError::Stopped)?;
+        }
+        self.deliver_pending();
+        Ok(())
+    }
+
+    /// Saves the room's durable state. On failure the room goes back to `before` and its
+    /// outputs are dropped: what was not stored did not happen.
+    async fn persist_or_rollback(
+        &mut self,
+        before: Room,
+        actor: &Actor,
+        record: Option<(&'static str, Vec<Change>)>,
+    ) -> Result<(), ()> {
+        let now = UnixMillis(i64::try_from(self.clock.now().as_unix_millis()).unwrap_or(i64::MAX));
+        let entity_id = self.room.id().get().to_string();
+        let audit = record.map(|(action, changes)| NewRecord {
+            action,
+            entity_type: "room",
+            entity_id: &entity_id,
+            changes,
+        });
+        match room_store::save(&self.db, actor, now, &self.room.snapshot(), audit).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::error!(%error, "room state not saved; command undone");
+                self.room = before;
+                Err(())
+            }
+        }
+    }
+
+    /// Delivers every output the room has queued.
+    fn deliver_pending(&mut self) {
+        let mut slow = Vec::new();
+        while let Some(output) = self.room.poll_output() {
+            match output {
+                Output::Notify {
+                    to,
+                    connection,
+                    event,
+                } => {
+                    let stream = self.streams.entry(to).or_insert_with(Stream::new);
+                    stream.seq += 1;
+                    let frame: Arc<str> = ServerMessage::Event {
+                        seq: stream.seq,
+                        event: WireEvent::from(&event),
+                    }
+                    .to_json()
+                    .into();
+                    stream.log.push_back((stream.seq, frame.clone()));
+                    while stream.log.len() > self.settings.resume_log {
+                        stream.log.pop_front();
+                    }
+                    if let Some(target) = self.connections.get(&connection) {
+                        if target.outbox.try_send(Outbound::Frame(frame)).is_err() {
+                            slow.push(connection);
+                        }
+                    }
+                }
+                Output::CloseConnection {
+                    connection, reason, ..
+                } => {
+                    if let Some(closed) = self.connections.remove(&connection) {
+                        let _ = closed.outbox.try_send(Outbound::Close(bye_reason(reason)));
+                    }
+                }
+                // The media plane subscribes to the forwarding plan with issue #4.
+                Output::Forwarding(_) => {}
+                Output::Timeout(at) => {
+                    self.wake_at = Some(self.wake_at.map_or(at, |current| current.min(at)));
+                }
+            }
+        }
+        for connection in slow {
+            // Dropping the sender closes the outbox: the connection says `slow_consumer`.
+            if let Some(gone) = self.connections.remove(&connection) {
+                tracing::warn!("dropping a connection that does not keep up");
+                let command = Command::Disconnect {
+                    member: gone.member,
+                    connection,
+                };
+                if self.room.handle(self.clock.now(), command).is_ok() {
+                    self.deliver_pending();
+                }
+            }
+        }
+    }
+
+    fn send_to(&mut self, connection: ConnectionId, message: &ServerMessage) {
+        let Some(target) = self.connections.get(&connection) else {
+            return;
+        };
+        if target
+            .outbox
+            .try_send(Outbound::Frame(message.to_json().into()))
+            .is_err()
+        {
+            self.connections.remove(&connection);
+        }
+    }
+}
+
+fn bye_reason(reason: CloseReason) -> ByeReason {
+    match reason {
+        CloseReason::Superseded => ByeReason::Superseded,
+        CloseReason::Removed => ByeReason::Removed,
+        CloseReason::InviteRevoked => ByeReason::InviteRevoked,
+        CloseReason::RoomExpired => ByeReason::RoomExpired,
+    }
+}
+
+/// The audit record of a room command: what happened, never what was said.
+fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
+    let member = |id: &ParticipantId| Change::set("member", id.get().to_string());
+    let session = |id: &rooms::SessionId| Change::set("session", id.get().to_string());
+    Some(match command {
+        Command::AddMember {
+            member: id,
+            role,
+            side,
+            ..
+        } => (
+            "room.member_added",
+            vec![
+                member(id),
+                Change::set("role", crate::protocol::role_name(*role)),
+                Change::set(
+                    "side",
+                    side.map(crate::protocol::side_name).unwrap_or_default(),
+                ),
+            ],
+        ),
+        Command::RevokeInvite { member: id } => ("room.invite_revoked", vec![member(id)]),
+        Command::Connect { member: id, .. } => ("room.member_connected", vec![member(id)]),
+        Command::Disconnect { member: id, .. } => ("room.member_disconnected", vec![member(id)]),
+        Command::Admit { member: id, .. } => ("room.member_admitted", vec![member(id)]),
+        Command::SendToWaitingRoom { member: id, .. } => {
+            ("room.member_sent_to_waiting_room", vec![member(id)])
+        }
+        Command::Remove {
+            member: id,
+            revoke_invite,
+            ..
+        } => (
+            "room.member_removed",
+            vec![
+                member(id),
+                Change::set("revoke_invite", revoke_invite.to_string()),
+            ],
+        ),
+        Command::StartCaucus { members, .. } => (
+            "room.caucus_started",
+            vec![Change::set(
+                "members",
+                members
+                    .iter()
+                    .map(|id| id.get().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )],
+        ),
+        Command::JoinSession { session: id, .. } => ("room.session_joined", vec![session(id)]),
+        Command::MoveToSession {
+            member: id,
+            session: to,
+            ..
+        } => ("room.member_moved", vec![member(id), session(to)]),
+        Command::EndCaucus { session: id, .. } => ("room.caucus_ended", vec![session(id)]),
+        Command::BackToPlenary { .. } => ("room.back_to_plenary", vec![]),
+        Command::SetCaucusTimer {
+            session: id,
+            ends_at,
+            ..
+        } => (
+            "room.caucus_timer_set",
+            vec![
+                session(id),
+                Change::set(
+                    "ends_at",
+                    ends_at
+                        .map(|at| at.as_unix_millis().to_string())
+                        .unwrap_or_default(),
+                ),
+            ],
+        ),
+        Command::Broadcast { .. } => ("room.broadcast_sent", vec![]),
+        Command::Chat { .. } => ("room.chat_posted", vec![]),
+        Command::ShareFile { file, .. } => {
+            ("room.file_shared", vec![Change::set("file", file.as_str())])
+        }
+        Command::PublishTrack { .. } | Command::UnpublishTrack { .. } => return None,
+    })
+}

@@ -1,0 +1,301 @@
+//! A room client over a real WebSocket, speaking the protocol of `docs/protocol.md` as a
+//! browser would, for story tests with named actors.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a message it expects.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// One person in a room.
+pub struct RoomClient {
+    pub name: &'static str,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `welcome` this connection received.
+    pub welcome: Value,
+    /// Every server message received so far, in order (for "nothing leaked" checks).
+    pub received: Vec<Value>,
+    unread: VecDeque<Value>,
+    next_command_seq: u64,
+    /// The seq of the last `event` received.
+    pub last_event_seq: u64,
+}
+
+/// What a refused `hello` answered: the `error` and the `bye`.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: Value,
+    pub bye: Value,
+}
+
+impl Refused {
+    pub fn code(&self) -> &str {
+        self.error["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The token in a personal link `…/r/TOKEN`.
+pub fn token_of(link: &str) -> &str {
+    link.rsplit('/').next().unwrap_or(link)
+}
+
+impl RoomClient {
+    /// Opens `/ws/v1` on `address` (`http://host:port`) and says hello with the link's token.
+    pub async fn join(name: &'static str, address: &str, link: &str) -> Result<Self, Refused> {
+        Self::join_with(name, address, link, None, 1).await
+    }
+
+    /// Like [`RoomClient::join`], resuming `stream` after `last_seq`, and numbering commands
+    /// from `next_command_seq`.
+    pub async fn join_with(
+        name: &'static str,
+        address: &str,
+        link: &str,
+        resume: Option<(String, u64)>,
+        next_command_seq: u64,
+    ) -> Result<Self, Refused> {
+        let url = format!("{}/ws/v1", address.replacen("http", "ws", 1));
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connects");
+        Self::hello(name, ws, link, resume, next_command_seq).await
+    }
+
+    /// Like [`RoomClient::join`] over a socket with a tiny receive buffer, so that a client
+    /// that stops reading pushes back on the server at once (as a congested phone does).
+    pub async fn join_with_small_buffer(
+        name: &'static str,
+        address: &str,
+        link: &str,
+    ) -> Result<Self, Refused> {
+        let host = address.trim_start_matches("http://");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("receive buffer");
+        let stream = socket
+            .connect(host.parse().expect("address"))
+            .await
+            .expect("connects");
+        let url = format!("ws://{host}/ws/v1");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("WebSocket handshake");
+        Self::hello(name, ws, link, None, 1).await
+    }
+
+    async fn hello(
+        name: &'static str,
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        link: &str,
+        resume: Option<(String, u64)>,
+        next_command_seq: u64,
+    ) -> Result<Self, Refused> {
+        let mut client = Self {
+            name,
+            ws,
+            welcome: Value::Null,
+            received: Vec::new(),
+            unread: VecDeque::new(),
+            next_command_seq,
+            last_event_seq: 0,
+        };
+        let mut hello = json!({ "type": "hello", "v": 1, "token": token_of(link) });
+        if let Some((stream, last_seq)) = resume {
+            hello["resume"] = json!({ "stream": stream, "last_seq": last_seq });
+            client.last_event_seq = last_seq;
+        }
+        client.send_raw(&hello.to_string()).await;
+        let first = client.next().await;
+        if first["type"] == "welcome" {
+            if first["resumed"] != true {
+                // A fresh start: events continue the member's stream after `seq`.
+                client.last_event_seq = first["seq"].as_u64().unwrap_or(0);
+            }
+            client.welcome = first;
+            return Ok(client);
+        }
+        let bye = client.next().await;
+        Err(Refused { error: first, bye })
+    }
+
+    /// Sends a text frame as is.
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Sends a command, numbering it; returns its seq.
+    pub async fn send(&mut self, mut command: Value) -> u64 {
+        let seq = self.next_command_seq;
+        self.next_command_seq += 1;
+        command["seq"] = json!(seq);
+        self.send_raw(&command.to_string()).await;
+        seq
+    }
+
+    /// Sends a command with an explicit seq (to replay an old one).
+    pub async fn send_numbered(&mut self, mut command: Value, seq: u64) {
+        command["seq"] = json!(seq);
+        self.send_raw(&command.to_string()).await;
+    }
+
+    /// Sends a command and waits for its `ack`; panics on an `error` for it.
+    pub async fn command(&mut self, command: Value) {
+        let seq = self.send(command).await;
+        let answer = self
+            .wait_for(|message| {
+                (message["type"] == "ack" || message["type"] == "error") && message["seq"] == seq
+            })
+            .await;
+        assert_eq!(
+            answer["type"], "ack",
+            "{}: command {seq} refused: {answer}",
+            self.name
+        );
+    }
+
+    /// Sends a command and returns the `error` that refuses it.
+    pub async fn refused(&mut self, command: Value) -> Value {
+        let seq = self.send(command).await;
+        let answer = self
+            .wait_for(|message| {
+                (message["type"] == "ack" || message["type"] == "error") && message["seq"] == seq
+            })
+            .await;
+        assert_eq!(
+            answer["type"], "error",
+            "{}: command {seq} was accepted",
+            self.name
+        );
+        answer
+    }
+
+    /// The next server message (text frames only), waiting at most a few seconds.
+    pub async fn next(&mut self) -> Value {
+        if let Some(message) = self.unread.pop_front() {
+            return message;
+        }
+        self.read(PATIENCE)
+            .await
+            .unwrap_or_else(|| panic!("{}: no message within {PATIENCE:?}", self.name))
+    }
+
+    /// Reads one message from the socket, or `None` after `within`.
+    async fn read(&mut self, within: Duration) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(within, self.ws.next()).await.ok()??;
+            let Ok(Message::Text(text)) = frame else {
+                match frame {
+                    Ok(Message::Close(_)) | Err(_) => return None,
+                    _ => continue,
+                }
+            };
+            let message: Value = serde_json::from_str(&text).expect("the server sends JSON");
+            if message["type"] == "event" {
+                let seq = message["seq"].as_u64().expect("events are numbered");
+                assert_eq!(
+                    seq,
+                    self.last_event_seq + 1,
+                    "{}: events arrive in order, once",
+                    self.name
+                );
+                self.last_event_seq = seq;
+            }
+            self.received.push(message.clone());
+            return Some(message);
+        }
+    }
+
+    /// Reads until a message matches, keeping the others for later `next` calls.
+    pub async fn wait_for(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.unread.iter().position(&matches) {
+            return self.unread.remove(index).expect("index is valid");
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self
+                .read(left)
+                .await
+                .unwrap_or_else(|| panic!("{}: the expected message did not arrive", self.name));
+            if matches(&message) {
+                return message;
+            }
+            self.unread.push_back(message);
+        }
+    }
+
+    /// Waits for the next event of `kind` (`view`, `presence`, `chat`, …) and returns it.
+    pub async fn event(&mut self, kind: &str) -> Value {
+        self.event_where(kind, |_| true).await
+    }
+
+    /// Waits for the next event of `kind` for which `matches` holds, and returns it.
+    pub async fn event_where(&mut self, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let message = self
+            .wait_for(|message| {
+                message["type"] == "event"
+                    && message["event"]["kind"] == kind
+                    && matches(&message["event"])
+            })
+            .await;
+        message["event"].clone()
+    }
+
+    /// Everything that arrives within `window`.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let mut messages: Vec<Value> = self.unread.drain(..).collect();
+        while let Some(message) = self.read(window).await {
+            messages.push(message);
+        }
+        messages
+    }
+
+    /// Whether any message this client ever received contains `needle`.
+    pub fn ever_saw(&self, needle: &str) -> bool {
+        self.received
+            .iter()
+            .any(|message| message.to_string().contains(needle))
+    }
+
+    /// The `stream` of the welcome, for resuming.
+    pub fn stream(&self) -> String {
+        self.welcome["stream"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The next command seq this client would use.
+    pub fn next_command_seq(&self) -> u64 {
+        self.next_command_seq
+    }
+
+    /// Drops the TCP connection without a WebSocket close, as a lost network does.
+    pub fn cut(self) {
+        drop(self);
+    }
+
+    /// Closes the WebSocket politely.
+    pub async fn leave(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+
+    /// Waits until the server closes this connection; returns the `bye` if one came.
+    pub async fn closed(&mut self) -> Option<Value> {
+        let mut bye = None;
+        while let Some(message) = self.read(PATIENCE).await {
+            if message["type"] == "bye" {
+                bye = Some(message);
+            }
+        }
+        bye
+    }
+}

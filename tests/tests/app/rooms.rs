@@ -1,0 +1,428 @@
+//! Mediation rooms over real WebSockets, as stories with named actors: mediator, party_a and
+//! lawyer_a (istante), party_b and lawyer_b (chiamata).
+
+use std::time::Duration;
+
+use accordo_tests::room_client::RoomClient;
+use accordo_tests::{
+    both_backends, spawn_app_custom, Backend, RoomSetup, SignalingSettings, TestApp,
+};
+use backoffice::access::Role;
+use serde_json::{json, Value};
+
+const PEOPLE: &[(&str, &str, Option<&str>)] = &[
+    ("mediator", "mediator", None),
+    ("party_a", "party", Some("istante")),
+    ("lawyer_a", "lawyer", Some("istante")),
+    ("party_b", "party", Some("chiamata")),
+    ("lawyer_b", "lawyer", Some("chiamata")),
+    ("party_c", "party", Some("chiamata")),
+];
+
+async fn open(app: &TestApp) -> RoomSetup {
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    app.open_room(&office, PEOPLE, false).await
+}
+
+async fn join(app: &TestApp, setup: &RoomSetup, name: &'static str) -> RoomClient {
+    RoomClient::join(name, &app.address, setup.link(name))
+        .await
+        .unwrap_or_else(|refused| panic!("{name} refused: {refused:?}"))
+}
+
+fn place(view: &Value) -> &Value {
+    &view["presence"]["place"]
+}
+
+fn member_names(place: &Value) -> Vec<String> {
+    let mut names: Vec<String> = place["members"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .map(|m| m["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The mediator and the four others in the plenary.
+async fn everyone_in_plenary(app: &TestApp, setup: &RoomSetup) -> Vec<RoomClient> {
+    let mut mediator = join(app, setup, "mediator").await;
+    let view = mediator.event("view").await;
+    assert_eq!(place(&view)["session_kind"], "plenary");
+    let mut others = Vec::new();
+    for name in ["party_a", "lawyer_a", "party_b", "lawyer_b"] {
+        let mut client = join(app, setup, name).await;
+        let view = client.event("view").await;
+        assert_eq!(place(&view)["kind"], "waiting_room", "{name} waits");
+        assert_eq!(place(&view)["notice"], "waiting_for_admission");
+        mediator
+            .command(json!({ "type": "admit", "member": setup.member(name) }))
+            .await;
+        let view = client.event("view").await;
+        assert_eq!(place(&view)["session_kind"], "plenary", "{name} admitted");
+        others.push(client);
+    }
+    let mut clients = vec![mediator];
+    clients.extend(others);
+    clients
+}
+
+both_backends! {
+    async fn a_caucus_with_side_a_leaks_nothing_to_side_b(app: TestApp) {
+        let setup = open(&app).await;
+        let mut clients = everyone_in_plenary(&app, &setup).await;
+        let mut lawyer_b = clients.pop().unwrap();
+        let mut party_b = clients.pop().unwrap();
+        let mut lawyer_a = clients.pop().unwrap();
+        let mut party_a = clients.pop().unwrap();
+        let mut mediator = clients.pop().unwrap();
+
+        // Everything side B was sent before the caucus is read; what follows is watched.
+        party_b.drain(Duration::from_millis(200)).await;
+        lawyer_b.drain(Duration::from_millis(50)).await;
+        let seen_before_caucus = party_b.received.len();
+        mediator
+            .command(json!({ "type": "start_caucus", "members": [setup.member("party_a"), setup.member("lawyer_a")] }))
+            .await;
+        let in_caucus = party_a.event("view").await;
+        assert_eq!(place(&in_caucus)["session_kind"], "caucus");
+        assert_eq!(member_names(place(&in_caucus)), ["Sig. lawyer_a", "Sig. mediator", "Sig. party_a"]);
+
+        // Side B stays in the plenary and learns only that a private session is in progress.
+        let presence = party_b
+            .event_where("presence", |e| e["place"]["private_session_elsewhere"] == true)
+            .await;
+        assert_eq!(member_names(&presence["place"]), ["Sig. lawyer_b", "Sig. party_b"]);
+
+        party_a.command(json!({ "type": "chat", "text": "La nostra offerta massima è 12.000 euro" })).await;
+        for insider in [&mut mediator, &mut lawyer_a] {
+            let chat = insider.event("chat").await;
+            assert_eq!(chat["text"], "La nostra offerta massima è 12.000 euro");
+        }
+        party_b.command(json!({ "type": "chat", "text": "Aspettiamo qui" })).await;
+        assert_eq!(lawyer_b.event("chat").await["text"], "Aspettiamo qui");
+
+        for outsider in [&mut party_b, &mut lawyer_b] {
+            outsider.drain(Duration::from_millis(300)).await;
+            assert!(!outsider.ever_saw("12.000"), "{} saw the caucus chat", outsider.name);
+        }
+        let after_caucus: Vec<String> = party_b.received[seen_before_caucus..].iter().map(Value::to_string).collect();
+        for secret in [setup.member("party_a"), setup.member("lawyer_a"), "Sig. party_a"] {
+            assert!(after_caucus.iter().all(|message| !message.contains(secret)), "side B learned {secret}");
+        }
+        mediator.drain(Duration::from_millis(100)).await;
+        assert!(!mediator.ever_saw("Aspettiamo qui"), "the mediator is in the caucus, not the plenary");
+
+        // Everyone back: side A sees side B again, and the caucus chat stays in the caucus.
+        mediator.command(json!({ "type": "back_to_plenary" })).await;
+        let back = party_b
+            .event_where("presence", |e| e["place"]["private_session_elsewhere"] == false)
+            .await;
+        assert_eq!(member_names(&back["place"]).len(), 5);
+        let view = party_a.event_where("view", |v| v["presence"]["place"]["session_kind"] == "plenary").await;
+        assert_eq!(place(&view)["session_kind"], "plenary");
+        assert!(!view.to_string().contains("Aspettiamo qui"), "side A does not read what side B said alone");
+        party_b.drain(Duration::from_millis(100)).await;
+        assert!(!party_b.ever_saw("12.000"));
+
+        // The room holds five: a sixth person is refused with a clear message.
+        let refused = RoomClient::join("party_c", &app.address, setup.link("party_c")).await.err().expect("refused");
+        assert_eq!(refused.code(), "room_full");
+        assert!(refused.error["message"].as_str().unwrap().contains("numero massimo di partecipanti"));
+        assert_eq!(refused.bye["reason"], "refused");
+
+        let actions = app.audit_actions().await;
+        for action in ["room.created", "room.member_added", "room.member_admitted", "room.caucus_started", "room.chat_posted", "room.back_to_plenary"] {
+            assert!(actions.iter().any(|a| a == action), "{action} missing from the audit log");
+        }
+        assert!(!app.audit_text().await.contains("12.000"), "the audit log holds no chat content");
+    }
+
+    async fn after_a_server_restart_everyone_resumes_with_the_chat_intact(app: TestApp) {
+        let mut app = app;
+        let setup = open(&app).await;
+        let mut clients = everyone_in_plenary(&app, &setup).await;
+        clients[1].command(json!({ "type": "chat", "text": "Buongiorno a tutti" })).await;
+        for client in clients.iter_mut() {
+            assert_eq!(client.event("chat").await["text"], "Buongiorno a tutti");
+        }
+        let streams: Vec<(String, u64)> = clients.iter().map(|c| (c.stream(), c.last_event_seq)).collect();
+        app.restart().await;
+        // The stop says goodbye, so that clients know to reconnect.
+        for mut client in clients {
+            assert_eq!(client.closed().await.map(|bye| bye["reason"].clone()), Some(json!("server_shutdown")));
+        }
+
+        // party_a is back first: with no mediator, the room holds them apart.
+        let mut party_a = RoomClient::join_with("party_a", &app.address, setup.link("party_a"), Some(streams[1].clone()), 2)
+            .await
+            .expect("party_a rejoins");
+        assert_eq!(party_a.welcome["resumed"], false, "a new server has a new stream");
+        let view = party_a.event("view").await;
+        assert_eq!(place(&view)["notice"], "mediator_not_connected");
+        let mut mediator = RoomClient::join_with("mediator", &app.address, setup.link("mediator"), Some(streams[0].clone()), 2)
+            .await
+            .expect("the mediator rejoins");
+        let mediator_view = mediator.event("view").await;
+        assert!(mediator_view["history"].to_string().contains("Buongiorno a tutti"));
+        // With the mediator back, party_a returns to the plenary by itself, history intact.
+        let view = party_a.event("view").await;
+        assert_eq!(place(&view)["session_kind"], "plenary");
+        assert!(view["history"].to_string().contains("Buongiorno a tutti"), "{view}");
+    }
+
+    async fn a_link_is_refused_on_day_91(app: TestApp) {
+        let setup = open(&app).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        mediator.leave().await;
+        app.clock.advance(Duration::from_secs(91 * 24 * 60 * 60));
+        let refused = RoomClient::join("party_a", &app.address, setup.link("party_a")).await.err().expect("expired");
+        assert_eq!(refused.code(), "room_expired");
+        assert!(refused.error["message"].as_str().unwrap().contains("La stanza virtuale è chiusa"));
+        assert_eq!(refused.bye["reason"], "room_expired");
+    }
+
+    async fn forged_revoked_and_replayed_are_refused(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+
+        let forged = format!("{}/r/{}", app.address, "A".repeat(43));
+        let refused = RoomClient::join("forger", &app.address, &forged).await.err().expect("forged");
+        assert_eq!(refused.code(), "invalid_token");
+        let refused = RoomClient::join("forger", &app.address, "not-a-token").await.err().expect("garbage");
+        assert_eq!(refused.code(), "invalid_token");
+
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_b = join(&app, &setup, "party_b").await;
+        assert_eq!(place(&party_b.event("view").await)["session_kind"], "plenary", "auto-admit");
+
+        // Replayed command numbers are refused and change nothing.
+        party_b.command(json!({ "type": "chat", "text": "primo" })).await;
+        let replay = json!({ "type": "chat", "text": "primo" });
+        party_b.send_numbered(replay.clone(), 1).await;
+        let error = party_b.wait_for(|m| m["type"] == "error").await;
+        assert_eq!(error["code"], "replayed");
+        assert_eq!(error["seq"], 1);
+        mediator.drain(Duration::from_millis(200)).await;
+        let chats = mediator.received.iter().filter(|m| m["event"]["kind"] == "chat").count();
+        assert_eq!(chats, 1, "the replayed chat was not posted twice");
+
+        // Revoking the link disconnects at once and the link stops working.
+        let revoke = office
+            .post_json(&format!("/api/v1/rooms/{}/members/{}/revoke", setup.room, setup.member("party_b")), &json!({}))
+            .await;
+        assert_eq!(revoke.status(), 204);
+        assert_eq!(party_b.closed().await.map(|bye| bye["reason"].clone()), Some(json!("invite_revoked")));
+        let refused = RoomClient::join("party_b", &app.address, setup.link("party_b")).await.err().expect("revoked");
+        assert_eq!(refused.code(), "invite_revoked");
+    }
+
+    async fn a_dropped_connection_resumes_without_losing_or_repeating_events(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        party_a.event("view").await;
+        mediator.command(json!({ "type": "chat", "text": "uno" })).await;
+        assert_eq!(party_a.event("chat").await["text"], "uno");
+        let (stream, last_seq) = (party_a.stream(), party_a.last_event_seq);
+        let next_seq = party_a.next_command_seq();
+
+        // The network goes quiet: "due" and "tre" are sent to party_a but never read, then the
+        // connection is gone.
+        mediator.command(json!({ "type": "chat", "text": "due" })).await;
+        mediator.command(json!({ "type": "chat", "text": "tre" })).await;
+        party_a.cut();
+        // While party_a is away, the room goes on.
+        mediator.command(json!({ "type": "chat", "text": "quattro" })).await;
+
+        let mut party_a = RoomClient::join_with("party_a", &app.address, setup.link("party_a"), Some((stream, last_seq)), next_seq)
+            .await
+            .expect("resumes");
+        assert_eq!(party_a.welcome["resumed"], true);
+        // The client asserts that every event seq follows the previous one: nothing lost,
+        // nothing twice. The events sent but not read come again, then the view of now.
+        let replayed = party_a.event("chat").await;
+        assert_eq!(replayed["text"], "due");
+        assert_eq!(party_a.event("chat").await["text"], "tre");
+        let view = party_a.event("view").await;
+        let history = view["history"].to_string();
+        for text in ["uno", "due", "tre", "quattro"] {
+            assert!(history.contains(text), "{text} is in the history: {history}");
+        }
+        let chats_of_uno = party_a.received.iter().filter(|m| m["event"]["kind"] == "chat" && m["event"]["text"] == "uno").count();
+        assert_eq!(chats_of_uno, 0, "an event received before the drop is not sent again");
+
+        // A resume that claims events never sent is refused.
+        let claimed = party_a.last_event_seq + 100;
+        let stream = party_a.stream();
+        let refused = RoomClient::join_with("party_a", &app.address, setup.link("party_a"), Some((stream, claimed)), 10)
+            .await
+            .err()
+            .expect("invalid resume");
+        assert_eq!(refused.code(), "invalid_resume");
+    }
+
+    async fn a_second_device_takes_over_and_the_first_is_told_why(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut phone = join(&app, &setup, "party_a").await;
+        phone.event("view").await;
+        let mut laptop = join(&app, &setup, "party_a").await;
+        laptop.event("view").await;
+        assert_eq!(phone.closed().await.map(|bye| bye["reason"].clone()), Some(json!("superseded")));
+        mediator.command(json!({ "type": "chat", "text": "mi sente?" })).await;
+        assert_eq!(laptop.event("chat").await["text"], "mi sente?");
+    }
+
+    async fn bad_messages_get_typed_errors_and_change_nothing(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        party_a.event("view").await;
+        let mut party_b = join(&app, &setup, "party_b").await;
+        party_b.event("view").await;
+        let before = app.audit_actions().await.len();
+
+        for (frame, code) in [
+            ("{ not json", "malformed"),
+            (r#"{"type":"teleport","seq":9}"#, "unknown_type"),
+            (r#"{"type":"chat","text":"manca il numero"}"#, "malformed"),
+            (r#"{"type":"hello","v":1,"token":"x"}"#, "malformed"),
+        ] {
+            party_a.send_raw(frame).await;
+            let error = party_a.wait_for(|m| m["type"] == "error").await;
+            assert_eq!(error["code"], code, "{frame}");
+        }
+        // Only a mediator may move people.
+        let error = party_a.refused(json!({ "type": "send_to_waiting_room", "member": setup.member("party_b") })).await;
+        assert_eq!(error["code"], "not_allowed");
+        let error = party_a.refused(json!({ "type": "chat", "text": "   " })).await;
+        assert_eq!(error["code"], "invalid_command");
+        assert_eq!(app.audit_actions().await.len(), before, "refused messages change nothing");
+        party_b.drain(Duration::from_millis(200)).await;
+        assert!(party_b.received.iter().all(|m| m["event"]["kind"] != "view" || m["seq"] == 1), "party_b was not moved");
+
+        // The first message must be hello, in time.
+        let url = format!("{}/ws/v1", app.address.replacen("http", "ws", 1));
+        let (mut raw, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        use futures_util::{SinkExt, StreamExt};
+        raw.send(tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"chat","seq":1,"text":"x"}"#.into())).await.unwrap();
+        let reply = raw.next().await.unwrap().unwrap();
+        assert!(reply.to_text().unwrap().contains("hello_required"), "{reply}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_the_room_goes_on() {
+    let settings = SignalingSettings {
+        outbox_capacity: 8,
+        messages_per_second: 10_000,
+        message_burst: 10_000,
+        heartbeat_interval: Duration::from_secs(60),
+        heartbeat_timeout: Duration::from_secs(120),
+        ..SignalingSettings::default()
+    };
+    let app = spawn_app_custom(Backend::Sqlite, |_| {}, settings).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, PEOPLE, true).await;
+    let mut mediator = join(&app, &setup, "mediator").await;
+    mediator.event("view").await;
+    let mut sleeper =
+        RoomClient::join_with_small_buffer("party_b", &app.address, setup.link("party_b"))
+            .await
+            .expect("party_b joins");
+    sleeper.event("view").await;
+    let mut party_a = join(&app, &setup, "party_a").await;
+    party_a.event("view").await;
+
+    // party_b stops reading; the mediator keeps talking with big messages (12 KB each in
+    // UTF-8), more than the socket buffers between the server and party_b hold (4 MB).
+    let long = "€".repeat(3990);
+    let mut got = 0;
+    for _ in 0..25 {
+        for _ in 0..20 {
+            mediator.send(json!({ "type": "chat", "text": long })).await;
+        }
+        // The others keep up: the mediator and party_a read everything as it comes.
+        mediator.drain(Duration::from_millis(20)).await;
+        while got < mediator.next_command_seq() - 1 {
+            if party_a.event("chat").await["text"] == long.as_str() {
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(got, 500);
+    // The mediator sees party_b disconnected (possibly among the messages already read).
+    let party_b_gone = |m: &Value| {
+        m["event"]["kind"] == "presence"
+            && m["event"]["place"]["members"]
+                .as_array()
+                .is_some_and(|members| {
+                    members.iter().any(|member| {
+                        member["name"] == "Sig. party_b" && member["connected"] == false
+                    })
+                })
+    };
+    if !mediator.received.iter().any(party_b_gone) {
+        mediator.wait_for(party_b_gone).await;
+    }
+    assert_eq!(
+        sleeper.closed().await.map(|bye| bye["reason"].clone()),
+        Some(json!("slow_consumer"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_disconnected_by_the_heartbeat() {
+    let settings = SignalingSettings {
+        heartbeat_interval: Duration::from_millis(100),
+        heartbeat_timeout: Duration::from_millis(400),
+        hello_timeout: Duration::from_millis(300),
+        ..SignalingSettings::default()
+    };
+    let app = spawn_app_custom(Backend::Sqlite, |_| {}, settings).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, PEOPLE, true).await;
+    let mut mediator = join(&app, &setup, "mediator").await;
+    mediator.event("view").await;
+    let mut party_a = join(&app, &setup, "party_a").await;
+    party_a.event("view").await;
+    // party_a stops reading, so it answers no ping; the mediator keeps reading (and answering).
+    let gone = mediator
+        .event_where("presence", |event| {
+            event["place"]["members"].as_array().is_some_and(|members| {
+                members
+                    .iter()
+                    .any(|m| m["name"] == "Sig. party_a" && m["connected"] == false)
+            })
+        })
+        .await;
+    assert_eq!(gone["place"]["session_kind"], "plenary");
+    assert_eq!(
+        party_a.closed().await,
+        None,
+        "the server closed the silent connection"
+    );
+
+    // A connection that never says hello is closed too.
+    let url = format!("{}/ws/v1", app.address.replacen("http", "ws", 1));
+    let (mut raw, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::StreamExt;
+    let reply = raw.next().await.unwrap().unwrap();
+    assert!(
+        reply.to_text().unwrap().contains("hello_required"),
+        "{reply}"
+    );
+}

@@ -1,0 +1,239 @@
+//! The JSON API the segreteria uses to open a case's online room and invite people (until the
+//! full back office of issue #6 drives it from the case pages).
+//!
+//! Every change of a live room goes through `signaling::hub::Hub::office_command`, so the room
+//! task stays the only writer of a room's state.
+
+use std::num::NonZeroU8;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use backoffice::access::Permission;
+use backoffice::{cases, invites, room_store, StoreError, UnixMillis};
+use rand::Rng;
+use rooms::{Command, ParticipantId, Redacted, RoomId, RoomSettings};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use signaling::hub::HubError;
+use signaling::protocol::{parse_role, parse_side, WireId};
+
+use crate::auth::{ApiUser, CurrentUser};
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+/// `Json<T>` whose rejection is a typed [`ApiError`] instead of axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| ApiJson(value))
+            .map_err(|rejection: JsonRejection| {
+                ApiError(AppError::BadRequest(format!(
+                    "Corpo della richiesta non valido: {}",
+                    rejection.body_text()
+                )))
+            })
+    }
+}
+
+fn created(body: serde_json::Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn office(current: &CurrentUser) -> Result<(), ApiError> {
+    current.require(Permission::ManageRooms).map_err(ApiError)
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    ApiError(match error {
+        StoreError::AlreadyExists(what) => AppError::Conflict(format!("Esiste già: {what}.")),
+        StoreError::Invalid(what) => AppError::BadRequest(format!("Valore non valido: {what}.")),
+        StoreError::NotFound => AppError::NotFound,
+        other => AppError::from(other),
+    })
+}
+
+fn hub_error(error: HubError) -> ApiError {
+    ApiError(match error {
+        HubError::RoomNotFound => AppError::NotFound,
+        HubError::Room(error) => {
+            AppError::BadRequest(format!("Operazione rifiutata dalla stanza: {error}."))
+        }
+        other => AppError::Internal(other.to_string()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    reference: String,
+    title: String,
+}
+
+/// `POST /api/v1/cases`: a minimal case record.
+pub async fn create_case(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    ApiJson(body): ApiJson<NewCase>,
+) -> Result<Response, ApiError> {
+    office(&current)?;
+    let case = cases::create_minimal(
+        &state.db,
+        &current.actor(),
+        UnixMillis::now(),
+        current.user.organism_id.as_deref(),
+        &body.reference,
+        &body.title,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(created(json!({
+        "id": case.id,
+        "reference": case.reference.as_str(),
+        "title": case.title,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoom {
+    #[serde(default)]
+    auto_admit: bool,
+}
+
+/// `POST /api/v1/cases/{case}/room`: opens the case's online room.
+pub async fn create_room(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path(case_id): Path<String>,
+    ApiJson(body): ApiJson<NewRoom>,
+) -> Result<Response, ApiError> {
+    office(&current)?;
+    let config = &state.config;
+    let settings = RoomSettings {
+        lifetime: Duration::from_secs(u64::from(config.room_lifetime_days) * 24 * 60 * 60),
+        capacity: NonZeroU8::new(u8::try_from(config.room_capacity).unwrap_or(u8::MAX))
+            .unwrap_or(NonZeroU8::MIN),
+        auto_admit: body.auto_admit,
+        hold_when_no_mediator: true,
+    };
+    let now = state.clock_now();
+    let room = room_store::create_room(&state.db, &current.actor(), now, &case_id, settings)
+        .await
+        .map_err(store_error)?;
+    let expires_at = room.created_at.as_unix_millis() + settings.lifetime.as_millis() as u64;
+    Ok(created(
+        json!({ "room": WireId(room.id.get()), "expires_at": expires_at }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    role: String,
+    #[serde(default)]
+    side: Option<String>,
+    display_name: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `POST /api/v1/rooms/{room}/members`: invites a person; answers their personal link once.
+pub async fn add_member(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path(room): Path<WireId>,
+    ApiJson(body): ApiJson<NewMember>,
+) -> Result<Response, ApiError> {
+    office(&current)?;
+    let bad = |message: &str| ApiError(AppError::BadRequest(message.to_owned()));
+    let role = parse_role(&body.role).ok_or_else(|| bad("Ruolo sconosciuto."))?;
+    let side = match body.side.as_deref() {
+        None => None,
+        Some(name) => Some(parse_side(name).ok_or_else(|| bad("Parte sconosciuta."))?),
+    };
+    let room = RoomId::new(room.0);
+    let member = ParticipantId::new(rand::thread_rng().gen_range(1..i64::MAX as u64));
+    let command = Command::AddMember {
+        member,
+        role,
+        side,
+        display_name: Redacted::new(body.display_name.trim().to_owned()),
+    };
+    state
+        .hub
+        .office_command(room, current.actor(), command)
+        .await
+        .map_err(hub_error)?;
+    let link = issue_link(&state, &current, room, member, body.email.as_deref()).await?;
+    Ok(created(
+        json!({ "member": WireId(member.get()), "link": link }),
+    ))
+}
+
+async fn issue_link(
+    state: &AppState,
+    current: &CurrentUser,
+    room: RoomId,
+    member: ParticipantId,
+    email: Option<&str>,
+) -> Result<String, ApiError> {
+    let token = invites::issue(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        room,
+        member,
+        email,
+    )
+    .await
+    .map_err(store_error)?;
+    let base = state.config.public_url.as_str().trim_end_matches('/');
+    Ok(format!("{base}/r/{}", token.reveal()))
+}
+
+/// `POST /api/v1/rooms/{room}/members/{member}/invite`: a new personal link; the old one stops
+/// working.
+pub async fn reissue_invite(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path((room, member)): Path<(WireId, WireId)>,
+) -> Result<Response, ApiError> {
+    office(&current)?;
+    let room = RoomId::new(room.0);
+    let member = member.member();
+    let link = issue_link(&state, &current, room, member, None).await?;
+    Ok(created(
+        json!({ "member": WireId(member.get()), "link": link }),
+    ))
+}
+
+/// `POST /api/v1/rooms/{room}/members/{member}/revoke`: the link stops working at once and a
+/// connected member is disconnected.
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path((room, member)): Path<(WireId, WireId)>,
+) -> Result<Response, ApiError> {
+    office(&current)?;
+    let room = RoomId::new(room.0);
+    let member = member.member();
+    state
+        .hub
+        .office_command(room, current.actor(), Command::RevokeInvite { member })
+        .await
+        .map_err(hub_error)?;
+    invites::revoke(&state.db, &current.actor(), state.clock_now(), room, member)
+        .await
+        .map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
