@@ -10,27 +10,65 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use backoffice::audit::Actor;
 use backoffice::invites::{self, InviteError};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::hub::{Attach, Hub, HubError, Outbound, Refusal, RoomHandle};
 use crate::protocol::{ByeReason, ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 
-/// Serves one upgraded WebSocket until it closes.
+/// A logged-in back-office user (segreteria, administrator) allowed to watch rooms. They join
+/// a room as its segreteria observer: a member like the others, admitted by the mediator, who
+/// sees and hears only the session they are in.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl Staff {
+    /// The staff member's stable member id in every room: derived from the user id, so that
+    /// joining again finds the same member.
+    fn member(&self) -> rooms::ParticipantId {
+        let digest = Sha256::digest(self.user_id.as_bytes());
+        let mut first = [0_u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        rooms::ParticipantId::new((u64::from_be_bytes(first) >> 1).max(1))
+    }
+
+    fn actor(&self, ip: Option<&str>) -> Actor {
+        Actor {
+            user_id: Some(self.user_id.clone()),
+            label: self.username.clone(),
+            ip: ip.map(str::to_owned),
+        }
+    }
+}
+
+/// Serves one upgraded WebSocket until it closes. `staff` is the request's logged-in
+/// back-office user, if any (used only by a `hello` that names a room).
 pub async fn serve(
     mut socket: WebSocket,
     hub: Arc<Hub>,
     ip: Option<IpAddr>,
+    staff: Option<Staff>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some((handle, member, resume)) = hello(&mut socket, &hub).await else {
+    let ip = ip.map(|ip| ip.to_string());
+    let Some((handle, member, resume)) =
+        hello(&mut socket, &hub, staff.as_ref(), ip.as_deref()).await
+    else {
         return;
     };
     let (outbox, inbox) = mpsc::channel(hub.settings().outbox_capacity);
-    let actor = Actor {
-        user_id: None,
-        label: format!("partecipante {}", member.get()),
-        ip: ip.map(|ip| ip.to_string()),
+    let actor = match &staff {
+        Some(staff) if staff.member() == member => staff.actor(ip.as_deref()),
+        _ => Actor {
+            user_id: None,
+            label: format!("partecipante {}", member.get()),
+            ip,
+        },
     };
     let attached = handle
         .attach(Attach {
@@ -61,10 +99,12 @@ pub async fn serve(
     handle.detach(connection).await;
 }
 
-/// Waits for `hello`, checks the token and finds the room.
+/// Waits for `hello`, checks the token (or the staff session) and finds the room.
 async fn hello(
     socket: &mut WebSocket,
     hub: &Hub,
+    staff: Option<&Staff>,
+    ip: Option<&str>,
 ) -> Option<(
     RoomHandle,
     rooms::ParticipantId,
@@ -91,8 +131,13 @@ async fn hello(
             return None;
         }
     };
-    let (token, resume) = match ClientMessage::parse(&text) {
-        Ok(ClientMessage::Hello { token, resume, .. }) => (token, resume),
+    let (token, room, resume) = match ClientMessage::parse(&text) {
+        Ok(ClientMessage::Hello {
+            token,
+            room,
+            resume,
+            ..
+        }) => (token, room, resume),
         Ok(_) => {
             let refusal = Refusal {
                 code: ErrorCode::HelloRequired,
@@ -110,7 +155,31 @@ async fn hello(
             return None;
         }
     };
-    let resolved = invites::resolve(hub.db(), &token).await;
+    let resolved = match (token, room) {
+        (Some(token), _) => invites::resolve(hub.db(), &token).await,
+        (None, room) => match (staff, room) {
+            (Some(staff), Some(room)) => {
+                let room = rooms::RoomId::new(room.0);
+                match observe(hub, staff, room, ip).await {
+                    Ok(member) => Ok((room, member)),
+                    Err(refusal) => {
+                        refuse(socket, &refusal, None).await;
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                let refusal = Refusal {
+                    code: ErrorCode::NotLoggedIn,
+                    message: "Per entrare senza collegamento personale occorre aver effettuato \
+                              l'accesso come segreteria."
+                        .to_owned(),
+                };
+                refuse(socket, &refusal, None).await;
+                return None;
+            }
+        },
+    };
     let (room, member) = match resolved {
         Ok(found) => found,
         Err(error) => {
@@ -141,6 +210,19 @@ async fn hello(
     };
     match hub.room(room).await {
         Ok(handle) => Some((handle, member, resume)),
+        Err(HubError::Elsewhere(url)) => {
+            let ws_url = format!(
+                "{}/ws/v1",
+                url.trim_end_matches('/').replacen("http", "ws", 1)
+            );
+            let bye = ServerMessage::Bye {
+                reason: ByeReason::Redirect,
+                url: Some(ws_url),
+            };
+            let _ = socket.send(Message::Text(bye.to_json().into())).await;
+            let _ = socket.send(Message::Close(None)).await;
+            None
+        }
         Err(error) => {
             let refusal = match error {
                 HubError::RoomNotFound => Refusal {
@@ -157,6 +239,38 @@ async fn hello(
             };
             refuse(socket, &refusal, None).await;
             None
+        }
+    }
+}
+
+/// Makes sure the staff member is a member of `room` (as its segreteria observer).
+async fn observe(
+    hub: &Hub,
+    staff: &Staff,
+    room: rooms::RoomId,
+    ip: Option<&str>,
+) -> Result<rooms::ParticipantId, Refusal> {
+    let member = staff.member();
+    let actor = staff.actor(ip);
+    let command = rooms::Command::AddMember {
+        member,
+        role: rooms::Role::SegreteriaObserver,
+        side: None,
+        display_name: rooms::Redacted::new(staff.display_name.clone()),
+    };
+    match hub.office_command(room, actor, command).await {
+        Ok(()) | Err(HubError::Room(rooms::RoomError::MemberExists(_))) => Ok(member),
+        Err(HubError::Room(error)) => Err(Refusal::from_room_error(&error)),
+        Err(HubError::RoomNotFound) => Err(Refusal {
+            code: ErrorCode::RoomNotFound,
+            message: "La stanza virtuale non esiste.".to_owned(),
+        }),
+        Err(error) => {
+            tracing::error!(%error, "staff could not join");
+            Err(Refusal {
+                code: ErrorCode::Unavailable,
+                message: "Servizio momentaneamente non disponibile.".to_owned(),
+            })
         }
     }
 }

@@ -26,6 +26,7 @@ use rooms::{
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::clock::Clock;
+use crate::cluster::{Claim, ClusterError, Ownership};
 use crate::protocol::{
     ByeReason, ErrorCode, NumberedCommand, Resume, ServerMessage, WireEvent, WireId, WireMember,
     PROTOCOL_VERSION,
@@ -44,6 +45,8 @@ pub struct SignalingSettings {
     pub heartbeat_timeout: Duration,
     /// Time a new connection has to send `hello`.
     pub hello_timeout: Duration,
+    /// How long a node's claim on a room lasts in Redis unless renewed (several nodes only).
+    pub ownership_ttl: Duration,
     /// Sustained messages per second a client may send.
     pub messages_per_second: u32,
     /// Messages a client may send in a burst above the sustained rate.
@@ -58,6 +61,7 @@ impl Default for SignalingSettings {
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
             hello_timeout: Duration::from_secs(10),
+            ownership_ttl: Duration::from_secs(10),
             messages_per_second: 10,
             message_burst: 40,
         }
@@ -86,6 +90,11 @@ pub enum HubError {
     Room(#[from] RoomError),
     #[error("the room task has stopped")]
     Stopped,
+    /// Another node serves the room; clients reconnect there.
+    #[error("the room is served by {0}")]
+    Elsewhere(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// A refusal sent to a client, with its code.
@@ -168,6 +177,8 @@ enum Request {
         command: Command,
         reply: oneshot::Sender<Result<(), HubError>>,
     },
+    /// This node no longer serves the room: close every connection and stop.
+    Stop,
 }
 
 /// A live room's mailbox.
@@ -211,16 +222,64 @@ pub struct Hub {
     db: Db,
     clock: Arc<dyn Clock>,
     settings: SignalingSettings,
+    ownership: Ownership,
     rooms: Mutex<HashMap<RoomId, RoomHandle>>,
 }
 
 impl Hub {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: SignalingSettings) -> Self {
+    /// A hub; with [`Ownership::Redis`], call [`Hub::keep_claims`] once to renew its claims.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        settings: SignalingSettings,
+        ownership: Ownership,
+    ) -> Self {
         Self {
             db,
             clock,
             settings,
+            ownership,
             rooms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Renews this node's claims on its live rooms until the hub is dropped; a room whose
+    /// claim was lost (this node was cut off longer than the claim lasts) is stopped here,
+    /// and its clients reconnect to the new owner. Returns the task, to abort it.
+    pub fn keep_claims(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let every = self.ownership.renew_every()?;
+        let hub = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(hub) = hub.upgrade() else {
+                    return;
+                };
+                let live: Vec<RoomId> = hub.rooms.lock().await.keys().copied().collect();
+                match hub.ownership.renew(&live).await {
+                    Ok(lost) => {
+                        for room in lost {
+                            tracing::warn!(
+                                room = room.get(),
+                                "room claimed by another node; stopping it here"
+                            );
+                            if let Some(handle) = hub.rooms.lock().await.remove(&room) {
+                                let _ = handle.requests.send(Request::Stop).await;
+                            }
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "room claims not renewed"),
+                }
+            }
+        }))
+    }
+
+    /// Gives up the claims on every live room (on a clean stop).
+    pub async fn release_all(&self) {
+        let live: Vec<RoomId> = self.rooms.lock().await.keys().copied().collect();
+        if let Err(error) = self.ownership.release(&live).await {
+            tracing::error!(%error, "room claims not released; they expire by themselves");
         }
     }
 
@@ -239,11 +298,15 @@ impl Hub {
         &self.clock
     }
 
-    /// The live room, loaded from the database and started on first use.
+    /// The live room, loaded from the database and started on first use; with several nodes,
+    /// [`HubError::Elsewhere`] when another node serves it.
     pub async fn room(&self, id: RoomId) -> Result<RoomHandle, HubError> {
         let mut rooms = self.rooms.lock().await;
         if let Some(handle) = rooms.get(&id).filter(|handle| !handle.requests.is_closed()) {
             return Ok(handle.clone());
+        }
+        if let Claim::Elsewhere(url) = self.ownership.claim(id).await? {
+            return Err(HubError::Elsewhere(url));
         }
         let snapshot = room_store::load(&self.db, id)
             .await?
@@ -355,6 +418,10 @@ impl RoomTask {
             });
             tokio::select! {
                 request = inbox.recv() => match request {
+                    Some(Request::Stop) => {
+                        self.serve(Request::Stop).await;
+                        break;
+                    }
                     Some(request) => self.serve(request).await,
                     None => break,
                 },
@@ -388,6 +455,13 @@ impl RoomTask {
             } => {
                 let outcome = self.apply(&actor, command).await;
                 let _ = reply.send(outcome);
+            }
+            Request::Stop => {
+                for (_, connection) in self.connections.drain() {
+                    let _ = connection
+                        .outbox
+                        .try_send(Outbound::Close(ByeReason::ServerShutdown));
+                }
             }
         }
     }

@@ -7,12 +7,14 @@
 //! - [`hub`]: the registry of live rooms and the task that owns each room.
 //! - [`connection`]: one WebSocket from `hello` to `bye`.
 //! - [`clock`]: the time rooms see; a manual clock for tests.
+//! - [`cluster`]: which node serves which room (in-process, or claims in Redis).
 //!
 //! **API boundary:** `web` upgrades the HTTP request and hands the socket to
 //! [`connection::serve`]; the back office changes a live room through
 //! [`hub::Hub::office_command`]. Rooms decide, this crate carries.
 
 pub mod clock;
+pub mod cluster;
 pub mod connection;
 pub mod hub;
 pub mod protocol;

@@ -99,7 +99,12 @@ pub enum ClientMessage {
     /// The first message on every connection.
     Hello {
         v: u32,
-        token: String,
+        /// The personal link's token. Without it, `room` names the room and the WebSocket
+        /// request's login session says who is joining (back-office staff).
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        room: Option<WireId>,
         #[serde(default)]
         resume: Option<Resume>,
     },
@@ -206,9 +211,14 @@ impl ClientMessage {
             ClientMessage::deserialize(&value)
         }
         .map_err(|error| ProtocolError::Malformed(error.to_string()))?;
-        if let ClientMessage::Hello { v, .. } = message {
-            if v != PROTOCOL_VERSION {
-                return Err(ProtocolError::UnsupportedVersion(v));
+        if let ClientMessage::Hello { v, token, room, .. } = &message {
+            if *v != PROTOCOL_VERSION {
+                return Err(ProtocolError::UnsupportedVersion(*v));
+            }
+            if token.is_some() == room.is_some() {
+                return Err(ProtocolError::Malformed(
+                    "`hello` names either a `token` or a `room`".to_owned(),
+                ));
             }
         }
         Ok(message)
@@ -318,6 +328,8 @@ pub enum ErrorCode {
     Replayed,
     // The link.
     InvalidToken,
+    /// `hello` named a room without a logged-in staff session allowed to join it.
+    NotLoggedIn,
     InviteRevoked,
     // The room.
     RoomNotFound,
@@ -700,7 +712,8 @@ mod tests {
             hello,
             ClientMessage::Hello {
                 v: 1,
-                token: "abc".to_owned(),
+                token: Some("abc".to_owned()),
+                room: None,
                 resume: None
             }
         );

@@ -252,13 +252,15 @@ pub async fn spawn_app_custom(
 pub struct Browser {
     pub client: Client,
     address: String,
+    cookies: Arc<reqwest::cookie::Jar>,
 }
 
 impl TestApp {
     /// A new browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
+        let cookies = Arc::new(reqwest::cookie::Jar::default());
         let client = Client::builder()
-            .cookie_store(true)
+            .cookie_provider(cookies.clone())
             .redirect(redirect::Policy::none())
             .danger_accept_invalid_certs(true)
             .build()
@@ -266,6 +268,7 @@ impl TestApp {
         Browser {
             client,
             address: self.address.clone(),
+            cookies,
         }
     }
 
@@ -391,6 +394,25 @@ impl TestApp {
         setup
     }
 
+    /// Starts another node of the same installation: same configuration and database, its own
+    /// port. With `redis_url` set, the nodes share rooms through Redis.
+    pub async fn start_node(&self) -> Node {
+        let server = server::start_with(self.config.clone(), self.runtime.clone())
+            .await
+            .expect("the second node starts");
+        Node {
+            address: format!("http://{}", server.local_addr),
+            server: Some(server),
+        }
+    }
+
+    /// Stops this node dead, as a crash would (see `RunningServer::crash`).
+    pub fn crash(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.crash();
+        }
+    }
+
     /// The whole audit log as text (actions, actors and changes), for "never recorded" checks.
     pub async fn audit_text(&self) -> String {
         let records = audit::recent(self.db.pool(), None, 100_000)
@@ -411,6 +433,22 @@ impl TestApp {
         let server = self.server.take().expect("server running");
         (server.shutdown_trigger())();
         server
+    }
+}
+
+/// Another node of the installation of a [`TestApp`].
+pub struct Node {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    server: Option<RunningServer>,
+}
+
+impl Node {
+    /// Stops this node dead, as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.crash();
+        }
     }
 }
 
@@ -471,6 +509,14 @@ impl Browser {
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf_token", &token));
         self.post_form_raw(path, &form).await
+    }
+
+    /// The `Cookie` header this browser sends to the server (to open a WebSocket with it).
+    pub fn cookie_header(&self) -> String {
+        let url = self.address.parse().expect("server address");
+        reqwest::cookie::CookieStore::cookies(&*self.cookies, &url)
+            .and_then(|value| value.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// Posts a JSON body with this browser's CSRF token in the `X-CSRF-Token` header.

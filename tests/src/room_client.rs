@@ -61,10 +61,77 @@ impl RoomClient {
         next_command_seq: u64,
     ) -> Result<Self, Refused> {
         let url = format!("{}/ws/v1", address.replacen("http", "ws", 1));
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        Self::join_url(name, &url, link, resume, next_command_seq).await
+    }
+
+    /// Says hello at a WebSocket URL (`ws://host:port/ws/v1`).
+    pub async fn join_url(
+        name: &'static str,
+        url: &str,
+        link: &str,
+        resume: Option<(String, u64)>,
+        next_command_seq: u64,
+    ) -> Result<Self, Refused> {
+        let Ok((ws, _)) = tokio_tungstenite::connect_async(url).await else {
+            return Err(Refused {
+                error: json!({ "code": "unreachable" }),
+                bye: Value::Null,
+            });
+        };
+        Self::hello(name, ws, link, resume, next_command_seq).await
+    }
+
+    /// Joins as a browser behind a load balancer would: tries `entry` (an `http://` address),
+    /// follows `redirect`s, and retries after a short pause when a node is unreachable or
+    /// refuses, until it is welcomed or `within` runs out.
+    pub async fn join_anywhere(
+        name: &'static str,
+        entry: &str,
+        link: &str,
+        within: Duration,
+    ) -> Result<Self, Refused> {
+        let deadline = tokio::time::Instant::now() + within;
+        let entry_url = format!("{}/ws/v1", entry.replacen("http", "ws", 1));
+        let mut url = entry_url.clone();
+        loop {
+            match Self::join_url(name, &url, link, None, 1).await {
+                Ok(client) => return Ok(client),
+                Err(refused) if tokio::time::Instant::now() >= deadline => return Err(refused),
+                Err(refused) => {
+                    url = match refused.bye["url"].as_str() {
+                        Some(redirect) if refused.bye["reason"] == "redirect" => {
+                            redirect.to_owned()
+                        }
+                        _ => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            entry_url.clone()
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Joins `room` as logged-in back-office staff: no link, the browser's session cookie.
+    pub async fn join_as_staff(
+        name: &'static str,
+        address: &str,
+        room: &str,
+        cookie: &str,
+    ) -> Result<Self, Refused> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/ws/v1", address.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().expect("WebSocket request");
+        if !cookie.is_empty() {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("cookie header"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("WebSocket connects");
-        Self::hello(name, ws, link, resume, next_command_seq).await
+        let hello = json!({ "type": "hello", "v": 1, "room": room });
+        Self::greet(name, ws, hello, 1).await
     }
 
     /// Like [`RoomClient::join`] over a socket with a tiny receive buffer, so that a client
@@ -109,8 +176,38 @@ impl RoomClient {
             hello["resume"] = json!({ "stream": stream, "last_seq": last_seq });
             client.last_event_seq = last_seq;
         }
-        client.send_raw(&hello.to_string()).await;
+        client.finish_hello(hello).await
+    }
+
+    async fn greet(
+        name: &'static str,
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        hello: Value,
+        next_command_seq: u64,
+    ) -> Result<Self, Refused> {
+        let client = Self {
+            name,
+            ws,
+            welcome: Value::Null,
+            received: Vec::new(),
+            unread: VecDeque::new(),
+            next_command_seq,
+            last_event_seq: 0,
+        };
+        client.finish_hello(hello).await
+    }
+
+    async fn finish_hello(mut self, hello: Value) -> Result<Self, Refused> {
+        self.send_raw(&hello.to_string()).await;
+        let client = self;
+        let mut client = client;
         let first = client.next().await;
+        if first["type"] == "bye" {
+            return Err(Refused {
+                error: Value::Null,
+                bye: first,
+            });
+        }
         if first["type"] == "welcome" {
             if first["resumed"] != true {
                 // A fresh start: events continue the member's stream after `seq`.

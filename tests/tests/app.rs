@@ -3,6 +3,7 @@
 mod app {
     mod accounts;
     mod architecture;
+    mod cluster;
     mod health;
     mod room_store;
     mod rooms;

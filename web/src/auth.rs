@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -104,12 +104,28 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+impl OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    /// `None` for a visitor who is not logged in (or must still change the password).
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(current) => Ok(Some(current)),
+            Err(AppError::Unauthenticated | AppError::PasswordChangeRequired) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         Ok(ApiUser(
-            CurrentUser::from_request_parts(parts, state).await?,
+            <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?,
         ))
     }
 }

@@ -34,6 +34,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `redis://HOST:PORT` to run several nodes; without it everything stays in-process.
     pub redis_url: Option<String>,
+    /// With several nodes: the address at which clients reach this node directly (a room's
+    /// clients are redirected to the node that serves it). Default: the address it listens on.
+    pub node_url: Option<Url>,
     /// A local directory, or `s3://BUCKET` (endpoint and keys from the `AWS_*` variables).
     /// Default: `DATA_DIR/files`.
     pub file_store: Option<String>,
@@ -98,6 +101,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            node_url: None,
             file_store: None,
             smtp_url: None,
             mail_from: "Accordo <noreply@localhost>".to_owned(),
@@ -243,6 +247,15 @@ impl Config {
             problem,
             expected: expected.to_owned(),
         };
+        if let Some(node_url) = &self.node_url {
+            if !matches!(node_url.scheme(), "http" | "https") {
+                return Err(fail(
+                    "node_url",
+                    format!("unsupported scheme `{}`", node_url.scheme()),
+                    "an http:// or https:// URL",
+                ));
+            }
+        }
         if !matches!(self.public_url.scheme(), "http" | "https") {
             return Err(fail(
                 "public_url",

@@ -12,10 +12,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
+use backoffice::access::Permission;
 use backoffice::accounts::OneTimePassword;
 use backoffice::files::FileStore;
 use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
 use signaling::clock::{Clock, SystemClock};
+use signaling::cluster::{Ownership, RedisOwnership};
+use signaling::connection::Staff;
 use signaling::hub::{Hub, SignalingSettings};
 use signaling::protocol::MAX_CLIENT_MESSAGE_BYTES;
 use tokio::sync::watch;
@@ -47,6 +50,8 @@ pub enum StartError {
     },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot reach Redis: {0}")]
+    Redis(String),
 }
 
 /// What a first start prints once.
@@ -66,6 +71,8 @@ pub struct RunningServer {
     handle: Handle,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_rooms: watch::Sender<bool>,
+    hub: Arc<Hub>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -84,9 +91,24 @@ impl RunningServer {
             .served
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
+        }
+        // Other nodes may take this node's rooms at once.
+        self.hub.release_all().await;
         self.db.close().await;
         tracing::info!("shut down");
         served
+    }
+
+    /// Stops dead, as a crash would: connections are cut, claims on rooms are neither renewed
+    /// nor released (they expire), the database is left as it is. For failover tests.
+    pub fn crash(self) {
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
+        }
+        self.handle.shutdown();
+        self.served.abort();
     }
 
     /// A handle that starts the graceful shutdown from elsewhere (a signal handler).
@@ -156,8 +178,36 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         source,
     })?;
     let csrf_secret = settings::secret(&db, "csrf", now).await?;
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let local_addr = listener
+        .set_nonblocking(true)
+        .and_then(|()| listener.local_addr())
+        .map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let ownership = match &config.redis_url {
+        None => Ownership::Local,
+        Some(redis_url) => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let node_url = config
+                .node_url
+                .as_ref()
+                .map(|url| url.as_str().trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
+            let redis = RedisOwnership::connect(redis_url, &node_url, signaling.ownership_ttl)
+                .await
+                .map_err(|error| StartError::Redis(error.to_string()))?;
+            Ownership::Redis(redis)
+        }
+    };
     let (stop_rooms, stopping) = watch::channel(false);
-    let hub = Arc::new(Hub::new(db.clone(), clock.clone(), signaling));
+    let hub = Arc::new(Hub::new(db.clone(), clock.clone(), signaling, ownership));
+    let renewal = hub.keep_claims();
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config.clone()),
@@ -165,28 +215,11 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         csrf: Arc::new(CsrfKey::new(csrf_secret)),
         metrics: Metrics::new()?,
         login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
-        hub,
+        hub: hub.clone(),
         clock,
         stopping,
     };
     let app = router(state);
-
-    let listener =
-        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
-            address: config.listen,
-            source,
-        })?;
-    listener
-        .set_nonblocking(true)
-        .and_then(|()| listener.local_addr())
-        .map_err(|source| StartError::Listen {
-            address: config.listen,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
-        address: config.listen,
-        source,
-    })?;
     let handle = Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = match tls {
@@ -208,6 +241,8 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         handle,
         served,
         stop_rooms,
+        hub,
+        renewal,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -280,15 +315,24 @@ pub fn router(state: AppState) -> Router {
 async fn room_socket(
     State(state): State<AppState>,
     ConnectInfo(address): ConnectInfo<SocketAddr>,
+    staff: Option<auth::CurrentUser>,
     upgrade: WebSocketUpgrade,
 ) -> impl IntoResponse {
     let hub = state.hub.clone();
     let stopping = state.stopping.clone();
+    // A logged-in segreteria or administrator may join a room without a personal link.
+    let staff = staff
+        .filter(|current| current.require(Permission::ManageRooms).is_ok())
+        .map(|current| Staff {
+            user_id: current.user.id,
+            username: current.user.username,
+            display_name: current.user.display_name,
+        });
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            signaling::connection::serve(socket, hub, Some(address.ip()), stopping)
+            signaling::connection::serve(socket, hub, Some(address.ip()), staff, stopping)
         })
 }
 

@@ -270,6 +270,41 @@ both_backends! {
         assert_eq!(refused.code(), "invalid_resume");
     }
 
+    async fn the_segreteria_observes_from_its_login_only_once_admitted(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, false).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+
+        let mut observer = RoomClient::join_as_staff("segreteria", &app.address, &setup.room, &office.cookie_header())
+            .await
+            .expect("the logged-in clerk joins without a link");
+        assert_eq!(observer.welcome["member"]["role"], "segreteria_observer");
+        assert_eq!(observer.welcome["member"]["name"], "Utente segreteria1");
+        let view = observer.event("view").await;
+        assert_eq!(place(&view)["notice"], "waiting_for_admission");
+        let member = observer.welcome["member"]["id"].as_str().unwrap().to_owned();
+        mediator.command(json!({ "type": "admit", "member": member })).await;
+        let view = observer.event("view").await;
+        assert_eq!(place(&view)["session_kind"], "plenary");
+
+        // Joining again finds the same member.
+        let again = RoomClient::join_as_staff("segreteria", &app.address, &setup.room, &office.cookie_header())
+            .await
+            .expect("joins again");
+        assert_eq!(again.welcome["member"]["id"], member.as_str());
+
+        // Without a login, or with a login that may not manage rooms, a room id is not enough.
+        let refused = RoomClient::join_as_staff("stranger", &app.address, &setup.room, "").await.err().expect("refused");
+        assert_eq!(refused.code(), "not_logged_in");
+        let mediator_login = app.logged_in("mediatore1", Role::Mediatore).await;
+        let refused = RoomClient::join_as_staff("mediatore", &app.address, &setup.room, &mediator_login.cookie_header())
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(refused.code(), "not_logged_in");
+    }
+
     async fn a_second_device_takes_over_and_the_first_is_told_why(app: TestApp) {
         let office = app.logged_in("segreteria1", Role::Segreteria).await;
         let setup = app.open_room(&office, PEOPLE, true).await;
