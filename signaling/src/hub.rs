@@ -45,6 +45,9 @@ pub struct SignalingSettings {
     pub heartbeat_timeout: Duration,
     /// Time a new connection has to send `hello`.
     pub hello_timeout: Duration,
+    /// A room nobody has been connected to for this long leaves memory (it stays in the
+    /// database and comes back on the next connection).
+    pub idle_unload: Duration,
     /// How long a node's claim on a room lasts in Redis unless renewed (several nodes only).
     pub ownership_ttl: Duration,
     /// Sustained messages per second a client may send.
@@ -62,6 +65,7 @@ impl Default for SignalingSettings {
             heartbeat_timeout: Duration::from_secs(45),
             hello_timeout: Duration::from_secs(10),
             ownership_ttl: Duration::from_secs(10),
+            idle_unload: Duration::from_secs(10 * 60),
             messages_per_second: 10,
             message_burst: 40,
         }
@@ -179,6 +183,11 @@ enum Request {
     },
     /// This node no longer serves the room: close every connection and stop.
     Stop,
+    /// Stop and answer `true` when nobody has been connected for `idle_for`.
+    UnloadIfIdle {
+        idle_for: Duration,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A live room's mailbox.
@@ -227,7 +236,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub; with [`Ownership::Redis`], call [`Hub::keep_claims`] once to renew its claims.
+    /// A hub; call [`Hub::maintain`] once to renew claims and unload idle rooms.
     pub fn new(
         db: Db,
         clock: Arc<dyn Clock>,
@@ -243,36 +252,79 @@ impl Hub {
         }
     }
 
-    /// Renews this node's claims on its live rooms until the hub is dropped; a room whose
-    /// claim was lost (this node was cut off longer than the claim lasts) is stopped here,
-    /// and its clients reconnect to the new owner. Returns the task, to abort it.
-    pub fn keep_claims(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let every = self.ownership.renew_every()?;
+    /// Looks after the live rooms until the hub is dropped: renews this node's claims (with
+    /// several nodes) and unloads rooms nobody has been connected to for
+    /// [`SignalingSettings::idle_unload`], giving up their claims. A room whose claim was lost
+    /// (this node was cut off longer than a claim lasts) is stopped here, and its clients
+    /// reconnect to the new owner. Returns the task, to abort it.
+    pub fn maintain(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let every = self
+            .ownership
+            .renew_every()
+            .unwrap_or(self.settings.idle_unload)
+            .min(self.settings.idle_unload);
         let hub = Arc::downgrade(self);
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             loop {
                 ticks.tick().await;
                 let Some(hub) = hub.upgrade() else {
                     return;
                 };
-                let live: Vec<RoomId> = hub.rooms.lock().await.keys().copied().collect();
-                match hub.ownership.renew(&live).await {
-                    Ok(lost) => {
-                        for room in lost {
-                            tracing::warn!(
-                                room = room.get(),
-                                "room claimed by another node; stopping it here"
-                            );
-                            if let Some(handle) = hub.rooms.lock().await.remove(&room) {
-                                let _ = handle.requests.send(Request::Stop).await;
-                            }
-                        }
+                hub.unload_idle().await;
+                hub.renew_claims().await;
+            }
+        })
+    }
+
+    async fn unload_idle(&self) {
+        // The map stays locked while rooms answer, so nobody picks up a handle of a room
+        // that is stopping; requests already queued are served first (the inbox is FIFO).
+        let mut rooms = self.rooms.lock().await;
+        let mut unloaded = Vec::new();
+        for (id, handle) in rooms.iter() {
+            let (reply, answer) = oneshot::channel();
+            let asked = handle
+                .requests
+                .send(Request::UnloadIfIdle {
+                    idle_for: self.settings.idle_unload,
+                    reply,
+                })
+                .await;
+            if asked.is_err() || answer.await.unwrap_or(true) {
+                unloaded.push(*id);
+            }
+        }
+        for id in &unloaded {
+            rooms.remove(id);
+        }
+        drop(rooms);
+        if let Err(error) = self.ownership.release(&unloaded).await {
+            tracing::error!(%error, "claims of unloaded rooms not released; they expire");
+        }
+    }
+
+    async fn renew_claims(&self) {
+        let live: Vec<RoomId> = self.rooms.lock().await.keys().copied().collect();
+        match self.ownership.renew(&live).await {
+            Ok(lost) => {
+                for room in lost {
+                    tracing::warn!(
+                        room = room.get(),
+                        "room claimed by another node; stopping it here"
+                    );
+                    if let Some(handle) = self.rooms.lock().await.remove(&room) {
+                        let _ = handle.requests.send(Request::Stop).await;
                     }
-                    Err(error) => tracing::error!(%error, "room claims not renewed"),
                 }
             }
-        }))
+            Err(error) => tracing::error!(%error, "room claims not renewed"),
+        }
+    }
+
+    /// How many rooms are live on this node.
+    pub async fn live_rooms(&self) -> usize {
+        self.rooms.lock().await.len()
     }
 
     /// Gives up the claims on every live room (on a clean stop).
@@ -322,6 +374,7 @@ impl Hub {
             streams: HashMap::new(),
             next_connection: 1,
             wake_at: None,
+            idle_since: tokio::time::Instant::now(),
         };
         tokio::spawn(task.run(inbox));
         let handle = RoomHandle { requests };
@@ -405,6 +458,8 @@ struct RoomTask {
     streams: HashMap<ParticipantId, Stream>,
     next_connection: u64,
     wake_at: Option<Timestamp>,
+    /// When the last connection went away (or the room was loaded).
+    idle_since: tokio::time::Instant,
 }
 
 impl RoomTask {
@@ -418,11 +473,15 @@ impl RoomTask {
             });
             tokio::select! {
                 request = inbox.recv() => match request {
-                    Some(Request::Stop) => {
-                        self.serve(Request::Stop).await;
-                        break;
+                    Some(request) => {
+                        let had_connections = !self.connections.is_empty();
+                        if !self.serve(request).await {
+                            break;
+                        }
+                        if had_connections && self.connections.is_empty() {
+                            self.idle_since = tokio::time::Instant::now();
+                        }
                     }
-                    Some(request) => self.serve(request).await,
                     None => break,
                 },
                 () = async { tokio::time::sleep(sleep.unwrap_or_default()).await }, if sleep.is_some() => {
@@ -437,7 +496,8 @@ impl RoomTask {
         }
     }
 
-    async fn serve(&mut self, request: Request) {
+    /// Serves one request; `false` when the task must end.
+    async fn serve(&mut self, request: Request) -> bool {
         match request {
             Request::Attach { attach, reply } => {
                 let outcome = self.attach(attach).await;
@@ -462,8 +522,15 @@ impl RoomTask {
                         .outbox
                         .try_send(Outbound::Close(ByeReason::ServerShutdown));
                 }
+                return false;
+            }
+            Request::UnloadIfIdle { idle_for, reply } => {
+                let idle = self.connections.is_empty() && self.idle_since.elapsed() >= idle_for;
+                let _ = reply.send(idle);
+                return !idle;
             }
         }
+        true
     }
 
     async fn attach(&mut self, attach: Attach) -> Result<ConnectionId, Refusal> {

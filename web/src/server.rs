@@ -72,7 +72,7 @@ pub struct RunningServer {
     served: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_rooms: watch::Sender<bool>,
     hub: Arc<Hub>,
-    renewal: Option<tokio::task::JoinHandle<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
     grace: Duration,
 }
 
@@ -91,9 +91,7 @@ impl RunningServer {
             .served
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
-        if let Some(renewal) = &self.renewal {
-            renewal.abort();
-        }
+        self.maintenance.abort();
         // Other nodes may take this node's rooms at once.
         self.hub.release_all().await;
         self.db.close().await;
@@ -104,9 +102,7 @@ impl RunningServer {
     /// Stops dead, as a crash would: connections are cut, claims on rooms are neither renewed
     /// nor released (they expire), the database is left as it is. For failover tests.
     pub fn crash(self) {
-        if let Some(renewal) = &self.renewal {
-            renewal.abort();
-        }
+        self.maintenance.abort();
         self.handle.shutdown();
         self.served.abort();
     }
@@ -207,7 +203,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
     };
     let (stop_rooms, stopping) = watch::channel(false);
     let hub = Arc::new(Hub::new(db.clone(), clock.clone(), signaling, ownership));
-    let renewal = hub.keep_claims();
+    let maintenance = hub.maintain();
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config.clone()),
@@ -242,7 +238,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         served,
         stop_rooms,
         hub,
-        renewal,
+        maintenance,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -366,6 +362,11 @@ fn verdict(ok: bool) -> &'static str {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let live = state.hub.live_rooms().await;
+    state
+        .metrics
+        .live_rooms
+        .set(i64::try_from(live).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

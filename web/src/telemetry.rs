@@ -10,7 +10,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -36,6 +38,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Rooms live in memory on this node.
+    pub live_rooms: IntGauge,
 }
 
 impl Metrics {
@@ -58,12 +62,15 @@ impl Metrics {
             ]),
             &["method", "route"],
         )?;
+        let live_rooms = IntGauge::new("rooms_live", "Rooms live in memory on this node.")?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(live_rooms.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            live_rooms,
         })
     }
 

@@ -461,3 +461,44 @@ async fn a_silent_client_is_disconnected_by_the_heartbeat() {
         "{reply}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_room_leaves_memory_and_comes_back_intact() {
+    let settings = SignalingSettings {
+        idle_unload: Duration::from_millis(300),
+        ..SignalingSettings::default()
+    };
+    let app = spawn_app_custom(Backend::Sqlite, |_| {}, settings).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, PEOPLE, true).await;
+    let live_rooms = || async {
+        let metrics = app.browser().get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("accordo_rooms_live "))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut mediator = join(&app, &setup, "mediator").await;
+    mediator.event("view").await;
+    mediator
+        .command(json!({ "type": "chat", "text": "prima della pausa" }))
+        .await;
+    assert_eq!(live_rooms().await, "1");
+    // Connected rooms stay, however long.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(live_rooms().await, "1");
+    mediator.leave().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while live_rooms().await != "0" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle room was not unloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut mediator = join(&app, &setup, "mediator").await;
+    let view = mediator.event("view").await;
+    assert!(view["history"].to_string().contains("prima della pausa"));
+    assert_eq!(live_rooms().await, "1");
+}
