@@ -158,6 +158,7 @@ impl From<StoreError> for Failure {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
+    let signals = StopSignals::register();
     telemetry::init_logging(&config);
     let server = server::start(config.clone()).await?;
     let scheme = if config.tls == crate::config::TlsMode::Off {
@@ -192,7 +193,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     }
     let trigger = server.shutdown_trigger();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
         trigger();
     });
@@ -202,26 +203,49 @@ async fn serve(config: Config) -> Result<(), Failure> {
     })
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// The stop signals, registered before the server starts: a SIGTERM that arrives during
+/// start-up must stop the server cleanly, not kill the process.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn register() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.terminate) => {}
+                () = next(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
