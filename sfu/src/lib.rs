@@ -1,6 +1,251 @@
-//! The media plane: one UDP port for every peer, RTP/RTCP forwarded only along the forwarding
-//! plan that `rooms` computes.
+//! The media plane: one UDP port for every peer, RTP forwarded only along the forwarding plan
+//! that `rooms` computes.
 //!
-//! This crate is laid down by the foundation (issue #2) so that the workspace has its final
-//! shape and the dependency-direction invariants in `ARCHITECTURE.md` can be checked from the
-//! first commit; the forwarding itself arrives with issue #4.
+//! Built on str0m (sans-IO WebRTC): one task owns every peer connection of the node and the
+//! one UDP socket; a change of who-sees-whom is a plain function call.
+//!
+//! # Layout
+//! - this file: the [`Sfu`] handle the signaling edge talks to, and the types it exchanges.
+//! - `engine`: the task that owns the socket and the peers, and forwards media.
+//!
+//! **Invariant** (confidentiality, with `rooms`): a media packet of track T reaches peer P only
+//! if the room's current forwarding plan lists P's connection as a receiver of T. The plan is
+//! read on every packet from [`Sfu::set_plan`]'s table, which the room task writes before it
+//! acknowledges the command that changed it: once a caucus starts, no further packet crosses.
+//!
+//! **Negotiation policy:** the client offers first (its own tracks: microphone, camera,
+//! screen); from then on the server offers whenever the tracks a peer should receive change
+//! (one offer at a time, send-only m-lines, stream id = the publisher's member id, track id =
+//! the track id). A client offer while a server offer is pending wins: the server drops its
+//! offer and makes it again after answering.
+//!
+//! **API boundary:** SDP and ICE candidates go in and out as strings; tracks are identified by
+//! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
+
+mod engine;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use rooms::{ConnectionId, ForwardingPlan, ParticipantId, RoomId, TrackId, TrackKind};
+use tokio::sync::mpsc;
+
+/// Where the media plane listens and what it tells clients.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The UDP address to bind (port 0 picks a free one).
+    pub udp: SocketAddr,
+    /// The address announced to clients when the server is behind a 1:1 NAT; the bound
+    /// address otherwise.
+    pub public_ip: Option<IpAddr>,
+}
+
+/// One peer connection: a member's WebSocket connection in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub room: RoomId,
+    pub connection: ConnectionId,
+}
+
+/// What the media plane tells the signaling edge about one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The answer to the client's offer.
+    Answer(String),
+    /// A server offer (the tracks to receive changed); the client answers it.
+    Offer(String),
+    /// The client started sending a track; the room should know (it decides who gets it).
+    TrackPublished { track: TrackId, kind: TrackKind },
+    /// The peer connection failed or timed out (no ICE consent): the member is gone.
+    Closed,
+    /// A client message could not be used (bad SDP, answer without offer…).
+    Rejected(String),
+}
+
+/// Why a client's SDP was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    #[error("the media plane has stopped")]
+    Stopped,
+}
+
+/// Media figures of one room's current peers, refreshed every second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomMediaStats {
+    /// Peer connections.
+    pub peers: u64,
+    /// Tracks being published.
+    pub tracks: u64,
+    /// RTP packets and bytes received from the room's publishers.
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    /// RTP packets and bytes sent to the room's subscribers.
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    /// NACKs the subscribers sent (packets they asked again).
+    pub nacks: u64,
+    /// Keyframe requests (PLI and FIR) sent to the publishers.
+    pub keyframe_requests: u64,
+    /// The worst fraction of packets lost, over every stream of the room (0 to 1).
+    pub loss: f64,
+    /// The longest round-trip time to a peer, in seconds.
+    pub rtt_seconds: f64,
+    /// The largest interarrival jitter of an incoming stream, in RTP clock units.
+    pub jitter: u64,
+}
+
+/// Totals of the node since it started (they never go down).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeMediaTotals {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub nacks: u64,
+    pub keyframe_requests: u64,
+}
+
+/// The media figures `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct MediaStats {
+    pub rooms: HashMap<RoomId, RoomMediaStats>,
+    pub totals: NodeMediaTotals,
+}
+
+/// The shared forwarding table: the current plan of every room, written by the room tasks,
+/// read on every packet.
+#[derive(Default)]
+pub(crate) struct Plans(Mutex<HashMap<RoomId, Arc<ForwardingPlan>>>);
+
+impl Plans {
+    pub(crate) fn get(&self, room: RoomId) -> Option<Arc<ForwardingPlan>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&room)
+            .cloned()
+    }
+
+    fn set(&self, room: RoomId, plan: ForwardingPlan) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(room, Arc::new(plan));
+    }
+}
+
+pub(crate) enum Command {
+    Offer {
+        key: PeerKey,
+        member: ParticipantId,
+        sdp: String,
+        screen_mids: Vec<String>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    },
+    Answer {
+        key: PeerKey,
+        sdp: String,
+    },
+    Candidate {
+        key: PeerKey,
+        candidate: String,
+    },
+    Close {
+        key: PeerKey,
+    },
+    PlanChanged {
+        room: RoomId,
+    },
+}
+
+/// The handle to the node's media plane.
+#[derive(Clone)]
+pub struct Sfu {
+    commands: mpsc::UnboundedSender<Command>,
+    plans: Arc<Plans>,
+    stats: Arc<Mutex<MediaStats>>,
+    local_addr: SocketAddr,
+}
+
+impl Sfu {
+    /// Binds the UDP socket and starts the media task.
+    pub async fn start(config: SfuConfig) -> std::io::Result<Sfu> {
+        let socket = tokio::net::UdpSocket::bind(config.udp).await?;
+        let local_addr = socket.local_addr()?;
+        let announced = SocketAddr::new(
+            config.public_ip.unwrap_or(local_addr.ip()),
+            local_addr.port(),
+        );
+        let plans = Arc::new(Plans::default());
+        let stats = Arc::new(Mutex::new(MediaStats::default()));
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let engine = engine::Engine::new(socket, announced, plans.clone(), stats.clone());
+        tokio::spawn(engine.run(inbox));
+        Ok(Sfu {
+            commands,
+            plans,
+            stats,
+            local_addr,
+        })
+    }
+
+    /// The media figures as of the last refresh (every second).
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The UDP address the media plane is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A client's offer: opens the peer (or renegotiates it). `screen_mids` names the
+    /// m-lines that carry a screen share rather than a camera. The answer, and every later
+    /// event of this peer, arrive on `events`.
+    pub fn offer(
+        &self,
+        key: PeerKey,
+        member: ParticipantId,
+        sdp: String,
+        screen_mids: Vec<String>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(), SfuError> {
+        self.send(Command::Offer {
+            key,
+            member,
+            sdp,
+            screen_mids,
+            events,
+        })
+    }
+
+    /// The client's answer to the last server offer.
+    pub fn answer(&self, key: PeerKey, sdp: String) -> Result<(), SfuError> {
+        self.send(Command::Answer { key, sdp })
+    }
+
+    /// A trickled ICE candidate from the client (`candidate:…` line).
+    pub fn candidate(&self, key: PeerKey, candidate: String) -> Result<(), SfuError> {
+        self.send(Command::Candidate { key, candidate })
+    }
+
+    /// The member's connection ended: close its peer.
+    pub fn close(&self, key: PeerKey) {
+        let _ = self.send(Command::Close { key });
+    }
+
+    /// The room's new forwarding plan. Takes effect for media at once (the next packet is
+    /// checked against it); negotiation and keyframe requests for new receivers follow.
+    pub fn set_plan(&self, room: RoomId, plan: ForwardingPlan) {
+        self.plans.set(room, plan);
+        let _ = self.send(Command::PlanChanged { room });
+    }
+
+    fn send(&self, command: Command) -> Result<(), SfuError> {
+        self.commands.send(command).map_err(|_| SfuError::Stopped)
+    }
+}

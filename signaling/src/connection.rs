@@ -15,7 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::hub::{Attach, Hub, HubError, Outbound, Refusal, RoomHandle};
-use crate::protocol::{ByeReason, ClientMessage, ErrorCode, ProtocolError, ServerMessage};
+use crate::protocol::{
+    ByeReason, ClientMessage, ErrorCode, MediaMessage, ProtocolError, ServerMessage,
+};
+use sfu::{PeerEvent, PeerKey};
 
 /// A logged-in back-office user (segreteria, administrator) allowed to watch rooms. They join
 /// a room as its segreteria observer: a member like the others, admitted by the mediator, who
@@ -85,17 +88,26 @@ pub async fn serve(
             return;
         }
     };
+    let (media_events, media_inbox) = mpsc::unbounded_channel();
     let mut session = Session {
         socket,
         hub: &hub,
+        handle: handle.clone(),
+        connection,
+        member,
         inbox,
+        media_events,
+        media_inbox,
         limiter: RateLimiter::new(
             hub.settings().messages_per_second,
             hub.settings().message_burst,
         ),
         last_heard: Instant::now(),
     };
-    session.run(&handle, connection, shutdown).await;
+    session.run(shutdown).await;
+    if let Some(sfu) = hub.sfu() {
+        sfu.close(session.peer_key());
+    }
     handle.detach(connection).await;
 }
 
@@ -348,18 +360,26 @@ impl RateLimiter {
 struct Session<'a> {
     socket: WebSocket,
     hub: &'a Hub,
+    handle: RoomHandle,
+    connection: rooms::ConnectionId,
+    member: rooms::ParticipantId,
     inbox: mpsc::Receiver<Outbound>,
+    /// Events of this connection's peer in the SFU.
+    media_events: mpsc::UnboundedSender<PeerEvent>,
+    media_inbox: mpsc::UnboundedReceiver<PeerEvent>,
     limiter: RateLimiter,
     last_heard: Instant,
 }
 
 impl Session<'_> {
-    async fn run(
-        &mut self,
-        handle: &RoomHandle,
-        connection: rooms::ConnectionId,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    fn peer_key(&self) -> PeerKey {
+        PeerKey {
+            room: self.handle.id(),
+            connection: self.connection,
+        }
+    }
+
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         let settings = self.hub.settings().clone();
         let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
         heartbeat.tick().await;
@@ -375,10 +395,15 @@ impl Session<'_> {
                     // The room dropped this connection because its outbox was full.
                     None => return close(&mut self.socket, ByeReason::SlowConsumer).await,
                 },
+                Some(event) = self.media_inbox.recv() => {
+                    if !self.media_event(event).await {
+                        return close(&mut self.socket, ByeReason::MediaFailed).await;
+                    }
+                },
                 incoming = self.socket.recv() => {
                     self.last_heard = Instant::now();
                     match incoming {
-                        Some(Ok(Message::Text(text))) => self.received(handle, connection, &text).await,
+                        Some(Ok(Message::Text(text))) => self.received(&text).await,
                         Some(Ok(Message::Binary(_))) => {
                             let error = ProtocolError::Malformed("binary frames are not used".to_owned());
                             self.send(&ServerMessage::Error { seq: None, code: error.code(), message: error.to_string() }).await;
@@ -404,7 +429,53 @@ impl Session<'_> {
         }
     }
 
-    async fn received(&mut self, handle: &RoomHandle, connection: rooms::ConnectionId, text: &str) {
+    /// Acts on an event of the SFU peer; `false` when the peer is gone.
+    async fn media_event(&mut self, event: PeerEvent) -> bool {
+        match event {
+            PeerEvent::Answer(sdp) => self.send(&ServerMessage::SdpAnswer { sdp }).await,
+            PeerEvent::Offer(sdp) => self.send(&ServerMessage::SdpOffer { sdp }).await,
+            PeerEvent::TrackPublished { track, kind } => {
+                let command = rooms::Command::PublishTrack {
+                    by: self.member,
+                    track,
+                    kind,
+                };
+                self.handle.internal(self.connection, command).await;
+            }
+            PeerEvent::Rejected(reason) => {
+                let message = ServerMessage::Error {
+                    seq: None,
+                    code: ErrorCode::MediaRefused,
+                    message: format!("Negoziazione audio/video non riuscita: {reason}"),
+                };
+                self.send(&message).await;
+            }
+            PeerEvent::Closed => return false,
+        }
+        true
+    }
+
+    /// Hands a negotiation message to the SFU; `false` when this node has no media plane.
+    fn media(&mut self, message: MediaMessage) -> bool {
+        let Some(sfu) = self.hub.sfu() else {
+            return false;
+        };
+        let key = self.peer_key();
+        let sent = match message {
+            MediaMessage::SdpOffer { sdp, screen_mids } => sfu.offer(
+                key,
+                self.member,
+                sdp,
+                screen_mids,
+                self.media_events.clone(),
+            ),
+            MediaMessage::SdpAnswer { sdp } => sfu.answer(key, sdp),
+            MediaMessage::IceCandidate { candidate, .. } => sfu.candidate(key, candidate),
+        };
+        sent.is_ok()
+    }
+
+    async fn received(&mut self, text: &str) {
         if !self.limiter.allow() {
             let message = ServerMessage::Error {
                 seq: None,
@@ -414,7 +485,19 @@ impl Session<'_> {
             return self.send(&message).await;
         }
         match ClientMessage::parse(text) {
-            Ok(ClientMessage::Command(numbered)) => handle.command(connection, numbered).await,
+            Ok(ClientMessage::Command(numbered)) => {
+                self.handle.command(self.connection, numbered).await
+            }
+            Ok(ClientMessage::Media(message)) => {
+                if !self.media(message) {
+                    let message = ServerMessage::Error {
+                        seq: None,
+                        code: ErrorCode::MediaUnavailable,
+                        message: "Audio e video non sono disponibili su questo server.".to_owned(),
+                    };
+                    self.send(&message).await;
+                }
+            }
             Ok(ClientMessage::Ping) => self.send(&ServerMessage::Pong).await,
             Ok(ClientMessage::Hello { .. }) => {
                 let message = ServerMessage::Error {

@@ -25,8 +25,11 @@ use rooms::{
 };
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use sfu::Sfu;
+
 use crate::clock::Clock;
 use crate::cluster::{Claim, ClusterError, Ownership};
+use crate::ice::IceServers;
 use crate::protocol::{
     ByeReason, ErrorCode, NumberedCommand, Resume, ServerMessage, WireEvent, WireId, WireMember,
     PROTOCOL_VERSION,
@@ -50,6 +53,8 @@ pub struct SignalingSettings {
     pub idle_unload: Duration,
     /// How long a node's claim on a room lasts in Redis unless renewed (several nodes only).
     pub ownership_ttl: Duration,
+    /// The STUN/TURN servers handed out in `welcome`.
+    pub ice_servers: IceServers,
     /// Sustained messages per second a client may send.
     pub messages_per_second: u32,
     /// Messages a client may send in a burst above the sustained rate.
@@ -66,6 +71,7 @@ impl Default for SignalingSettings {
             hello_timeout: Duration::from_secs(10),
             ownership_ttl: Duration::from_secs(10),
             idle_unload: Duration::from_secs(10 * 60),
+            ice_servers: IceServers::default(),
             messages_per_second: 10,
             message_burst: 40,
         }
@@ -181,6 +187,11 @@ enum Request {
         command: Command,
         reply: oneshot::Sender<Result<(), HubError>>,
     },
+    /// A command of the edge itself on behalf of a connection (a track the SFU saw start).
+    Internal {
+        connection: ConnectionId,
+        command: Command,
+    },
     /// This node no longer serves the room: close every connection and stop.
     Stop,
     /// Stop and answer `true` when nobody has been connected for `idle_for`.
@@ -193,6 +204,7 @@ enum Request {
 /// A live room's mailbox.
 #[derive(Clone)]
 pub struct RoomHandle {
+    id: RoomId,
     requests: mpsc::Sender<Request>,
 }
 
@@ -220,6 +232,23 @@ impl RoomHandle {
             .await;
     }
 
+    /// The room's id.
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// A command the edge issues for a connection (no client sequence number, no answer):
+    /// `PublishTrack` when the SFU sees a track start.
+    pub async fn internal(&self, connection: ConnectionId, command: Command) {
+        let _ = self
+            .requests
+            .send(Request::Internal {
+                connection,
+                command,
+            })
+            .await;
+    }
+
     /// Tells the room a connection is gone.
     pub async fn detach(&self, connection: ConnectionId) {
         let _ = self.requests.send(Request::Detach { connection }).await;
@@ -232,6 +261,7 @@ pub struct Hub {
     clock: Arc<dyn Clock>,
     settings: SignalingSettings,
     ownership: Ownership,
+    sfu: Option<Sfu>,
     rooms: Mutex<HashMap<RoomId, RoomHandle>>,
 }
 
@@ -242,14 +272,21 @@ impl Hub {
         clock: Arc<dyn Clock>,
         settings: SignalingSettings,
         ownership: Ownership,
+        sfu: Option<Sfu>,
     ) -> Self {
         Self {
             db,
             clock,
             settings,
             ownership,
+            sfu,
             rooms: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The node's media plane, if it has one.
+    pub fn sfu(&self) -> Option<&Sfu> {
+        self.sfu.as_ref()
     }
 
     /// Looks after the live rooms until the hub is dropped: renews this node's claims (with
@@ -372,12 +409,13 @@ impl Hub {
             settings: self.settings.clone(),
             connections: HashMap::new(),
             streams: HashMap::new(),
+            sfu: self.sfu.clone(),
             next_connection: 1,
             wake_at: None,
             idle_since: tokio::time::Instant::now(),
         };
         tokio::spawn(task.run(inbox));
-        let handle = RoomHandle { requests };
+        let handle = RoomHandle { id, requests };
         rooms.insert(id, handle.clone());
         Ok(handle)
     }
@@ -454,6 +492,7 @@ struct RoomTask {
     db: Db,
     clock: Arc<dyn Clock>,
     settings: SignalingSettings,
+    sfu: Option<Sfu>,
     connections: HashMap<ConnectionId, Connection>,
     streams: HashMap<ParticipantId, Stream>,
     next_connection: u64,
@@ -508,6 +547,16 @@ impl RoomTask {
                 numbered,
             } => self.command(connection, numbered).await,
             Request::Detach { connection } => self.detach(connection).await,
+            Request::Internal {
+                connection,
+                command,
+            } => {
+                if let Some(actor) = self.connections.get(&connection).map(|c| c.actor.clone()) {
+                    if let Err(error) = self.apply(&actor, command).await {
+                        tracing::warn!(%error, "an edge command was refused by the room");
+                    }
+                }
+            }
             Request::Office {
                 actor,
                 command,
@@ -582,6 +631,10 @@ impl RoomTask {
             seq: stream.seq,
             resumed: replay.is_some(),
             last_command_seq: stream.last_command_seq,
+            ice_servers: self
+                .settings
+                .ice_servers
+                .for_member(member, self.clock.now().as_unix_millis() / 1000),
         };
         let mut frames = vec![Arc::<str>::from(welcome.to_json())];
         frames.extend(replay.unwrap_or_default());
@@ -741,8 +794,13 @@ impl RoomTask {
                         let _ = closed.outbox.try_send(Outbound::Close(bye_reason(reason)));
                     }
                 }
-                // The media plane subscribes to the forwarding plan with issue #4.
-                Output::Forwarding(_) => {}
+                // Applied before the command's `ack` is sent: from then on no packet goes
+                // where the new plan does not allow.
+                Output::Forwarding(plan) => {
+                    if let Some(sfu) = &self.sfu {
+                        sfu.set_plan(self.room.id(), plan);
+                    }
+                }
                 Output::Timeout(at) => {
                     self.wake_at = Some(self.wake_at.map_or(at, |current| current.min(at)));
                 }

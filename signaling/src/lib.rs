@@ -6,6 +6,7 @@
 //! - [`protocol`]: every message on the wire, its parser and the conversions from `rooms`.
 //! - [`hub`]: the registry of live rooms and the task that owns each room.
 //! - [`connection`]: one WebSocket from `hello` to `bye`.
+//! - [`ice`]: the STUN/TURN servers handed to members, with time-limited TURN credentials.
 //! - [`clock`]: the time rooms see; a manual clock for tests.
 //! - [`cluster`]: which node serves which room (in-process, or claims in Redis).
 //!
@@ -17,4 +18,5 @@ pub mod clock;
 pub mod cluster;
 pub mod connection;
 pub mod hub;
+pub mod ice;
 pub mod protocol;

@@ -9,10 +9,11 @@
 
 use rooms::{
     ChatMessage, Event, FileRef, Location, MemberCard, MemberView, ParticipantId, PlaceView, Post,
-    Presence, Redacted, Role, SessionId, SessionKind, SharedFile, Side, Timestamp, TrackId,
-    TrackKind, WaitingNotice,
+    Presence, Redacted, Role, SessionId, SessionKind, SharedFile, Side, Timestamp, WaitingNotice,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::ice::WireIceServer;
 
 /// The protocol version this server speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -110,9 +111,33 @@ pub enum ClientMessage {
     },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
+    /// Media negotiation with the SFU (not numbered: it belongs to this connection only).
+    #[serde(untagged)]
+    Media(MediaMessage),
     /// A room command, numbered by the client.
     #[serde(untagged)]
     Command(NumberedCommand),
+}
+
+/// SDP and ICE between a client and the SFU. The client offers first (what it sends); later
+/// the server offers (what it should receive) and the client answers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MediaMessage {
+    SdpOffer {
+        sdp: String,
+        /// The `mid`s of the m-lines that carry a screen share (not a camera).
+        #[serde(default)]
+        screen_mids: Vec<String>,
+    },
+    SdpAnswer {
+        sdp: String,
+    },
+    IceCandidate {
+        candidate: String,
+        #[serde(default)]
+        mid: Option<String>,
+    },
 }
 
 /// A room command with the client's sequence number: strictly increasing per member, so that
@@ -155,17 +180,6 @@ pub enum WireCommand {
     Broadcast { text: String },
     Chat { text: String },
     ShareFile { file: String, name: String },
-    PublishTrack { track: WireId, kind: WireTrackKind },
-    UnpublishTrack { track: WireId },
-}
-
-/// The kinds of media track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WireTrackKind {
-    Audio,
-    Video,
-    ScreenShare,
 }
 
 /// The command types clients may send, for telling "unknown type" from "malformed".
@@ -184,8 +198,9 @@ const CLIENT_TYPES: &[&str] = &[
     "broadcast",
     "chat",
     "share_file",
-    "publish_track",
-    "unpublish_track",
+    "sdp_offer",
+    "sdp_answer",
+    "ice_candidate",
 ];
 
 impl ClientMessage {
@@ -204,11 +219,12 @@ impl ClientMessage {
             let shown: String = kind.chars().take(40).collect();
             return Err(ProtocolError::UnknownType(shown));
         }
-        let is_command = !matches!(kind, "hello" | "ping");
-        let message = if is_command {
-            NumberedCommand::deserialize(&value).map(ClientMessage::Command)
-        } else {
-            ClientMessage::deserialize(&value)
+        let message = match kind {
+            "hello" | "ping" => ClientMessage::deserialize(&value),
+            "sdp_offer" | "sdp_answer" | "ice_candidate" => {
+                MediaMessage::deserialize(&value).map(ClientMessage::Media)
+            }
+            _ => NumberedCommand::deserialize(&value).map(ClientMessage::Command),
         }
         .map_err(|error| ProtocolError::Malformed(error.to_string()))?;
         if let ClientMessage::Hello { v, token, room, .. } = &message {
@@ -297,19 +313,6 @@ impl WireCommand {
                     .map_err(|error| ProtocolError::Malformed(format!("file: {error}")))?,
                 name: Redacted::new(name),
             },
-            WireCommand::PublishTrack { track, kind } => Command::PublishTrack {
-                by,
-                track: TrackId::new(track.0),
-                kind: match kind {
-                    WireTrackKind::Audio => TrackKind::Audio,
-                    WireTrackKind::Video => TrackKind::Video,
-                    WireTrackKind::ScreenShare => TrackKind::ScreenShare,
-                },
-            },
-            WireCommand::UnpublishTrack { track } => Command::UnpublishTrack {
-                by,
-                track: TrackId::new(track.0),
-            },
         })
     }
 }
@@ -341,6 +344,11 @@ pub enum ErrorCode {
     // The server.
     InvalidResume,
     Unavailable,
+    // Media.
+    /// The SDP or candidate could not be used.
+    MediaRefused,
+    /// This server has no media plane.
+    MediaUnavailable,
 }
 
 /// Why the server closes a connection (the `reason` of a `bye` message).
@@ -365,6 +373,8 @@ pub enum ByeReason {
     ServerShutdown,
     /// Another node serves this room: reconnect to `url`.
     Redirect,
+    /// The media connection failed or timed out (no ICE consent): reconnect.
+    MediaFailed,
 }
 
 /// A message from the server.
@@ -385,6 +395,8 @@ pub enum ServerMessage {
         resumed: bool,
         /// The highest command seq the server has processed for this member.
         last_command_seq: u64,
+        /// `RTCConfiguration.iceServers` for this member (TURN credentials expire).
+        ice_servers: Vec<WireIceServer>,
     },
     /// A room event, numbered on this member's stream.
     Event {
@@ -403,6 +415,14 @@ pub enum ServerMessage {
         message: String,
     },
     Pong,
+    /// The answer to the client's `sdp_offer`.
+    SdpAnswer {
+        sdp: String,
+    },
+    /// A server offer: the tracks this client receives changed; answer with `sdp_answer`.
+    SdpOffer {
+        sdp: String,
+    },
     /// The server closes the connection after this.
     Bye {
         reason: ByeReason,
@@ -741,6 +761,28 @@ mod tests {
             ClientMessage::parse(r#"{"type":"ping"}"#).unwrap(),
             ClientMessage::Ping
         );
+    }
+
+    #[test]
+    fn parses_media_negotiation() {
+        let offer =
+            ClientMessage::parse(r#"{"type":"sdp_offer","sdp":"v=0\r\n","screen_mids":["2"]}"#)
+                .unwrap();
+        assert_eq!(
+            offer,
+            ClientMessage::Media(MediaMessage::SdpOffer {
+                sdp: "v=0\r\n".to_owned(),
+                screen_mids: vec!["2".to_owned()]
+            })
+        );
+        let candidate = ClientMessage::parse(
+            r#"{"type":"ice_candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            candidate,
+            ClientMessage::Media(MediaMessage::IceCandidate { mid: None, .. })
+        ));
     }
 
     #[test]

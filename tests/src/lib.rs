@@ -18,6 +18,7 @@ use sqlx::Connection;
 use web::config::Config;
 use web::server::{self, RunningServer, Runtime};
 
+pub mod media_peer;
 pub mod room_client;
 
 pub use reqwest;
@@ -182,6 +183,7 @@ fn postgres_base_url() -> String {
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        media_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_path_buf(),
         log_level: "warn".to_owned(),
         shutdown_grace_secs: 5,

@@ -52,6 +52,11 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key, with `tls = "files"`.
     pub tls_key: Option<PathBuf>,
+    /// The UDP address of the media plane (one port for every peer).
+    pub media_listen: SocketAddr,
+    /// The public IP announced to clients for media when the server is behind a 1:1 NAT (or
+    /// listens on 0.0.0.0); the listen address otherwise.
+    pub media_public_ip: Option<std::net::IpAddr>,
     /// STUN servers handed to clients (`stun:host:port`); a list, or comma-separated in the
     /// environment.
     #[serde(deserialize_with = "lenient::list")]
@@ -108,6 +113,8 @@ impl Default for Config {
             tls: TlsMode::Off,
             tls_cert: None,
             tls_key: None,
+            media_listen: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            media_public_ip: None,
             stun_urls: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -327,6 +334,13 @@ impl Config {
                     "URLs such as stun:host:3478 or turn:host:3478?transport=udp",
                 ));
             }
+        }
+        if self.media_listen.ip().is_unspecified() && self.media_public_ip.is_none() {
+            return Err(fail(
+                "media_public_ip",
+                format!("missing while media_listen is {}", self.media_listen),
+                "the IP address clients reach the media port at",
+            ));
         }
         if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
             return Err(fail(
@@ -576,6 +590,21 @@ mod tests {
         .expect_err("refused");
         assert_eq!(error.key, "tls_cert");
         assert!(error.problem.contains("does not exist"), "{error}");
+    }
+
+    #[test]
+    fn media_on_every_interface_needs_the_public_address() {
+        let error = load_env(&[("ACCORDO_MEDIA_LISTEN", "0.0.0.0:40000")]).expect_err("refused");
+        assert_eq!(error.key, "media_public_ip");
+        let config = load_env(&[
+            ("ACCORDO_MEDIA_LISTEN", "0.0.0.0:40000"),
+            ("ACCORDO_MEDIA_PUBLIC_IP", "203.0.113.7"),
+        ])
+        .expect("loads");
+        assert_eq!(
+            config.media_public_ip.map(|ip| ip.to_string()).as_deref(),
+            Some("203.0.113.7")
+        );
     }
 
     #[test]

@@ -16,10 +16,12 @@ use backoffice::access::Permission;
 use backoffice::accounts::OneTimePassword;
 use backoffice::files::FileStore;
 use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
+use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
 use signaling::cluster::{Ownership, RedisOwnership};
 use signaling::connection::Staff;
 use signaling::hub::{Hub, SignalingSettings};
+use signaling::ice::IceServers;
 use signaling::protocol::MAX_CLIENT_MESSAGE_BYTES;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -52,6 +54,11 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot reach Redis: {0}")]
     Redis(String),
+    #[error("cannot open the media port {address}: {source}")]
+    Media {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// What a first start prints once.
@@ -64,6 +71,8 @@ pub struct FirstStart {
 pub struct RunningServer {
     /// The address actually bound (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The UDP address of the media plane.
+    pub media_addr: SocketAddr,
     /// Present when this start created the first administrator.
     pub first_start: Option<FirstStart>,
     /// The database, for whoever started the node (tests assert on it).
@@ -160,7 +169,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 /// Starts a node: migrations, the demo organism and first administrator on an empty
 /// database, the file store, then the HTTP(S) listener.
 pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServer, StartError> {
-    let Runtime { clock, signaling } = runtime;
+    let Runtime {
+        clock,
+        mut signaling,
+    } = runtime;
+    signaling.ice_servers = IceServers {
+        stun: config.stun_urls.clone(),
+        turn: config.turn_urls.clone(),
+        turn_secret: config.turn_secret.clone(),
+        credential_ttl: Duration::from_secs(12 * 60 * 60),
+    };
     let tls = tls::server_config(&config)?;
     let db = open_database(&config).await?;
     let now = UnixMillis::now();
@@ -201,8 +219,24 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
             Ownership::Redis(redis)
         }
     };
+    let media = Sfu::start(SfuConfig {
+        udp: config.media_listen,
+        public_ip: config.media_public_ip,
+    })
+    .await
+    .map_err(|source| StartError::Media {
+        address: config.media_listen,
+        source,
+    })?;
+    let media_addr = media.local_addr();
     let (stop_rooms, stopping) = watch::channel(false);
-    let hub = Arc::new(Hub::new(db.clone(), clock.clone(), signaling, ownership));
+    let hub = Arc::new(Hub::new(
+        db.clone(),
+        clock.clone(),
+        signaling,
+        ownership,
+        Some(media),
+    ));
     let maintenance = hub.maintain();
     let state = AppState {
         db: db.clone(),
@@ -229,9 +263,10 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
             tokio::spawn(async move { server.serve(service).await })
         }
     };
-    tracing::info!(%local_addr, "listening");
+    tracing::info!(%local_addr, %media_addr, "listening");
     Ok(RunningServer {
         local_addr,
+        media_addr,
         first_start: admin_password.map(|admin_password| FirstStart { admin_password }),
         db,
         handle,
@@ -363,6 +398,9 @@ fn verdict(ok: bool) -> &'static str {
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let live = state.hub.live_rooms().await;
+    if let Some(sfu) = state.hub.sfu() {
+        state.metrics.update_media(&sfu.stats());
+    }
     state
         .metrics
         .live_rooms

@@ -11,8 +11,10 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+use sfu::MediaStats;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -40,6 +42,143 @@ pub struct Metrics {
     latency: HistogramVec,
     /// Rooms live in memory on this node.
     pub live_rooms: IntGauge,
+    media: MediaMetrics,
+}
+
+/// The media plane's figures: per room (its current peers) and node totals.
+#[derive(Clone)]
+struct MediaMetrics {
+    peers: IntGaugeVec,
+    tracks: IntGaugeVec,
+    packets: IntGaugeVec,
+    bytes: IntGaugeVec,
+    nacks: IntGaugeVec,
+    keyframe_requests: IntGaugeVec,
+    loss: GaugeVec,
+    rtt: GaugeVec,
+    jitter: IntGaugeVec,
+    node: IntCounterVec,
+}
+
+impl MediaMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let room_gauge = |name: &str, help: &str, labels: &[&str]| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(gauge.clone()))?;
+            Ok::<_, prometheus::Error>(gauge)
+        };
+        let room_float = |name: &str, help: &str| {
+            let gauge = GaugeVec::new(Opts::new(name, help), &["room"])?;
+            registry.register(Box::new(gauge.clone()))?;
+            Ok::<_, prometheus::Error>(gauge)
+        };
+        let node = IntCounterVec::new(
+            Opts::new(
+                "media_node_total",
+                "Media totals of this node since it started, by kind.",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(node.clone()))?;
+        Ok(Self {
+            peers: room_gauge("media_peers", "Peer connections in the room.", &["room"])?,
+            tracks: room_gauge("media_tracks", "Tracks published in the room.", &["room"])?,
+            packets: room_gauge(
+                "media_packets",
+                "RTP packets of the room's current peers, by direction.",
+                &["room", "direction"],
+            )?,
+            bytes: room_gauge(
+                "media_bytes",
+                "RTP bytes of the room's current peers, by direction.",
+                &["room", "direction"],
+            )?,
+            nacks: room_gauge(
+                "media_nacks",
+                "NACKs from the room's subscribers.",
+                &["room"],
+            )?,
+            keyframe_requests: room_gauge(
+                "media_keyframe_requests",
+                "PLI and FIR sent to the room's publishers.",
+                &["room"],
+            )?,
+            loss: room_float(
+                "media_loss_ratio",
+                "Worst packet loss fraction in the room.",
+            )?,
+            rtt: room_float("media_rtt_seconds", "Longest round-trip time to a peer.")?,
+            jitter: room_gauge(
+                "media_jitter",
+                "Largest interarrival jitter of an incoming stream (RTP clock units).",
+                &["room"],
+            )?,
+            node,
+        })
+    }
+
+    fn update(&self, stats: &MediaStats) {
+        for gauge in [
+            &self.peers,
+            &self.tracks,
+            &self.packets,
+            &self.bytes,
+            &self.nacks,
+            &self.keyframe_requests,
+            &self.jitter,
+        ] {
+            gauge.reset();
+        }
+        self.loss.reset();
+        self.rtt.reset();
+        let whole = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        for (room, figures) in &stats.rooms {
+            let room = room.get().to_string();
+            let room = room.as_str();
+            self.peers
+                .with_label_values(&[room])
+                .set(whole(figures.peers));
+            self.tracks
+                .with_label_values(&[room])
+                .set(whole(figures.tracks));
+            self.packets
+                .with_label_values(&[room, "in"])
+                .set(whole(figures.packets_in));
+            self.packets
+                .with_label_values(&[room, "out"])
+                .set(whole(figures.packets_out));
+            self.bytes
+                .with_label_values(&[room, "in"])
+                .set(whole(figures.bytes_in));
+            self.bytes
+                .with_label_values(&[room, "out"])
+                .set(whole(figures.bytes_out));
+            self.nacks
+                .with_label_values(&[room])
+                .set(whole(figures.nacks));
+            self.keyframe_requests
+                .with_label_values(&[room])
+                .set(whole(figures.keyframe_requests));
+            self.loss.with_label_values(&[room]).set(figures.loss);
+            self.rtt.with_label_values(&[room]).set(figures.rtt_seconds);
+            self.jitter
+                .with_label_values(&[room])
+                .set(whole(figures.jitter));
+        }
+        let totals = &stats.totals;
+        for (kind, value) in [
+            ("packets_in", totals.packets_in),
+            ("bytes_in", totals.bytes_in),
+            ("packets_out", totals.packets_out),
+            ("bytes_out", totals.bytes_out),
+            ("nacks", totals.nacks),
+            ("keyframe_requests", totals.keyframe_requests),
+        ] {
+            // Counters only go up: add what is new since the last scrape.
+            let counter = self.node.with_label_values(&[kind]);
+            counter.inc_by(value.saturating_sub(counter.get()));
+        }
+    }
 }
 
 impl Metrics {
@@ -66,12 +205,19 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(live_rooms.clone()))?;
+        let media = MediaMetrics::new(&registry)?;
         Ok(Self {
             registry,
             requests,
             latency,
             live_rooms,
+            media,
         })
+    }
+
+    /// Takes in the media plane's latest figures.
+    pub fn update_media(&self, stats: &MediaStats) {
+        self.media.update(stats);
     }
 
     /// The Prometheus text exposition of every metric.

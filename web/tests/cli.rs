@@ -187,6 +187,7 @@ struct Served {
 fn serve(dir: &Path) -> Served {
     let mut child = accordo(dir)
         .env("ACCORDO_LISTEN", "127.0.0.1:0")
+        .env("ACCORDO_MEDIA_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

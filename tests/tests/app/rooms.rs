@@ -463,6 +463,43 @@ async fn a_silent_client_is_disconnected_by_the_heartbeat() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn welcome_hands_out_ice_servers_with_time_limited_turn_credentials() {
+    let app = accordo_tests::spawn_app_with(Backend::Sqlite, |config| {
+        config.stun_urls = vec!["stun:stun.example.org:3478".to_owned()];
+        config.turn_urls = vec!["turn:turn.example.org:3478?transport=udp".to_owned()];
+        config.turn_secret = Some("segreto-condiviso".to_owned());
+    })
+    .await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, PEOPLE, true).await;
+    let party_a = join(&app, &setup, "party_a").await;
+    let servers = &party_a.welcome["ice_servers"];
+    assert_eq!(servers[0]["urls"][0], "stun:stun.example.org:3478");
+    assert!(servers[0].get("username").is_none());
+    let username = servers[1]["username"].as_str().unwrap();
+    let (expiry, member) = username.split_once(':').unwrap();
+    assert_eq!(member, setup.member("party_a"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(
+        expiry > now + 11 * 3600 && expiry <= now + 12 * 3600 + 60,
+        "about 12 hours"
+    );
+    assert_eq!(
+        servers[1]["credential"].as_str().unwrap().len(),
+        28,
+        "base64 of an HMAC-SHA1"
+    );
+    assert!(!app
+        .audit_text()
+        .await
+        .contains(servers[1]["credential"].as_str().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_room_leaves_memory_and_comes_back_intact() {
     let settings = SignalingSettings {
         idle_unload: Duration::from_millis(300),

@@ -1,0 +1,690 @@
+//! The task that owns the UDP socket and every peer connection of the node.
+//!
+//! It feeds datagrams and time to the str0m instances, forwards each incoming media frame to
+//! the peers the room's plan allows, negotiates send-only m-lines for newly allowed tracks, and
+//! asks publishers for a keyframe when someone starts (or resumes) receiving their video.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rooms::{ParticipantId, RoomId, TrackId, TrackKind};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::stats::{MediaEgressStats, MediaIngressStats};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::{Command, MediaStats, NodeMediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
+
+/// Keyframe requests to one publisher track are at most this frequent.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
+/// The longest the task sleeps when no peer asks for an earlier wake-up.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// How often str0m reports statistics, and `/metrics` figures are refreshed.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The latest cumulative figures of one stream of a peer.
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamFigures {
+    packets: u64,
+    bytes: u64,
+    nacks: u64,
+    keyframe_requests: u64,
+    loss: f32,
+    rtt: Option<Duration>,
+    jitter: u32,
+}
+
+impl From<&MediaIngressStats> for StreamFigures {
+    fn from(stats: &MediaIngressStats) -> Self {
+        Self {
+            packets: stats.packets,
+            bytes: stats.bytes,
+            // On an incoming stream, the keyframe requests and NACKs are the ones we sent.
+            nacks: 0,
+            keyframe_requests: stats.plis + stats.firs,
+            loss: stats.loss.unwrap_or(0.0),
+            rtt: stats.rtt,
+            jitter: stats.jitter,
+        }
+    }
+}
+
+impl From<&MediaEgressStats> for StreamFigures {
+    fn from(stats: &MediaEgressStats) -> Self {
+        Self {
+            packets: stats.packets,
+            bytes: stats.bytes,
+            nacks: stats.nacks,
+            keyframe_requests: 0,
+            loss: stats.loss.unwrap_or(0.0),
+            rtt: stats.rtt,
+            jitter: 0,
+        }
+    }
+}
+
+/// The state of one track a peer should receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outgoing {
+    /// Needs an m-line: goes into the next server offer.
+    ToOpen,
+    /// In an offer the client has not answered yet.
+    Negotiating(Mid),
+    /// Negotiated: media can be written to this mid.
+    Open(Mid),
+}
+
+/// A published track and where it comes from.
+struct TrackSource {
+    publisher: PeerKey,
+    member: ParticipantId,
+    mid: Mid,
+    kind: TrackKind,
+    last_keyframe_request: Option<Instant>,
+}
+
+struct Peer {
+    member: ParticipantId,
+    rtc: Rtc,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    pending: Option<SdpPendingOffer>,
+    screen_mids: Vec<String>,
+    /// Incoming m-lines and the track each carries.
+    published: HashMap<Mid, TrackId>,
+    /// Tracks this peer should receive (now or earlier) and their negotiation state.
+    outgoing: HashMap<TrackId, Outgoing>,
+    /// The tracks the plan allowed at the last plan change, to find the newly allowed ones.
+    allowed: HashSet<TrackId>,
+    /// Latest figures per incoming and outgoing stream.
+    ingress: HashMap<(Mid, Option<Rid>), StreamFigures>,
+    egress: HashMap<(Mid, Option<Rid>), StreamFigures>,
+}
+
+impl Peer {
+    fn emit(&self, event: PeerEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+pub(crate) struct Engine {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    announced: SocketAddr,
+    plans: Arc<Plans>,
+    peers: HashMap<PeerKey, Peer>,
+    /// Remote addresses already matched to a peer (the fast path of demultiplexing).
+    by_address: HashMap<SocketAddr, PeerKey>,
+    tracks: HashMap<TrackId, TrackSource>,
+    next_track: u64,
+    stats: Arc<Mutex<MediaStats>>,
+    /// The totals of peers already gone, so that node totals never go down.
+    retired: NodeMediaTotals,
+    stats_refreshed: Instant,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        announced: SocketAddr,
+        plans: Arc<Plans>,
+        stats: Arc<Mutex<MediaStats>>,
+    ) -> Self {
+        let local_addr = socket.local_addr().unwrap_or(announced);
+        Self {
+            socket,
+            local_addr,
+            announced,
+            plans,
+            peers: HashMap::new(),
+            by_address: HashMap::new(),
+            tracks: HashMap::new(),
+            next_track: 1,
+            stats,
+            retired: NodeMediaTotals::default(),
+            stats_refreshed: Instant::now(),
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0_u8; 2000];
+        loop {
+            let wake = self.poll_all();
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((len, source)) = received {
+                        self.receive(source, buf.get(..len).unwrap_or_default());
+                    }
+                }
+                command = inbox.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => return,
+                },
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            let now = Instant::now();
+            for peer in self.peers.values_mut() {
+                if peer.rtc.is_alive() {
+                    let _ = peer.rtc.handle_input(Input::Timeout(now));
+                }
+            }
+            if now.duration_since(self.stats_refreshed) >= STATS_INTERVAL {
+                self.stats_refreshed = now;
+                self.publish_stats();
+            }
+        }
+    }
+
+    /// Writes the figures `/metrics` reads: per room (current peers) and node totals.
+    fn publish_stats(&mut self) {
+        let mut rooms: HashMap<RoomId, RoomMediaStats> = HashMap::new();
+        let mut totals = self.retired;
+        for (key, peer) in &self.peers {
+            let room = rooms.entry(key.room).or_default();
+            room.peers += 1;
+            room.tracks += peer.published.len() as u64;
+            let contribution = peer_totals(peer);
+            add_totals(&mut totals, &contribution);
+            room.packets_in += contribution.packets_in;
+            room.bytes_in += contribution.bytes_in;
+            room.packets_out += contribution.packets_out;
+            room.bytes_out += contribution.bytes_out;
+            room.nacks += contribution.nacks;
+            room.keyframe_requests += contribution.keyframe_requests;
+            for figures in peer.ingress.values().chain(peer.egress.values()) {
+                room.loss = room.loss.max(f64::from(figures.loss));
+                let rtt = figures.rtt.map_or(0.0, |rtt| rtt.as_secs_f64());
+                room.rtt_seconds = room.rtt_seconds.max(rtt);
+                room.jitter = room.jitter.max(u64::from(figures.jitter));
+            }
+        }
+        *self
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = MediaStats { rooms, totals };
+    }
+
+    fn receive(&mut self, source: SocketAddr, datagram: &[u8]) {
+        let Ok(contents) = datagram.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local_addr,
+                contents,
+            },
+        );
+        let known = self.by_address.get(&source).copied().filter(|key| {
+            self.peers
+                .get(key)
+                .is_some_and(|peer| peer.rtc.accepts(&input))
+        });
+        let key = known.or_else(|| {
+            self.peers
+                .iter()
+                .find(|(_, peer)| peer.rtc.accepts(&input))
+                .map(|(key, _)| *key)
+        });
+        let Some(key) = key else {
+            return;
+        };
+        self.by_address.insert(source, key);
+        if let Some(peer) = self.peers.get_mut(&key) {
+            if peer.rtc.handle_input(input).is_err() {
+                peer.rtc.disconnect();
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Offer {
+                key,
+                member,
+                sdp,
+                screen_mids,
+                events,
+            } => self.offer(key, member, &sdp, screen_mids, events),
+            Command::Answer { key, sdp } => self.answer(key, &sdp),
+            Command::Candidate { key, candidate } => {
+                if let Some(peer) = self.peers.get_mut(&key) {
+                    let line = candidate.trim_start_matches("a=");
+                    match Candidate::from_sdp_string(line) {
+                        Ok(candidate) => peer.rtc.add_remote_candidate(candidate),
+                        Err(_) => {
+                            peer.emit(PeerEvent::Rejected("invalid ICE candidate".to_owned()))
+                        }
+                    }
+                }
+            }
+            Command::Close { key } => self.remove(key),
+            Command::PlanChanged { room } => self.plan_changed(room),
+        }
+    }
+
+    fn offer(
+        &mut self,
+        key: PeerKey,
+        member: ParticipantId,
+        sdp: &str,
+        screen_mids: Vec<String>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) {
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(offer) => offer,
+            Err(error) => {
+                let _ = events.send(PeerEvent::Rejected(format!("invalid SDP offer: {error}")));
+                return;
+            }
+        };
+        if !self.peers.contains_key(&key) {
+            let mut rtc = Rtc::builder()
+                .set_ice_lite(true)
+                .clear_codecs()
+                .enable_opus(true, false)
+                .enable_vp8(true)
+                .set_stats_interval(Some(STATS_INTERVAL))
+                .build(Instant::now());
+            match Candidate::host(self.announced, "udp") {
+                Ok(candidate) => {
+                    rtc.add_local_candidate(candidate);
+                }
+                Err(error) => {
+                    let _ =
+                        events.send(PeerEvent::Rejected(format!("no local candidate: {error}")));
+                    return;
+                }
+            }
+            self.peers.insert(
+                key,
+                Peer {
+                    member,
+                    rtc,
+                    events: events.clone(),
+                    pending: None,
+                    screen_mids: Vec::new(),
+                    published: HashMap::new(),
+                    outgoing: HashMap::new(),
+                    allowed: HashSet::new(),
+                    ingress: HashMap::new(),
+                    egress: HashMap::new(),
+                },
+            );
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.events = events;
+        peer.screen_mids = screen_mids;
+        // A client offer wins over a pending server offer, which is made again later.
+        if peer.pending.take().is_some() {
+            for state in peer.outgoing.values_mut() {
+                if matches!(state, Outgoing::Negotiating(_)) {
+                    *state = Outgoing::ToOpen;
+                }
+            }
+        }
+        match peer.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => peer.emit(PeerEvent::Answer(answer.to_sdp_string())),
+            Err(error) => peer.emit(PeerEvent::Rejected(format!("offer refused: {error}"))),
+        }
+        self.plan_changed(key.room);
+    }
+
+    fn answer(&mut self, key: PeerKey, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(pending) = peer.pending.take() else {
+            peer.emit(PeerEvent::Rejected(
+                "no offer is waiting for an answer".to_owned(),
+            ));
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(answer) => answer,
+            Err(error) => {
+                peer.emit(PeerEvent::Rejected(format!("invalid SDP answer: {error}")));
+                return;
+            }
+        };
+        if let Err(error) = peer.rtc.sdp_api().accept_answer(pending, answer) {
+            peer.emit(PeerEvent::Rejected(format!("answer refused: {error}")));
+            return;
+        }
+        let mut opened = Vec::new();
+        for (track, state) in peer.outgoing.iter_mut() {
+            if let Outgoing::Negotiating(mid) = *state {
+                *state = Outgoing::Open(mid);
+                opened.push(*track);
+            }
+        }
+        let allowed: Vec<TrackId> = opened
+            .into_iter()
+            .filter(|track| peer.allowed.contains(track))
+            .collect();
+        for track in allowed {
+            self.request_keyframe(track);
+        }
+        self.negotiate(key);
+    }
+
+    fn remove(&mut self, key: PeerKey) {
+        if let Some(mut peer) = self.peers.remove(&key) {
+            let gone = peer_totals(&peer);
+            add_totals(&mut self.retired, &gone);
+            peer.rtc.disconnect();
+            self.by_address.retain(|_, owner| *owner != key);
+            self.tracks.retain(|_, source| source.publisher != key);
+        }
+    }
+
+    /// Brings every peer of `room` in line with the room's current plan: new receivers get
+    /// m-lines and a keyframe.
+    fn plan_changed(&mut self, room: RoomId) {
+        let plan = self.plans.get(room);
+        let keys: Vec<PeerKey> = self
+            .peers
+            .keys()
+            .filter(|key| key.room == room)
+            .copied()
+            .collect();
+        let mut keyframes = Vec::new();
+        for key in &keys {
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
+            let now_allowed: HashSet<TrackId> = plan
+                .iter()
+                .flat_map(|plan| plan.tracks())
+                .filter(|entry| self.tracks.contains_key(&entry.track))
+                .filter(|entry| {
+                    entry
+                        .receivers
+                        .iter()
+                        .any(|r| r.connection == key.connection)
+                })
+                .map(|entry| entry.track)
+                .collect();
+            for track in &now_allowed {
+                match peer.outgoing.get(track) {
+                    None => {
+                        peer.outgoing.insert(*track, Outgoing::ToOpen);
+                    }
+                    Some(Outgoing::Open(_)) if !peer.allowed.contains(track) => {
+                        keyframes.push(*track)
+                    }
+                    Some(_) => {}
+                }
+            }
+            peer.allowed = now_allowed;
+        }
+        for track in keyframes {
+            self.request_keyframe(track);
+        }
+        for key in keys {
+            self.negotiate(key);
+        }
+    }
+
+    /// Sends a server offer for the tracks waiting for an m-line, unless one is pending.
+    fn negotiate(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.pending.is_some() || !peer.rtc.is_alive() {
+            return;
+        }
+        let waiting: Vec<TrackId> = peer
+            .outgoing
+            .iter()
+            .filter(|(_, state)| **state == Outgoing::ToOpen)
+            .map(|(track, _)| *track)
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let mut api = peer.rtc.sdp_api();
+        let mut added = Vec::new();
+        for track in waiting {
+            let Some(source) = self.tracks.get(&track) else {
+                continue;
+            };
+            let kind = match source.kind {
+                TrackKind::Audio => MediaKind::Audio,
+                TrackKind::Video | TrackKind::ScreenShare => MediaKind::Video,
+            };
+            let mid = api.add_media(
+                kind,
+                Direction::SendOnly,
+                Some(source.member.get().to_string()),
+                Some(track.get().to_string()),
+                None,
+            );
+            added.push((track, mid));
+        }
+        let Some((offer, pending)) = api.apply() else {
+            return;
+        };
+        for (track, mid) in added {
+            peer.outgoing.insert(track, Outgoing::Negotiating(mid));
+        }
+        peer.pending = Some(pending);
+        peer.emit(PeerEvent::Offer(offer.to_sdp_string()));
+    }
+
+    /// Asks the publisher of `track` for a keyframe (PLI), at most every 250 ms.
+    fn request_keyframe(&mut self, track: TrackId) {
+        let Some(source) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        if source.kind == TrackKind::Audio {
+            return;
+        }
+        let now = Instant::now();
+        if source
+            .last_keyframe_request
+            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        let Some(publisher) = self.peers.get_mut(&source.publisher) else {
+            return;
+        };
+        if let Some(mut writer) = publisher.rtc.writer(source.mid) {
+            if writer
+                .request_keyframe(None, KeyframeRequestKind::Pli)
+                .is_ok()
+            {
+                source.last_keyframe_request = Some(now);
+            }
+        }
+    }
+
+    /// Drains every peer's output; returns when the task must wake next.
+    fn poll_all(&mut self) -> Instant {
+        let mut wake = Instant::now() + IDLE_WAKE;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        let mut dead = Vec::new();
+        for key in keys {
+            while let Some(peer) = self.peers.get_mut(&key) {
+                if !peer.rtc.is_alive() {
+                    dead.push(key);
+                    break;
+                }
+                let output = match peer.rtc.poll_output() {
+                    Ok(output) => output,
+                    Err(_) => {
+                        peer.rtc.disconnect();
+                        continue;
+                    }
+                };
+                match output {
+                    Output::Timeout(at) => {
+                        wake = wake.min(at);
+                        break;
+                    }
+                    Output::Transmit(transmit) => {
+                        // UDP: a full socket buffer drops the datagram, as the network would.
+                        let _ = self
+                            .socket
+                            .try_send_to(&transmit.contents, transmit.destination);
+                    }
+                    Output::Event(event) => self.event(key, event),
+                }
+            }
+        }
+        for key in dead {
+            if let Some(peer) = self.peers.get(&key) {
+                peer.emit(PeerEvent::Closed);
+            }
+            self.remove(key);
+        }
+        wake
+    }
+
+    fn event(&mut self, key: PeerKey, event: Event) {
+        match event {
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if let Some(peer) = self.peers.get_mut(&key) {
+                    peer.rtc.disconnect();
+                }
+            }
+            Event::MediaAdded(added) if added.direction.is_receiving() => {
+                self.track_added(key, added.mid, added.kind);
+            }
+            Event::MediaData(data) => self.forward(key, data),
+            Event::MediaIngressStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&key) {
+                    peer.ingress
+                        .insert((stats.mid, stats.rid), StreamFigures::from(&stats));
+                }
+            }
+            Event::MediaEgressStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&key) {
+                    peer.egress
+                        .insert((stats.mid, stats.rid), StreamFigures::from(&stats));
+                }
+            }
+            Event::KeyframeRequest(request) => {
+                let track = self.peers.get(&key).and_then(|peer| {
+                    peer.outgoing
+                        .iter()
+                        .find(|(_, state)| **state == Outgoing::Open(request.mid))
+                        .map(|(track, _)| *track)
+                });
+                if let Some(track) = track {
+                    self.request_keyframe(track);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.published.contains_key(&mid) {
+            return;
+        }
+        let kind = match kind {
+            MediaKind::Audio => TrackKind::Audio,
+            MediaKind::Video if peer.screen_mids.iter().any(|m| m.as_str() == &*mid) => {
+                TrackKind::ScreenShare
+            }
+            MediaKind::Video => TrackKind::Video,
+        };
+        let track = TrackId::new(self.next_track);
+        self.next_track += 1;
+        peer.published.insert(mid, track);
+        peer.emit(PeerEvent::TrackPublished { track, kind });
+        self.tracks.insert(
+            track,
+            TrackSource {
+                publisher: key,
+                member: peer.member,
+                mid,
+                kind,
+                last_keyframe_request: None,
+            },
+        );
+    }
+
+    /// Writes a publisher's frame to every peer the room's plan lets receive it.
+    fn forward(&mut self, from: PeerKey, data: MediaData) {
+        let Some(track) = self
+            .peers
+            .get(&from)
+            .and_then(|peer| peer.published.get(&data.mid))
+            .copied()
+        else {
+            return;
+        };
+        let Some(plan) = self.plans.get(from.room) else {
+            return;
+        };
+        let Some(entry) = plan.tracks().iter().find(|entry| entry.track == track) else {
+            return;
+        };
+        if !data.contiguous {
+            self.request_keyframe(track);
+        }
+        for receiver in &entry.receivers {
+            let key = PeerKey {
+                room: from.room,
+                connection: receiver.connection,
+            };
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            let Some(Outgoing::Open(mid)) = peer.outgoing.get(&track).copied() else {
+                continue;
+            };
+            let Some(writer) = peer.rtc.writer(mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                continue;
+            };
+            if writer
+                .write(pt, data.network_time, data.time, data.data.clone())
+                .is_err()
+            {
+                peer.rtc.disconnect();
+            }
+        }
+    }
+}
+
+/// The cumulative figures of one peer's streams.
+fn peer_totals(peer: &Peer) -> NodeMediaTotals {
+    let mut totals = NodeMediaTotals::default();
+    for figures in peer.ingress.values() {
+        totals.packets_in += figures.packets;
+        totals.bytes_in += figures.bytes;
+        totals.keyframe_requests += figures.keyframe_requests;
+    }
+    for figures in peer.egress.values() {
+        totals.packets_out += figures.packets;
+        totals.bytes_out += figures.bytes;
+        totals.nacks += figures.nacks;
+    }
+    totals
+}
+
+fn add_totals(sum: &mut NodeMediaTotals, more: &NodeMediaTotals) {
+    sum.packets_in += more.packets_in;
+    sum.bytes_in += more.bytes_in;
+    sum.packets_out += more.packets_out;
+    sum.bytes_out += more.bytes_out;
+    sum.nacks += more.nacks;
+    sum.keyframe_requests += more.keyframe_requests;
+}

@@ -1,0 +1,1420 @@
+//! A synthetic participant that behaves like a browser on the media side, for loopback tests and
+//! the load generator.
+//!
+//! A [`MediaPeer`] is one WebRTC peer connection (the `webrtc` crate, 0.21) bound to a single UDP
+//! socket on `127.0.0.1`: its only ICE candidate is a loopback host candidate, mDNS is off and no
+//! STUN or TURN server is configured, so nothing leaves the loopback interface.
+//!
+//! # What it sends
+//!
+//! Each enabled [`Source`] is a send-only transceiver in the media stream `stream_id` with the
+//! track id `"audio"`, `"video"` or `"screen"`:
+//!
+//! - audio: Opus, one 20 ms packet every 20 ms (a TOC byte, then the probe);
+//! - video and screen: VP8 at `video_fps`. Every frame is one to three RTP packets of about
+//!   [`VIDEO_PACKET_BYTES`], with an RFC 7741 payload descriptor (X=1, 15-bit picture id). A
+//!   keyframe starts with a VP8 payload header whose P bit is clear, followed by the start code
+//!   `9d 01 2a` and the frame size (RFC 6386 §9.1); an interframe has P=1. A keyframe goes out
+//!   every `keyframe_interval`, on the first frame after the connection comes up, and on the next
+//!   frame after a PLI or FIR from the remote side.
+//!
+//! Every payload carries a *probe* right after the codec headers (the Opus TOC byte; the VP8
+//! payload descriptor and, on a frame's first packet, the payload header), then zero padding:
+//!
+//! ```text
+//! "ACRD" | source: u8 (0 audio, 1 video, 2 screen) | tag length: u8 | tag (the peer's name)
+//!        | packet counter of the source: u64 BE | send time, Unix microseconds: u64 BE
+//! ```
+//!
+//! A receiver attributes packets by the probe, not by SSRC, so counts survive an SFU that rewrites
+//! SSRCs and sequence numbers, and the counter shows losses and retransmissions end to end.
+//!
+//! # What it receives
+//!
+//! Every remote track is read by its own task. Statistics are kept per track
+//! ([`RemoteTrackStats`]) and per publisher tag and source ([`PublisherStats`]), and are readable
+//! synchronously. A [`Mark`] snapshots the counters so a test can ask what arrived after it.
+//!
+//! # How negotiation maps to the SFU
+//!
+//! The peer publishes with [`MediaPeer::create_offer`] / [`MediaPeer::set_remote_answer`] and
+//! accepts the server's renegotiation offers (which add send-only m-lines for what it should
+//! receive) with [`MediaPeer::accept_offer`]. Descriptions are returned only once ICE gathering
+//! has completed, so the candidate is inside the SDP and trickle is optional.
+//!
+//! # Inside
+//!
+//! Keyframe requests and deliberate packet loss live in one interceptor placed closest to the
+//! wire. On the way in it sees every PLI and FIR: the `webrtc` crate routes inbound RTCP to a
+//! track by *track id*, so a peer that both sends and receives a track called "video" would get the
+//! PLI for its own camera on the remote track; matching the media SSRC here avoids that. On the way
+//! out it drops packets after the NACK responder has stored them, so the remote side's NACKs
+//! bring them back. RTX is not negotiated: with RTX, `webrtc` 0.21's NACK generator never learns
+//! that a packet was repaired and asks for it again every 100 ms.
+//!
+//! Everything runs on the Tokio runtime of the caller.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::{BufMut, Bytes, BytesMut};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::network_type::NetworkType;
+use rtc::interceptor::{Interceptor, Packet as ChainPacket, Slot, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::MediaStreamTrack;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// The payload type VP8 is offered with (the usual browser choice).
+const VP8_PAYLOAD_TYPE: u8 = 96;
+/// The payload type Opus is offered with (the usual browser choice).
+const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// One Opus packet every 20 ms: 960 samples at 48 kHz.
+const AUDIO_PACKET_INTERVAL: Duration = Duration::from_millis(20);
+const AUDIO_SAMPLES_PER_PACKET: u32 = 960;
+/// The RTP clock of VP8.
+const VIDEO_CLOCK_RATE: u64 = 90_000;
+/// The payload size of a video packet, codec headers and probe included.
+pub const VIDEO_PACKET_BYTES: usize = 1000;
+/// The payload size of an audio packet, TOC byte and probe included.
+const AUDIO_PACKET_BYTES: usize = 80;
+/// Opus TOC byte: configuration 31 (CELT fullband, 20 ms), mono, one frame.
+const OPUS_TOC: u8 = 0xf8;
+/// What starts every probe.
+const PROBE_MAGIC: &[u8; 4] = b"ACRD";
+/// How long descriptions wait for ICE gathering to complete.
+const GATHERING_PATIENCE: Duration = Duration::from_secs(2);
+/// How often the `wait_*` helpers look again.
+const WAIT_STEP: Duration = Duration::from_millis(5);
+/// Latency samples kept per publisher (the oldest go first).
+const LATENCY_SAMPLES_KEPT: usize = 100_000;
+/// Keyframe arrival times kept per publisher and source.
+const KEYFRAME_TIMES_KEPT: usize = 10_000;
+/// Gaps in a source's packet counter remembered as missing at most.
+const MISSING_COUNTERS_KEPT: usize = 10_000;
+/// Deliberately dropped packets remembered, so that their retransmission goes through.
+const DROPPED_PACKETS_KEPT: usize = 1024;
+/// Where the interceptor of [`MediaPeer`] sits in the chain: nearer the wire than everything
+/// `webrtc` registers (the congestion controller is at 1000, the NACK responder at 4000).
+const WIRE_SLOT: usize = 500;
+
+/// A media source a peer can publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The microphone: Opus.
+    Audio,
+    /// The camera: VP8.
+    Video,
+    /// Screen sharing: a second VP8 track.
+    Screen,
+}
+
+impl Source {
+    /// The track id this source is published with (the second half of `a=msid`).
+    pub fn track_id(self) -> &'static str {
+        match self {
+            Source::Audio => "audio",
+            Source::Video => "video",
+            Source::Screen => "screen",
+        }
+    }
+
+    pub fn kind(self) -> MediaKind {
+        match self {
+            Source::Audio => MediaKind::Audio,
+            Source::Video | Source::Screen => MediaKind::Video,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Source::Audio => 0,
+            Source::Video => 1,
+            Source::Screen => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Source> {
+        match code {
+            0 => Some(Source::Audio),
+            1 => Some(Source::Video),
+            2 => Some(Source::Screen),
+            _ => None,
+        }
+    }
+
+    /// The frame size announced in this source's keyframes.
+    fn frame_size(self) -> (u16, u16) {
+        match self {
+            Source::Screen => (1920, 1080),
+            Source::Audio | Source::Video => (640, 480),
+        }
+    }
+}
+
+/// Audio or video, as the m-line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// Outgoing packets to lose on purpose, before they reach the wire (but after the NACK responder
+/// has stored them, so a NACK from the remote side brings them back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropPolicy {
+    /// The first transmission of every n-th packet of each video stream (camera and screen);
+    /// retransmissions always go through.
+    EveryNthVideoPacket(u64),
+}
+
+/// How a [`MediaPeer`] behaves.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// The media stream id of the published tracks (`a=msid:<stream_id> <track_id>`); empty
+    /// means the peer's name.
+    pub stream_id: String,
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+    /// The longest time between two keyframes of a video source.
+    pub keyframe_interval: Duration,
+    /// Frames per second of each video source.
+    pub video_fps: u32,
+    pub drop_outgoing: Option<DropPolicy>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            stream_id: String::new(),
+            audio: true,
+            video: true,
+            screen: false,
+            keyframe_interval: Duration::from_secs(2),
+            video_fps: 30,
+            drop_outgoing: None,
+        }
+    }
+}
+
+impl PeerOptions {
+    /// A peer that publishes nothing and only receives.
+    pub fn receive_only() -> Self {
+        PeerOptions {
+            audio: false,
+            video: false,
+            screen: false,
+            ..PeerOptions::default()
+        }
+    }
+
+    fn sources(&self) -> Vec<Source> {
+        [
+            (self.audio, Source::Audio),
+            (self.video, Source::Video),
+            (self.screen, Source::Screen),
+        ]
+        .into_iter()
+        .filter_map(|(enabled, source)| enabled.then_some(source))
+        .collect()
+    }
+}
+
+/// What arrived on one remote track.
+#[derive(Debug, Clone)]
+pub struct RemoteTrackStats {
+    /// The sender's media stream id (from `a=msid`).
+    pub stream_id: String,
+    pub track_id: String,
+    pub kind: MediaKind,
+    /// The SSRC of the last packet.
+    pub ssrc: u32,
+    pub packets: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// VP8 keyframes, recognised by the payload descriptor and header.
+    pub keyframes: u64,
+    pub first_packet_at: Option<Instant>,
+    pub last_packet_at: Option<Instant>,
+    /// Packets by the publisher tag of their probe.
+    pub packets_by_tag: BTreeMap<String, u64>,
+}
+
+/// What arrived from one publisher's source, across every track that carried it.
+#[derive(Debug, Clone, Default)]
+pub struct SourceStats {
+    pub packets: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    pub keyframes: u64,
+    pub first_packet_at: Option<Instant>,
+    pub last_packet_at: Option<Instant>,
+    /// The highest probe counter seen.
+    pub highest_counter: Option<u64>,
+    /// Counters skipped over and not (yet) received.
+    pub missing: u64,
+    /// Packets that arrived after a later one and filled a gap: retransmissions or reordering.
+    pub recovered: u64,
+    /// Packets whose counter had already arrived.
+    pub duplicates: u64,
+}
+
+/// What arrived from one publisher, by source.
+#[derive(Debug, Clone, Default)]
+pub struct PublisherStats {
+    pub sources: BTreeMap<Source, SourceStats>,
+}
+
+impl PublisherStats {
+    pub fn source(&self, source: Source) -> SourceStats {
+        self.sources.get(&source).cloned().unwrap_or_default()
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.sources.values().map(|source| source.packets).sum()
+    }
+
+    pub fn keyframes(&self) -> u64 {
+        self.sources.values().map(|source| source.keyframes).sum()
+    }
+}
+
+/// One-way delays (receive time minus the send time in the probe).
+#[derive(Debug, Clone, Default)]
+pub struct LatencySamples {
+    sorted: Vec<Duration>,
+}
+
+impl LatencySamples {
+    fn new(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        LatencySamples { sorted: samples }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The `p`-th percentile (`0.0..=100.0`, nearest rank); `None` without samples.
+    pub fn percentile(&self, p: f64) -> Option<Duration> {
+        if self.sorted.is_empty() {
+            return None;
+        }
+        let rank = (p.clamp(0.0, 100.0) / 100.0 * self.sorted.len() as f64).ceil() as usize;
+        Some(self.sorted[rank.saturating_sub(1).min(self.sorted.len() - 1)])
+    }
+
+    pub fn max(&self) -> Option<Duration> {
+        self.sorted.last().copied()
+    }
+}
+
+/// A snapshot of what a peer had received, to ask later what arrived since.
+pub struct Mark {
+    at: Instant,
+    packets: HashMap<String, u64>,
+    keyframes: HashMap<String, u64>,
+    received: Arc<Mutex<Received>>,
+}
+
+impl Mark {
+    /// When the mark was taken.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// Packets from publisher `tag` since the mark.
+    pub fn packets_from(&self, tag: &str) -> u64 {
+        let now = lock(&self.received).publisher_stats(tag).packets();
+        now - self.packets.get(tag).copied().unwrap_or(0)
+    }
+
+    /// Keyframes from publisher `tag` since the mark.
+    pub fn keyframes_from(&self, tag: &str) -> u64 {
+        let now = lock(&self.received).publisher_stats(tag).keyframes();
+        now - self.keyframes.get(tag).copied().unwrap_or(0)
+    }
+
+    /// When the first keyframe of publisher `tag`'s `source` after the mark arrived.
+    pub fn first_keyframe_from(&self, tag: &str, source: Source) -> Option<Instant> {
+        lock(&self.received).first_keyframe_after(tag, source, self.at)
+    }
+
+    /// Waits up to `timeout` for a keyframe of publisher `tag`'s `source` after the mark;
+    /// returns when it arrived.
+    pub async fn wait_for_keyframe_from(
+        &self,
+        tag: &str,
+        source: Source,
+        timeout: Duration,
+    ) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.first_keyframe_from(tag, source) {
+                return Some(at);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+    }
+
+    /// Latency samples of packets from publisher `tag` that arrived after the mark.
+    pub fn latency_from(&self, tag: &str) -> LatencySamples {
+        lock(&self.received).latency_from(tag, Some(self.at))
+    }
+}
+
+/// A synthetic participant: see the module documentation.
+pub struct MediaPeer {
+    name: String,
+    connection: Arc<dyn PeerConnection>,
+    shared: Arc<Shared>,
+    outgoing: Vec<Arc<Outgoing>>,
+    generators: Vec<JoinHandle<()>>,
+}
+
+/// What the peer connection's callbacks, the generators and the readers share.
+struct Shared {
+    connection_state: watch::Sender<RTCPeerConnectionState>,
+    gathering_state: watch::Sender<RTCIceGatheringState>,
+    received: Arc<Mutex<Received>>,
+    readers: Mutex<Vec<JoinHandle<()>>>,
+    /// Outgoing packets dropped by the [`DropPolicy`].
+    dropped: Arc<AtomicU64>,
+}
+
+/// One published source.
+struct Outgoing {
+    local: Arc<LocalSource>,
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+}
+
+/// What the generator of a published source and the wire interceptor share. (Kept apart from
+/// [`Outgoing`]: the interceptor lives inside the connection, and holding the sender there would
+/// make a reference cycle.)
+struct LocalSource {
+    source: Source,
+    ssrc: u32,
+    /// Set by a PLI or FIR, cleared by the next frame (a keyframe).
+    keyframe_requested: AtomicBool,
+    keyframe_requests: AtomicU64,
+    sent_packets: AtomicU64,
+}
+
+impl MediaPeer {
+    /// A peer named `name` (the publisher tag of everything it sends) that publishes the sources
+    /// `options` enables.
+    pub async fn new(name: &str, options: PeerOptions) -> Result<MediaPeer> {
+        if name.is_empty() || name.len() > 64 {
+            bail!("a peer name is 1 to 64 bytes, got {name:?}");
+        }
+        let stream_id = if options.stream_id.is_empty() {
+            name.to_owned()
+        } else {
+            options.stream_id.clone()
+        };
+
+        let mut media_engine = MediaEngine::default();
+        // Codecs first: `configure_nack` and `configure_twcc` add their feedback to the codecs
+        // already registered.
+        media_engine.register_codec(opus_codec(), RtpCodecKind::Audio)?;
+        media_engine.register_codec(vp8_codec(), RtpCodecKind::Video)?;
+        let registry = configure_nack(Registry::new(), &mut media_engine);
+        let registry = configure_rtcp_reports(registry);
+        let registry = configure_twcc(registry, &mut media_engine)?;
+        configure_simulcast_extension_headers(&mut media_engine)?;
+
+        let (connection_state, _) = watch::channel(RTCPeerConnectionState::New);
+        let (gathering_state, _) = watch::channel(RTCIceGatheringState::New);
+        let shared = Arc::new(Shared {
+            connection_state,
+            gathering_state,
+            received: Arc::new(Mutex::new(Received::default())),
+            readers: Mutex::new(Vec::new()),
+            dropped: Arc::new(AtomicU64::new(0)),
+        });
+
+        let locals: Vec<Arc<LocalSource>> = options
+            .sources()
+            .into_iter()
+            .map(|source| {
+                Arc::new(LocalSource {
+                    source,
+                    ssrc: random_u32(),
+                    keyframe_requested: AtomicBool::new(false),
+                    keyframe_requests: AtomicU64::new(0),
+                    sent_packets: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let wire = WireInterceptor {
+            locals: locals.clone(),
+            drop_policy: options.drop_outgoing,
+            video_packets: HashMap::new(),
+            dropped: VecDeque::new(),
+            dropped_count: Arc::clone(&shared.dropped),
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        };
+        let registry = registry.with(Slot::from(WIRE_SLOT), wire);
+
+        let setting_engine = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_network_types(vec![NetworkType::Udp4])
+            .build();
+        let connection = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_setting_engine(setting_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Events {
+                shared: Arc::clone(&shared),
+            }))
+            .with_udp_addrs(vec!["127.0.0.1:0"])
+            .build()
+            .await
+            .context("build the peer connection")?;
+        let connection: Arc<dyn PeerConnection> = Arc::new(connection);
+
+        let mut outgoing = Vec::new();
+        for local in locals {
+            let source = local.source;
+            let codec = match source.kind() {
+                MediaKind::Audio => opus_codec(),
+                MediaKind::Video => vp8_codec(),
+            };
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                stream_id.clone(),
+                source.track_id().to_owned(),
+                format!("{name} {}", source.track_id()),
+                match source.kind() {
+                    MediaKind::Audio => RtpCodecKind::Audio,
+                    MediaKind::Video => RtpCodecKind::Video,
+                },
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(local.ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.rtp_codec,
+                    ..Default::default()
+                }],
+            )));
+            // Send-only, as a browser publishing to an SFU. It also keeps the transceiver out of
+            // remote offers: `webrtc` pairs a remote send-only m-line only with a local
+            // receive-only transceiver, so the peer's own tracks never answer someone else's.
+            let transceiver = connection
+                .add_transceiver_from_track(
+                    Arc::clone(&track) as Arc<dyn TrackLocal>,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
+                )
+                .await
+                .with_context(|| format!("add the {} transceiver", source.track_id()))?;
+            let sender = transceiver
+                .sender()
+                .await?
+                .ok_or_else(|| anyhow!("the {} transceiver has no sender", source.track_id()))?;
+            outgoing.push(Arc::new(Outgoing {
+                local,
+                track,
+                sender,
+            }));
+        }
+
+        let generators = outgoing
+            .iter()
+            .map(|out| {
+                tokio::spawn(generate(
+                    Arc::clone(out),
+                    name.to_owned(),
+                    options.clone(),
+                    shared.connection_state.subscribe(),
+                ))
+            })
+            .collect();
+
+        Ok(MediaPeer {
+            name: name.to_owned(),
+            connection,
+            shared,
+            outgoing,
+            generators,
+        })
+    }
+
+    /// The publisher tag of this peer.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates an offer, sets it as the local description and returns its SDP once ICE
+    /// gathering has completed.
+    pub async fn create_offer(&self) -> Result<String> {
+        let offer = self.connection.create_offer(None).await?;
+        self.connection.set_local_description(offer).await?;
+        self.local_sdp().await
+    }
+
+    /// Applies the remote answer to the last offer.
+    pub async fn set_remote_answer(&self, sdp: &str) -> Result<()> {
+        let answer = RTCSessionDescription::answer(sdp.to_owned())?;
+        self.connection.set_remote_description(answer).await?;
+        Ok(())
+    }
+
+    /// Applies a remote offer (a renegotiation from the server, typically adding send-only
+    /// m-lines to receive), answers it and returns the answer's SDP.
+    pub async fn accept_offer(&self, sdp: &str) -> Result<String> {
+        let offer = RTCSessionDescription::offer(sdp.to_owned())?;
+        self.connection.set_remote_description(offer).await?;
+        let answer = self.connection.create_answer(None).await?;
+        self.connection.set_local_description(answer).await?;
+        self.local_sdp().await
+    }
+
+    /// Adds a trickled remote candidate (`candidate:…` or `a=candidate:…`), for the m-line
+    /// `mid` (the first one when `None`).
+    pub async fn add_remote_candidate(&self, candidate: &str, mid: Option<&str>) -> Result<()> {
+        let candidate = candidate.trim().trim_start_matches("a=");
+        self.connection
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: candidate.to_owned(),
+                sdp_mid: mid.map(str::to_owned),
+                sdp_mline_index: if mid.is_none() { Some(0) } else { None },
+                ..RTCIceCandidateInit::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The state of the peer connection (ICE and DTLS together).
+    pub fn connection_state(&self) -> RTCPeerConnectionState {
+        *self.shared.connection_state.borrow()
+    }
+
+    /// Waits up to `timeout` for the connection to be connected.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut state = self.shared.connection_state.subscribe();
+        tokio::time::timeout(
+            timeout,
+            state.wait_for(|state| *state == RTCPeerConnectionState::Connected),
+        )
+        .await
+        .is_ok_and(|changed| changed.is_ok())
+    }
+
+    /// What arrived on each remote track so far.
+    pub fn stats(&self) -> Vec<RemoteTrackStats> {
+        lock(&self.shared.received)
+            .tracks
+            .iter()
+            .map(|track| track.stats.clone())
+            .collect()
+    }
+
+    /// What arrived from publisher `tag` so far.
+    pub fn publisher_stats(&self, tag: &str) -> PublisherStats {
+        lock(&self.shared.received).publisher_stats(tag)
+    }
+
+    /// Packets received from publisher `tag`, all sources together.
+    pub fn packets_from(&self, tag: &str) -> u64 {
+        self.publisher_stats(tag).packets()
+    }
+
+    /// Keyframes received from publisher `tag`, all sources together.
+    pub fn keyframes_from(&self, tag: &str) -> u64 {
+        self.publisher_stats(tag).keyframes()
+    }
+
+    /// Latency samples of everything received from publisher `tag`.
+    pub fn latency_from(&self, tag: &str) -> LatencySamples {
+        lock(&self.shared.received).latency_from(tag, None)
+    }
+
+    /// Waits up to `timeout` until at least `n` packets from publisher `tag` have arrived.
+    pub async fn wait_for_packets_from(&self, tag: &str, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.packets_from(tag) >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+    }
+
+    /// A snapshot of the counters, to compute what arrives from now on.
+    pub fn mark(&self) -> Mark {
+        let received = lock(&self.shared.received);
+        let mut packets = HashMap::new();
+        let mut keyframes = HashMap::new();
+        for tag in received.publishers.keys() {
+            let stats = received.publisher_stats(tag);
+            packets.insert(tag.clone(), stats.packets());
+            keyframes.insert(tag.clone(), stats.keyframes());
+        }
+        Mark {
+            at: Instant::now(),
+            packets,
+            keyframes,
+            received: Arc::clone(&self.shared.received),
+        }
+    }
+
+    /// Sends a PLI for the remote track that last carried publisher `tag`'s video `source`.
+    pub async fn request_keyframe(&self, tag: &str, source: Source) -> Result<()> {
+        let (track, media_ssrc) = lock(&self.shared.received)
+            .track_carrying(tag, source)
+            .ok_or_else(|| anyhow!("no track has carried {tag}'s {source:?} yet"))?;
+        track
+            .write_rtcp(vec![Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            })])
+            .await?;
+        Ok(())
+    }
+
+    /// Packets written to the connection for `source` (including any the drop policy lost).
+    pub fn sent_packets(&self, source: Source) -> u64 {
+        self.outgoing_source(source)
+            .map_or(0, |out| out.local.sent_packets.load(Ordering::Relaxed))
+    }
+
+    /// PLIs and FIRs received for `source`.
+    pub fn keyframe_requests_received(&self, source: Source) -> u64 {
+        self.outgoing_source(source)
+            .map_or(0, |out| out.local.keyframe_requests.load(Ordering::Relaxed))
+    }
+
+    /// Outgoing packets lost on purpose by the [`DropPolicy`].
+    pub fn dropped_packets(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The SSRC `source` is sent with.
+    pub fn ssrc(&self, source: Source) -> Option<u32> {
+        self.outgoing_source(source).map(|out| out.local.ssrc)
+    }
+
+    /// Stops sending and closes the connection.
+    pub async fn close(mut self) -> Result<()> {
+        self.stop_tasks();
+        self.connection.close().await?;
+        Ok(())
+    }
+
+    fn outgoing_source(&self, source: Source) -> Option<&Arc<Outgoing>> {
+        self.outgoing.iter().find(|out| out.local.source == source)
+    }
+
+    fn stop_tasks(&mut self) {
+        for generator in self.generators.drain(..) {
+            generator.abort();
+        }
+        for reader in lock(&self.shared.readers).drain(..) {
+            reader.abort();
+        }
+    }
+
+    /// The local description, once gathering has completed (or after [`GATHERING_PATIENCE`]).
+    async fn local_sdp(&self) -> Result<String> {
+        let mut gathering = self.shared.gathering_state.subscribe();
+        // Gathering that does not finish in time still leaves the host candidate gathered so
+        // far; the description is usable with it.
+        let _ = tokio::time::timeout(
+            GATHERING_PATIENCE,
+            gathering.wait_for(|state| *state == RTCIceGatheringState::Complete),
+        )
+        .await;
+        let description = self
+            .connection
+            .local_description()
+            .await
+            .ok_or_else(|| anyhow!("no local description"))?;
+        Ok(description.sdp)
+    }
+}
+
+impl Drop for MediaPeer {
+    fn drop(&mut self) {
+        self.stop_tasks();
+    }
+}
+
+fn opus_codec() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: OPUS_PAYLOAD_TYPE,
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.to_owned(),
+            clock_rate: VIDEO_CLOCK_RATE as u32,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            // NACK, NACK PLI and transport-cc are added by `configure_nack` / `configure_twcc`.
+            rtcp_feedback: vec![RTCPFeedback {
+                typ: "ccm".to_owned(),
+                parameter: "fir".to_owned(),
+            }],
+        },
+        payload_type: VP8_PAYLOAD_TYPE,
+    }
+}
+
+/// The peer connection's callbacks.
+struct Events {
+    shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.shared.gathering_state.send_replace(state);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.shared.connection_state.send_replace(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let reader = tokio::spawn(read_track(track, Arc::clone(&self.shared.received)));
+        lock(&self.shared.readers).push(reader);
+    }
+}
+
+/// Reads one remote track until it ends, feeding the statistics.
+async fn read_track(track: Arc<dyn TrackRemote>, received: Arc<Mutex<Received>>) {
+    let kind = match track.kind().await {
+        RtpCodecKind::Audio => MediaKind::Audio,
+        _ => MediaKind::Video,
+    };
+    let (stream_id, track_id) = (track.stream_id().await, track.track_id().await);
+    let index = lock(&received).add_track(Arc::clone(&track), stream_id, track_id, kind);
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                lock(&received).on_packet(index, &packet, Instant::now(), unix_micros());
+            }
+            TrackRemoteEvent::OnEnded => break,
+            _ => {}
+        }
+    }
+}
+
+/// Everything received, behind one mutex (never held across an `.await`).
+#[derive(Default)]
+struct Received {
+    tracks: Vec<ReceivedTrack>,
+    publishers: HashMap<String, Publisher>,
+}
+
+struct ReceivedTrack {
+    remote: Arc<dyn TrackRemote>,
+    stats: RemoteTrackStats,
+}
+
+#[derive(Default)]
+struct Publisher {
+    sources: BTreeMap<Source, PublisherSource>,
+    /// (arrival, one-way delay), oldest first.
+    latencies: VecDeque<(Instant, Duration)>,
+}
+
+#[derive(Default)]
+struct PublisherSource {
+    stats: SourceStats,
+    /// Counters skipped over, not received yet.
+    missing: BTreeSet<u64>,
+    keyframe_times: VecDeque<Instant>,
+    /// The track that carried the last packet, and its SSRC.
+    last_track: Option<(usize, u32)>,
+}
+
+impl Received {
+    fn add_track(
+        &mut self,
+        remote: Arc<dyn TrackRemote>,
+        stream_id: String,
+        track_id: String,
+        kind: MediaKind,
+    ) -> usize {
+        self.tracks.push(ReceivedTrack {
+            remote,
+            stats: RemoteTrackStats {
+                stream_id,
+                track_id,
+                kind,
+                ssrc: 0,
+                packets: 0,
+                bytes: 0,
+                keyframes: 0,
+                first_packet_at: None,
+                last_packet_at: None,
+                packets_by_tag: BTreeMap::new(),
+            },
+        });
+        self.tracks.len() - 1
+    }
+
+    fn on_packet(
+        &mut self,
+        index: usize,
+        packet: &rtc::rtp::Packet,
+        now: Instant,
+        now_micros: u64,
+    ) {
+        let Some(track) = self.tracks.get_mut(index) else {
+            return;
+        };
+        let payload = &packet.payload[..];
+        let inspected = inspect_payload(track.stats.kind, payload);
+        let stats = &mut track.stats;
+        stats.ssrc = packet.header.ssrc;
+        stats.packets += 1;
+        stats.bytes += payload.len() as u64;
+        stats.first_packet_at.get_or_insert(now);
+        stats.last_packet_at = Some(now);
+        if inspected.keyframe {
+            stats.keyframes += 1;
+        }
+        let Some(probe) = inspected.probe else {
+            return;
+        };
+        *stats.packets_by_tag.entry(probe.tag.clone()).or_default() += 1;
+
+        let publisher = self.publishers.entry(probe.tag).or_default();
+        if publisher.latencies.len() == LATENCY_SAMPLES_KEPT {
+            publisher.latencies.pop_front();
+        }
+        let delay = Duration::from_micros(now_micros.saturating_sub(probe.sent_at_micros));
+        publisher.latencies.push_back((now, delay));
+
+        let source = publisher.sources.entry(probe.source).or_default();
+        source.last_track = Some((index, packet.header.ssrc));
+        let stats = &mut source.stats;
+        stats.packets += 1;
+        stats.bytes += payload.len() as u64;
+        stats.first_packet_at.get_or_insert(now);
+        stats.last_packet_at = Some(now);
+        if inspected.keyframe {
+            stats.keyframes += 1;
+            if source.keyframe_times.len() == KEYFRAME_TIMES_KEPT {
+                source.keyframe_times.pop_front();
+            }
+            source.keyframe_times.push_back(now);
+        }
+        match stats.highest_counter {
+            None => stats.highest_counter = Some(probe.counter),
+            Some(highest) if probe.counter > highest => {
+                for skipped in (highest + 1)..probe.counter {
+                    if source.missing.len() == MISSING_COUNTERS_KEPT {
+                        source.missing.pop_first();
+                    }
+                    source.missing.insert(skipped);
+                }
+                stats.highest_counter = Some(probe.counter);
+            }
+            Some(_) => {
+                if source.missing.remove(&probe.counter) {
+                    stats.recovered += 1;
+                } else {
+                    stats.duplicates += 1;
+                }
+            }
+        }
+        stats.missing = source.missing.len() as u64;
+    }
+
+    fn publisher_stats(&self, tag: &str) -> PublisherStats {
+        PublisherStats {
+            sources: self
+                .publishers
+                .get(tag)
+                .map(|publisher| {
+                    publisher
+                        .sources
+                        .iter()
+                        .map(|(source, record)| (*source, record.stats.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn first_keyframe_after(&self, tag: &str, source: Source, after: Instant) -> Option<Instant> {
+        self.publishers
+            .get(tag)?
+            .sources
+            .get(&source)?
+            .keyframe_times
+            .iter()
+            .copied()
+            .find(|at| *at >= after)
+    }
+
+    fn latency_from(&self, tag: &str, after: Option<Instant>) -> LatencySamples {
+        let samples = self
+            .publishers
+            .get(tag)
+            .map(|publisher| {
+                publisher
+                    .latencies
+                    .iter()
+                    .filter(|(at, _)| after.is_none_or(|after| *at >= after))
+                    .map(|(_, delay)| *delay)
+                    .collect()
+            })
+            .unwrap_or_default();
+        LatencySamples::new(samples)
+    }
+
+    fn track_carrying(&self, tag: &str, source: Source) -> Option<(Arc<dyn TrackRemote>, u32)> {
+        let (index, ssrc) = self.publishers.get(tag)?.sources.get(&source)?.last_track?;
+        Some((Arc::clone(&self.tracks.get(index)?.remote), ssrc))
+    }
+}
+
+/// The generator of one published source: runs until aborted.
+async fn generate(
+    out: Arc<Outgoing>,
+    tag: String,
+    options: PeerOptions,
+    mut connection_state: watch::Receiver<RTCPeerConnectionState>,
+) {
+    let local = &out.local;
+    let period = match local.source.kind() {
+        MediaKind::Audio => AUDIO_PACKET_INTERVAL,
+        MediaKind::Video => Duration::from_secs(1) / options.video_fps.max(1),
+    };
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stream = StreamWriter {
+        sequence_number: random_u32() as u16,
+        timestamp_base: random_u32(),
+        started: Instant::now(),
+        counter: 0,
+        picture_id: random_u32() as u16 & 0x7fff,
+        frames: 0,
+        last_keyframe: None,
+        payload_type: None,
+    };
+    loop {
+        ticker.tick().await;
+        if *connection_state.borrow_and_update() != RTCPeerConnectionState::Connected {
+            // A receiver joining (or coming back) needs a keyframe first.
+            stream.last_keyframe = None;
+            continue;
+        }
+        if stream.payload_type.is_none() {
+            stream.payload_type = negotiated_payload_type(&out.sender).await;
+        }
+        let Some(payload_type) = stream.payload_type else {
+            continue;
+        };
+        let packets = match local.source.kind() {
+            MediaKind::Audio => vec![stream.audio_packet(local, &tag, payload_type)],
+            MediaKind::Video => stream.video_frame(local, &tag, payload_type, &options),
+        };
+        for packet in packets {
+            local.sent_packets.fetch_add(1, Ordering::Relaxed);
+            if out.track.write_rtp(packet).await.is_err() {
+                // Not bound (yet, or any more): the next frame that goes out must be a keyframe.
+                stream.last_keyframe = None;
+            }
+        }
+    }
+}
+
+async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let parameters = sender.get_parameters().await.ok()?;
+    parameters
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|codec| codec.payload_type)
+}
+
+/// The RTP state of one published source.
+struct StreamWriter {
+    sequence_number: u16,
+    timestamp_base: u32,
+    started: Instant,
+    /// The probe counter of the next packet.
+    counter: u64,
+    picture_id: u16,
+    frames: u64,
+    last_keyframe: Option<Instant>,
+    payload_type: Option<u8>,
+}
+
+impl StreamWriter {
+    fn audio_packet(&mut self, out: &LocalSource, tag: &str, payload_type: u8) -> rtc::rtp::Packet {
+        let mut payload = BytesMut::with_capacity(AUDIO_PACKET_BYTES);
+        payload.put_u8(OPUS_TOC);
+        self.put_probe(&mut payload, out.source, tag);
+        payload.resize(AUDIO_PACKET_BYTES.max(payload.len()), 0);
+        let timestamp = self
+            .timestamp_base
+            .wrapping_add((self.frames as u32).wrapping_mul(AUDIO_SAMPLES_PER_PACKET));
+        self.frames += 1;
+        self.rtp(out.ssrc, payload_type, timestamp, false, payload.freeze())
+    }
+
+    fn video_frame(
+        &mut self,
+        out: &LocalSource,
+        tag: &str,
+        payload_type: u8,
+        options: &PeerOptions,
+    ) -> Vec<rtc::rtp::Packet> {
+        let now = Instant::now();
+        let requested = out.keyframe_requested.swap(false, Ordering::Relaxed);
+        let keyframe = requested
+            || self
+                .last_keyframe
+                .is_none_or(|last| now.duration_since(last) >= options.keyframe_interval);
+        if keyframe {
+            self.last_keyframe = Some(now);
+        }
+        let packet_count = if keyframe { 3 } else { 1 + (self.frames % 2) };
+        let elapsed = now.duration_since(self.started).as_micros() as u64;
+        let timestamp = self
+            .timestamp_base
+            .wrapping_add((elapsed * VIDEO_CLOCK_RATE / 1_000_000) as u32);
+        let picture_id = self.picture_id;
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        self.frames += 1;
+
+        (0..packet_count)
+            .map(|index| {
+                let first = index == 0;
+                let mut payload = BytesMut::with_capacity(VIDEO_PACKET_BYTES);
+                // RFC 7741 payload descriptor: X=1, S on the first packet, PID=0; then I=1 and
+                // a 15-bit picture id (M=1).
+                payload.put_u8(if first { 0x90 } else { 0x80 });
+                payload.put_u8(0x80);
+                payload.put_u16(0x8000 | picture_id);
+                if first {
+                    put_vp8_payload_header(&mut payload, keyframe, out.source.frame_size());
+                }
+                self.put_probe(&mut payload, out.source, tag);
+                payload.resize(VIDEO_PACKET_BYTES.max(payload.len()), 0);
+                let last = index + 1 == packet_count;
+                self.rtp(out.ssrc, payload_type, timestamp, last, payload.freeze())
+            })
+            .collect()
+    }
+
+    fn put_probe(&mut self, payload: &mut BytesMut, source: Source, tag: &str) {
+        payload.put_slice(PROBE_MAGIC);
+        payload.put_u8(source.code());
+        // The name was checked to be at most 64 bytes.
+        payload.put_u8(tag.len() as u8);
+        payload.put_slice(tag.as_bytes());
+        payload.put_u64(self.counter);
+        payload.put_u64(unix_micros());
+        self.counter += 1;
+    }
+
+    fn rtp(
+        &mut self,
+        ssrc: u32,
+        payload_type: u8,
+        timestamp: u32,
+        marker: bool,
+        payload: Bytes,
+    ) -> rtc::rtp::Packet {
+        let sequence_number = self.sequence_number;
+        self.sequence_number = self.sequence_number.wrapping_add(1);
+        rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                marker,
+                payload_type,
+                sequence_number,
+                timestamp,
+                ssrc,
+                ..Default::default()
+            },
+            payload,
+        }
+    }
+}
+
+/// The VP8 payload header (RFC 6386 §9.1, RFC 7741 §4.3): the 3-byte frame tag, and for a
+/// keyframe the start code and the frame size.
+fn put_vp8_payload_header(payload: &mut BytesMut, keyframe: bool, (width, height): (u16, u16)) {
+    const FIRST_PARTITION_SIZE: u32 = 256;
+    let inverse_key_frame = u32::from(!keyframe);
+    let version = 0;
+    let show_frame = 1;
+    let tag = inverse_key_frame | (version << 1) | (show_frame << 4) | (FIRST_PARTITION_SIZE << 5);
+    payload.put_slice(&tag.to_le_bytes()[..3]);
+    if keyframe {
+        payload.put_slice(&[0x9d, 0x01, 0x2a]);
+        // 14 bits of size, 2 bits of scaling (none).
+        payload.put_u16_le(width & 0x3fff);
+        payload.put_u16_le(height & 0x3fff);
+    }
+}
+
+/// What a received payload says about itself.
+struct Inspected {
+    keyframe: bool,
+    probe: Option<Probe>,
+}
+
+/// The probe embedded after the codec headers.
+struct Probe {
+    source: Source,
+    tag: String,
+    counter: u64,
+    sent_at_micros: u64,
+}
+
+/// Finds the codec headers of a payload (Opus TOC byte, VP8 descriptor and payload header),
+/// whether it starts a VP8 keyframe, and the probe after them.
+fn inspect_payload(kind: MediaKind, payload: &[u8]) -> Inspected {
+    let (keyframe, probe_at) = match kind {
+        MediaKind::Audio => (false, Some(1)),
+        MediaKind::Video => match vp8_headers(payload) {
+            Some((keyframe, length)) => (keyframe, Some(length)),
+            None => (false, None),
+        },
+    };
+    Inspected {
+        keyframe,
+        probe: probe_at
+            .and_then(|at| payload.get(at..))
+            .and_then(parse_probe),
+    }
+}
+
+/// Parses the VP8 payload descriptor and, on the first packet of a frame, the payload header;
+/// returns whether this packet starts a keyframe and the length of the codec headers.
+fn vp8_headers(payload: &[u8]) -> Option<(bool, usize)> {
+    let first = *payload.first()?;
+    let mut length = 1;
+    if first & 0x80 != 0 {
+        let extension = *payload.get(1)?;
+        length = 2;
+        if extension & 0x80 != 0 {
+            // Picture id: one byte, or two when its M bit is set.
+            length += if payload.get(length)? & 0x80 != 0 {
+                2
+            } else {
+                1
+            };
+        }
+        if extension & 0x40 != 0 {
+            length += 1; // TL0PICIDX
+        }
+        if extension & 0x30 != 0 {
+            length += 1; // TID / KEYIDX
+        }
+    }
+    let starts_frame = first & 0x10 != 0 && first & 0x07 == 0;
+    if !starts_frame {
+        return Some((false, length));
+    }
+    let keyframe = payload.get(length)? & 0x01 == 0;
+    if keyframe {
+        let start_code = payload.get(length + 3..length + 6)?;
+        if start_code != [0x9d, 0x01, 0x2a] {
+            return None;
+        }
+        Some((true, length + 10))
+    } else {
+        Some((false, length + 3))
+    }
+}
+
+fn parse_probe(bytes: &[u8]) -> Option<Probe> {
+    let rest = bytes.strip_prefix(PROBE_MAGIC)?;
+    let (&source, rest) = rest.split_first()?;
+    let (&tag_length, rest) = rest.split_first()?;
+    let tag = rest.get(..usize::from(tag_length))?;
+    let rest = &rest[usize::from(tag_length)..];
+    let counter = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let sent_at_micros = u64::from_be_bytes(rest.get(8..16)?.try_into().ok()?);
+    Some(Probe {
+        source: Source::from_code(source)?,
+        tag: String::from_utf8(tag.to_vec()).ok()?,
+        counter,
+        sent_at_micros,
+    })
+}
+
+/// The interceptor nearest the wire: notices keyframe requests for the published video sources
+/// and applies the [`DropPolicy`].
+struct WireInterceptor {
+    locals: Vec<Arc<LocalSource>>,
+    drop_policy: Option<DropPolicy>,
+    /// First transmissions per video SSRC since the last one dropped.
+    video_packets: HashMap<u32, u64>,
+    /// (SSRC, sequence number) of recently dropped packets: their retransmission goes through.
+    dropped: VecDeque<(u32, u16)>,
+    dropped_count: Arc<AtomicU64>,
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+impl WireInterceptor {
+    fn video_source(&self, ssrc: u32) -> Option<&LocalSource> {
+        self.locals
+            .iter()
+            .find(|local| local.ssrc == ssrc && local.source.kind() == MediaKind::Video)
+            .map(Arc::as_ref)
+    }
+
+    fn keyframe_requested(&self, ssrc: u32) {
+        if let Some(local) = self.video_source(ssrc) {
+            local.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+            local.keyframe_requested.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the policy loses this outgoing RTP packet.
+    fn drops(&mut self, packet: &rtc::rtp::Packet) -> bool {
+        let Some(DropPolicy::EveryNthVideoPacket(n)) = self.drop_policy else {
+            return false;
+        };
+        let key = (packet.header.ssrc, packet.header.sequence_number);
+        if n == 0 || self.video_source(key.0).is_none() {
+            return false;
+        }
+        if let Some(position) = self.dropped.iter().position(|dropped| *dropped == key) {
+            // The retransmission of a packet dropped before.
+            self.dropped.remove(position);
+            return false;
+        }
+        let since_last_drop = self.video_packets.entry(key.0).or_default();
+        *since_last_drop += 1;
+        if *since_last_drop < n {
+            return false;
+        }
+        *since_last_drop = 0;
+        if self.dropped.len() == DROPPED_PACKETS_KEPT {
+            self.dropped.pop_front();
+        }
+        self.dropped.push_back(key);
+        self.dropped_count.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for WireInterceptor {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let ChainPacket::Rtcp(packets) = &msg.message.packet {
+            for packet in packets {
+                let any = packet.as_any();
+                if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                    self.keyframe_requested(pli.media_ssrc);
+                } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                    for entry in &fir.fir {
+                        self.keyframe_requested(entry.ssrc);
+                    }
+                }
+            }
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let ChainPacket::Rtp(packet) = &msg.message.packet {
+            if self.drops(packet) {
+                return Ok(());
+            }
+        }
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+}
+
+impl Interceptor for WireInterceptor {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Locks `mutex`, going on after a panic elsewhere: the statistics stay readable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}
+
+fn random_u32() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32
+}
