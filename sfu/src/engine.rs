@@ -265,7 +265,14 @@ impl Engine {
                 }
             }
             Command::Close { key } => self.remove(key),
-            Command::PlanChanged { room } => self.plan_changed(room),
+            Command::PlanChanged { room, applied } => {
+                self.plan_changed(room);
+                // Packets written before the change leave now, before the room acknowledges.
+                self.poll_all();
+                if let Some(applied) = applied {
+                    let _ = applied.send(());
+                }
+            }
         }
     }
 

@@ -156,6 +156,8 @@ pub(crate) enum Command {
     },
     PlanChanged {
         room: RoomId,
+        /// Told once the plan is in force and the packets written before it are on the wire.
+        applied: Option<tokio::sync::oneshot::Sender<()>>,
     },
 }
 
@@ -239,10 +241,21 @@ impl Sfu {
     }
 
     /// The room's new forwarding plan. Takes effect for media at once (the next packet is
-    /// checked against it); negotiation and keyframe requests for new receivers follow.
-    pub fn set_plan(&self, room: RoomId, plan: ForwardingPlan) {
+    /// checked against it); negotiation and keyframe requests for new receivers follow. The
+    /// returned receiver completes when the media task has also sent out every packet it had
+    /// written before the change: after that, nothing crosses where the plan forbids.
+    pub fn set_plan(
+        &self,
+        room: RoomId,
+        plan: ForwardingPlan,
+    ) -> tokio::sync::oneshot::Receiver<()> {
         self.plans.set(room, plan);
-        let _ = self.send(Command::PlanChanged { room });
+        let (applied, done) = tokio::sync::oneshot::channel();
+        let _ = self.send(Command::PlanChanged {
+            room,
+            applied: Some(applied),
+        });
+        done
     }
 
     fn send(&self, command: Command) -> Result<(), SfuError> {

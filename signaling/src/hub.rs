@@ -413,6 +413,7 @@ impl Hub {
             next_connection: 1,
             wake_at: None,
             idle_since: tokio::time::Instant::now(),
+            plan_applied: None,
         };
         tokio::spawn(task.run(inbox));
         let handle = RoomHandle { id, requests };
@@ -499,6 +500,8 @@ struct RoomTask {
     wake_at: Option<Timestamp>,
     /// When the last connection went away (or the room was loaded).
     idle_since: tokio::time::Instant,
+    /// Completes when the media plane has put the last forwarding plan in force.
+    plan_applied: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl RoomTask {
@@ -689,7 +692,13 @@ impl RoomTask {
             .map(|c| c.actor.clone())
             .unwrap_or_else(Actor::system);
         match self.apply(&actor, command).await {
-            Ok(()) => self.send_to(connection, &ServerMessage::Ack { seq }),
+            Ok(()) => {
+                // The ack promises the media already obey the new plan.
+                if let Some(applied) = self.plan_applied.take() {
+                    let _ = applied.await;
+                }
+                self.send_to(connection, &ServerMessage::Ack { seq });
+            }
             Err(HubError::Room(error)) => {
                 self.send_to(
                     connection,
@@ -798,7 +807,7 @@ impl RoomTask {
                 // where the new plan does not allow.
                 Output::Forwarding(plan) => {
                     if let Some(sfu) = &self.sfu {
-                        sfu.set_plan(self.room.id(), plan);
+                        self.plan_applied = Some(sfu.set_plan(self.room.id(), plan));
                     }
                 }
                 Output::Timeout(at) => {

@@ -19,6 +19,7 @@ use web::config::Config;
 use web::server::{self, RunningServer, Runtime};
 
 pub mod media_peer;
+pub mod participant;
 pub mod room_client;
 
 pub use reqwest;

@@ -657,6 +657,26 @@ impl MediaPeer {
         self.publisher_stats(tag).packets()
     }
 
+    /// Packets received from publisher `tag` that the publisher sent after `instant` (by the
+    /// send time in their probe; sender and receiver share this machine's clock). Counts the
+    /// packets whose probe survived the trip (every audio packet, the first packet of each
+    /// video frame).
+    pub fn packets_from_sent_after(&self, tag: &str, instant: Instant) -> u64 {
+        let received = lock(&self.shared.received);
+        let Some(publisher) = received.publishers.get(tag) else {
+            return 0;
+        };
+        publisher
+            .latencies
+            .iter()
+            .filter(|(arrived, delay)| {
+                arrived
+                    .checked_sub(*delay)
+                    .is_some_and(|sent| sent > instant)
+            })
+            .count() as u64
+    }
+
     /// Keyframes received from publisher `tag`, all sources together.
     pub fn keyframes_from(&self, tag: &str) -> u64 {
         self.publisher_stats(tag).keyframes()

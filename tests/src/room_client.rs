@@ -346,6 +346,33 @@ impl RoomClient {
         message["event"].clone()
     }
 
+    /// The messages matching `matches` among those unread and those arriving within
+    /// `window`; the others stay unread.
+    pub async fn take_where(
+        &mut self,
+        matches: impl Fn(&Value) -> bool,
+        window: Duration,
+    ) -> Vec<Value> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::new();
+        for message in self.unread.drain(..) {
+            if matches(&message) {
+                taken.push(message);
+            } else {
+                kept.push_back(message);
+            }
+        }
+        self.unread = kept;
+        while let Some(message) = self.read(window).await {
+            if matches(&message) {
+                taken.push(message);
+            } else {
+                self.unread.push_back(message);
+            }
+        }
+        taken
+    }
+
     /// Everything that arrives within `window`.
     pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
         let mut messages: Vec<Value> = self.unread.drain(..).collect();

@@ -5,6 +5,7 @@ mod app {
     mod architecture;
     mod cluster;
     mod health;
+    mod media;
     mod room_store;
     mod rooms;
     mod shutdown;

@@ -1,0 +1,273 @@
+//! Media through the SFU with real WebRTC peers (webrtc-rs), counted at the receivers:
+//! mediator, party_a and lawyer_a (istante), party_b and lawyer_b (chiamata).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use accordo_tests::media_peer::{PeerOptions, Source};
+use accordo_tests::participant::{keep_negotiating, negotiate_until, Participant};
+use accordo_tests::{spawn_app, Backend, TestApp};
+use backoffice::access::Role;
+use serde_json::json;
+
+const PEOPLE: &[(&str, &str, Option<&str>)] = &[
+    ("mediator", "mediator", None),
+    ("party_a", "party", Some("istante")),
+    ("lawyer_a", "lawyer", Some("istante")),
+    ("party_b", "party", Some("chiamata")),
+    ("lawyer_b", "lawyer", Some("chiamata")),
+];
+
+/// Everyone in the plenary with camera and microphone; party_a also shares a screen.
+async fn five_in_a_call(app: &TestApp) -> Vec<Participant> {
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, PEOPLE, true).await;
+    let mut participants = Vec::new();
+    for (name, _, _) in PEOPLE {
+        let options = PeerOptions {
+            screen: *name == "party_a",
+            keyframe_interval: Duration::from_secs(10),
+            ..PeerOptions::default()
+        };
+        participants.push(Participant::join(&app.address, &setup, name, options).await);
+    }
+    let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
+    // Each receives the other four (the screen share too).
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        all.iter().all(|receiver| {
+            members
+                .iter()
+                .filter(|member| **member != receiver.member)
+                .all(|member| receiver.packets_from(member) >= 30)
+        })
+    })
+    .await;
+    participants
+}
+
+fn by_name<'a>(participants: &'a [Participant], name: &str) -> &'a Participant {
+    participants
+        .iter()
+        .find(|p| p.name == name)
+        .expect("participant")
+}
+
+/// packets[receiver][publisher] now.
+fn counts(participants: &[Participant]) -> HashMap<(String, String), u64> {
+    let mut counts = HashMap::new();
+    for receiver in participants {
+        for publisher in participants {
+            if receiver.member != publisher.member {
+                counts.insert(
+                    (receiver.name.to_owned(), publisher.name.to_owned()),
+                    receiver.packets_from(&publisher.member),
+                );
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caucus_cuts_media_at_once_and_the_plenary_brings_it_back_with_a_keyframe() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut participants = five_in_a_call(&app).await;
+    let party_a = by_name(&participants, "party_a");
+    assert_eq!(
+        by_name(&participants, "lawyer_b").tracks_from(&party_a.member),
+        3,
+        "camera, microphone and screen share"
+    );
+
+    // The mediator takes side A aside.
+    let inside = ["mediator", "party_a", "lawyer_a"];
+    let outside = ["party_b", "lawyer_b"];
+    let members: Vec<String> = ["party_a", "lawyer_a"]
+        .iter()
+        .map(|name| by_name(&participants, name).member.clone())
+        .collect();
+    participants[0]
+        .room
+        .command(json!({ "type": "start_caucus", "members": members }))
+        .await;
+    let at_ack = counts(&participants);
+    keep_negotiating(&mut participants, Duration::from_secs(3)).await;
+    let after = counts(&participants);
+    for (receivers, publishers) in [
+        (outside, &inside[..]),
+        (
+            inside[1..].try_into().unwrap_or(["party_a", "lawyer_a"]),
+            &outside[..],
+        ),
+    ] {
+        for receiver in receivers {
+            for publisher in publishers.iter() {
+                let key = (receiver.to_owned(), publisher.to_string());
+                assert_eq!(
+                    after[&key],
+                    at_ack[&key],
+                    "{receiver} received {} packets from {publisher} after the caucus began",
+                    after[&key] - at_ack[&key]
+                );
+            }
+        }
+    }
+    for publisher in outside {
+        let key = ("mediator".to_owned(), publisher.to_owned());
+        assert_eq!(
+            after[&key], at_ack[&key],
+            "the mediator is in the caucus: nothing from {publisher}"
+        );
+    }
+    // Inside the caucus, and among side B, media keeps flowing.
+    for (receiver, publisher) in [
+        ("mediator", "party_a"),
+        ("party_a", "lawyer_a"),
+        ("lawyer_a", "mediator"),
+        ("party_b", "lawyer_b"),
+    ] {
+        let key = (receiver.to_owned(), publisher.to_owned());
+        assert!(
+            after[&key] - at_ack[&key] >= 50,
+            "{receiver} keeps receiving {publisher}"
+        );
+    }
+
+    // Back to plenary: flows resume, each re-subscriber gets a keyframe within 300 ms.
+    let marks: Vec<_> = participants.iter().map(|p| p.peer.mark()).collect();
+    participants[0]
+        .room
+        .command(json!({ "type": "back_to_plenary" }))
+        .await;
+    let acked = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for (receiver, mark) in participants.iter().zip(&marks) {
+        let crossing: Vec<&str> = if outside.contains(&receiver.name) {
+            inside.to_vec()
+        } else {
+            outside.to_vec()
+        };
+        for publisher in crossing {
+            let keyframe = mark
+                .wait_for_keyframe_from(publisher, Source::Video, Duration::from_secs(2))
+                .await
+                .unwrap_or_else(|| panic!("{} got no keyframe from {publisher}", receiver.name));
+            let delay = keyframe.saturating_duration_since(acked);
+            slowest = slowest.max(delay);
+            assert!(
+                delay < Duration::from_millis(300),
+                "{} waited {delay:?} for {publisher}'s keyframe",
+                receiver.name
+            );
+        }
+    }
+    eprintln!("slowest keyframe to a re-subscriber after back_to_plenary: {slowest:?}");
+    keep_negotiating(&mut participants, Duration::from_millis(500)).await;
+    let resumed = counts(&participants);
+    for receiver in outside {
+        for publisher in inside {
+            let key = (receiver.to_owned(), publisher.to_owned());
+            assert!(
+                resumed[&key] > after[&key],
+                "{receiver} receives {publisher} again"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_share_stays_in_its_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &PEOPLE[..4], true).await;
+    let mut participants = Vec::new();
+    for (name, _, _) in &PEOPLE[..4] {
+        let options = PeerOptions {
+            audio: true,
+            video: *name != "party_a",
+            screen: *name == "party_a",
+            ..PeerOptions::default()
+        };
+        participants.push(Participant::join(&app.address, &setup, name, options).await);
+    }
+    let sharer = participants[1].member.clone();
+    // The caucus starts before anyone received the screen: it never reaches side B.
+    let members = vec![sharer.clone(), participants[2].member.clone()];
+    participants[0]
+        .room
+        .command(json!({ "type": "start_caucus", "members": members }))
+        .await;
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        all[0].packets_from(&sharer) >= 30 && all[2].packets_from(&sharer) >= 30
+    })
+    .await;
+    keep_negotiating(&mut participants, Duration::from_secs(1)).await;
+    let outsider = by_name(&participants, "party_b");
+    assert_eq!(
+        outsider.packets_from(&sharer),
+        0,
+        "side B never receives the caucus screen share"
+    );
+    assert_eq!(outsider.tracks_from(&sharer), 0);
+    assert_eq!(
+        by_name(&participants, "lawyer_a").tracks_from(&sharer),
+        2,
+        "screen and microphone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &PEOPLE[..3], true).await;
+    let mut participants = Vec::new();
+    for (name, _, _) in &PEOPLE[..3] {
+        participants
+            .push(Participant::join(&app.address, &setup, name, PeerOptions::default()).await);
+    }
+    let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        all.iter().all(|r| {
+            members
+                .iter()
+                .filter(|m| **m != r.member)
+                .all(|m| r.packets_from(m) >= 20)
+        })
+    })
+    .await;
+
+    // lawyer_a's peer connection dies; its WebSocket stays open but silent on media.
+    let lawyer_a = participants.pop().expect("lawyer_a");
+    let Participant { mut room, peer, .. } = lawyer_a;
+    peer.close().await.expect("close");
+    let started = Instant::now();
+    let bye = room.closed().await;
+    assert_eq!(
+        bye.map(|b| b["reason"].clone()),
+        Some(json!("media_failed"))
+    );
+    eprintln!("media failure noticed after {:?}", started.elapsed());
+
+    // The others are told and keep talking.
+    let gone = |m: &serde_json::Value| {
+        m["event"]["kind"] == "presence"
+            && m["event"]["place"]["members"]
+                .as_array()
+                .is_some_and(|members| {
+                    members.iter().any(|member| {
+                        member["name"] == "Sig. lawyer_a" && member["connected"] == false
+                    })
+                })
+    };
+    let mediator = &mut participants[0];
+    if !mediator.room.received.iter().any(gone) {
+        mediator.room.wait_for(gone).await;
+    }
+    let before = participants[0].packets_from(&members[1]);
+    keep_negotiating(&mut participants, Duration::from_millis(500)).await;
+    assert!(
+        participants[0].packets_from(&members[1]) > before,
+        "the mediator still receives party_a"
+    );
+}
