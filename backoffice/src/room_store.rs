@@ -604,8 +604,8 @@ impl<'a> MemberRow<'a> {
         let (location, location_session) = location_columns(member.location)?;
         Ok(Self {
             id: to_bigint(member.id.get(), "member id")?,
-            role: role_code(member.role),
-            side: member.side.map(side_code),
+            role: member.role.code(),
+            side: member.side.map(Side::code),
             display_name: member.display_name.expose(),
             invite_revoked: i64::from(member.invite_revoked),
             location,
@@ -629,52 +629,12 @@ fn member_from_row(row: &AnyRow) -> Result<MemberRecord, StoreError> {
     })
 }
 
-const ROLES: [Role; 6] = [
-    Role::Mediator,
-    Role::Party,
-    Role::Lawyer,
-    Role::Representative,
-    Role::Expert,
-    Role::SegreteriaObserver,
-];
-
-fn role_code(role: Role) -> &'static str {
-    match role {
-        Role::Mediator => "mediator",
-        Role::Party => "party",
-        Role::Lawyer => "lawyer",
-        Role::Representative => "representative",
-        Role::Expert => "expert",
-        Role::SegreteriaObserver => "segreteria_observer",
-    }
-}
-
 fn parse_role(code: &str) -> Result<Role, StoreError> {
-    ROLES
-        .into_iter()
-        .find(|role| role_code(*role) == code)
-        .ok_or_else(|| StoreError::Corrupt(format!("member role {code:?}")))
-}
-
-/// `istante`, `chiamata`, or `other:N` for a further side.
-fn side_code(side: Side) -> String {
-    match side {
-        Side::Istante => "istante".to_owned(),
-        Side::Chiamata => "chiamata".to_owned(),
-        Side::Other(number) => format!("other:{number}"),
-    }
+    Role::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("member role {code:?}")))
 }
 
 fn parse_side(code: &str) -> Result<Side, StoreError> {
-    match code {
-        "istante" => Ok(Side::Istante),
-        "chiamata" => Ok(Side::Chiamata),
-        _ => code
-            .strip_prefix("other:")
-            .and_then(|number| number.parse().ok())
-            .map(Side::Other)
-            .ok_or_else(|| StoreError::Corrupt(format!("member side {code:?}"))),
-    }
+    Side::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("member side {code:?}")))
 }
 
 /// The `location` code and `location_session` of a member.
@@ -819,8 +779,8 @@ mod tests {
 
     #[test]
     fn roles_sides_and_locations_round_trip_through_their_codes() {
-        for role in ROLES {
-            assert_eq!(parse_role(role_code(role)).ok(), Some(role));
+        for role in Role::ALL {
+            assert_eq!(parse_role(role.code()).ok(), Some(role));
         }
         for side in [
             Side::Istante,
@@ -828,7 +788,7 @@ mod tests {
             Side::Other(0),
             Side::Other(255),
         ] {
-            assert_eq!(parse_side(&side_code(side)).ok(), Some(side));
+            assert_eq!(parse_side(&side.code()).ok(), Some(side));
         }
         let caucus = SessionId::new(3);
         for location in [
@@ -847,7 +807,7 @@ mod tests {
     fn unknown_codes_are_corrupt() {
         assert!(matches!(parse_role("judge"), Err(StoreError::Corrupt(_))));
         assert!(matches!(
-            parse_side("other:256"),
+            parse_side("other-256"),
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(

@@ -20,9 +20,36 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 6] = [
+        Role::Mediator,
+        Role::Party,
+        Role::Lawyer,
+        Role::Representative,
+        Role::Expert,
+        Role::SegreteriaObserver,
+    ];
+
     /// Whether members with this role may run the room (admit, caucus, broadcast…).
     pub const fn is_mediator(self) -> bool {
         matches!(self, Role::Mediator)
+    }
+
+    /// The stable code of the role, the same in the database and on the wire.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Role::Mediator => "mediator",
+            Role::Party => "party",
+            Role::Lawyer => "lawyer",
+            Role::Representative => "representative",
+            Role::Expert => "expert",
+            Role::SegreteriaObserver => "segreteria_observer",
+        }
+    }
+
+    /// The role a code stands for.
+    pub fn from_code(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.code() == code)
     }
 }
 
@@ -35,6 +62,31 @@ pub enum Side {
     Chiamata,
     /// Any further side (e.g. a third party called in), numbered by the back office.
     Other(u8),
+}
+
+impl Side {
+    /// The stable code of the side, the same in the database and on the wire: `istante`,
+    /// `chiamata`, or `other-N`.
+    pub fn code(self) -> String {
+        match self {
+            Side::Istante => "istante".to_owned(),
+            Side::Chiamata => "chiamata".to_owned(),
+            Side::Other(number) => format!("other-{number}"),
+        }
+    }
+
+    /// The side a code stands for.
+    pub fn from_code(code: &str) -> Option<Side> {
+        match code {
+            "istante" => Some(Side::Istante),
+            "chiamata" => Some(Side::Chiamata),
+            other => other
+                .strip_prefix("other-")
+                .filter(|number| number.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|number| number.parse().ok())
+                .map(Side::Other),
+        }
+    }
 }
 
 /// Where a member is, as the room remembers it (durable: part of the snapshot).
@@ -86,6 +138,30 @@ impl Place {
         match self {
             Place::WaitingRoom => None,
             Place::Session(session) => Some(session),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_and_side_codes_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::from_code(role.code()), Some(role));
+        }
+        assert_eq!(Role::from_code("judge"), None);
+        for side in [
+            Side::Istante,
+            Side::Chiamata,
+            Side::Other(0),
+            Side::Other(255),
+        ] {
+            assert_eq!(Side::from_code(&side.code()), Some(side));
+        }
+        for bad in ["other-256", "other-", "other-+1", "other:1", "nessuna"] {
+            assert_eq!(Side::from_code(bad), None, "{bad}");
         }
     }
 }

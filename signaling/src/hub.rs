@@ -623,10 +623,8 @@ impl RoomTask {
                 name: record
                     .map(|record| record.display_name.expose().clone())
                     .unwrap_or_default(),
-                role: record.map_or("", |record| crate::protocol::role_name(record.role)),
-                side: record
-                    .and_then(|record| record.side)
-                    .map(crate::protocol::side_name),
+                role: record.map_or("", |record| record.role.code()),
+                side: record.and_then(|record| record.side).map(rooms::Side::code),
                 connected: true,
             },
             expires_at: self.room.expires_at().as_unix_millis(),
@@ -867,11 +865,8 @@ fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
             "room.member_added",
             vec![
                 member(id),
-                Change::set("role", crate::protocol::role_name(*role)),
-                Change::set(
-                    "side",
-                    side.map(crate::protocol::side_name).unwrap_or_default(),
-                ),
+                Change::set("role", role.code()),
+                Change::set("side", side.map(rooms::Side::code).unwrap_or_default()),
             ],
         ),
         Command::RevokeInvite { member: id } => ("room.invite_revoked", vec![member(id)]),

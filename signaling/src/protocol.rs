@@ -9,7 +9,7 @@
 
 use rooms::{
     ChatMessage, Event, FileRef, Location, MemberCard, MemberView, ParticipantId, PlaceView, Post,
-    Presence, Redacted, Role, SessionId, SessionKind, SharedFile, Side, Timestamp, WaitingNotice,
+    Presence, Redacted, SessionId, SessionKind, SharedFile, Side, Timestamp, WaitingNotice,
 };
 use serde::{Deserialize, Serialize};
 
@@ -458,57 +458,10 @@ impl From<&MemberCard> for WireMember {
         WireMember {
             id: card.id.into(),
             name: card.display_name.expose().clone(),
-            role: role_name(card.role),
-            side: card.side.map(side_name),
+            role: card.role.code(),
+            side: card.side.map(Side::code),
             connected: card.connected,
         }
-    }
-}
-
-/// The wire name of a role.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Mediator => "mediator",
-        Role::Party => "party",
-        Role::Lawyer => "lawyer",
-        Role::Representative => "representative",
-        Role::Expert => "expert",
-        Role::SegreteriaObserver => "segreteria_observer",
-    }
-}
-
-/// The role a wire name stands for.
-pub fn parse_role(name: &str) -> Option<Role> {
-    [
-        Role::Mediator,
-        Role::Party,
-        Role::Lawyer,
-        Role::Representative,
-        Role::Expert,
-        Role::SegreteriaObserver,
-    ]
-    .into_iter()
-    .find(|role| role_name(*role) == name)
-}
-
-/// The wire name of a side: `istante`, `chiamata`, or `other-N`.
-pub fn side_name(side: Side) -> String {
-    match side {
-        Side::Istante => "istante".to_owned(),
-        Side::Chiamata => "chiamata".to_owned(),
-        Side::Other(n) => format!("other-{n}"),
-    }
-}
-
-/// The side a wire name stands for.
-pub fn parse_side(name: &str) -> Option<Side> {
-    match name {
-        "istante" => Some(Side::Istante),
-        "chiamata" => Some(Side::Chiamata),
-        other => other
-            .strip_prefix("other-")
-            .and_then(|n| n.parse().ok())
-            .map(Side::Other),
     }
 }
 
@@ -857,24 +810,6 @@ mod tests {
             url: None,
         };
         assert_eq!(bye.to_json(), r#"{"type":"bye","reason":"superseded"}"#);
-    }
-
-    #[test]
-    fn roles_and_sides_round_trip() {
-        for role in [
-            Role::Mediator,
-            Role::Party,
-            Role::Lawyer,
-            Role::Representative,
-            Role::Expert,
-            Role::SegreteriaObserver,
-        ] {
-            assert_eq!(parse_role(role_name(role)), Some(role));
-        }
-        for side in [Side::Istante, Side::Chiamata, Side::Other(3)] {
-            assert_eq!(parse_side(&side_name(side)), Some(side));
-        }
-        assert_eq!(parse_side("nessuna"), None);
     }
 
     proptest! {

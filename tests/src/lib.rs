@@ -251,6 +251,60 @@ pub async fn spawn_app_custom(
     }
 }
 
+/// Opens a case and its room through the API as `office` (a segreteria or admin browser),
+/// inviting `people` as (name, role, side); returns the ids and personal links.
+pub async fn open_room(
+    office: &Browser,
+    people: &[(&'static str, &str, Option<&str>)],
+    auto_admit: bool,
+) -> RoomSetup {
+    let reference = format!("MED-{}", uuid::Uuid::new_v4().simple());
+    let case = office
+        .post_json(
+            "/api/v1/cases",
+            &serde_json::json!({ "reference": reference, "title": "Locazione via Roma" }),
+        )
+        .await;
+    assert_eq!(case.status(), StatusCode::CREATED);
+    let case: serde_json::Value = case.json().await.expect("case JSON");
+    let room = office
+        .post_json(
+            &format!(
+                "/api/v1/cases/{}/room",
+                case["id"].as_str().unwrap_or_default()
+            ),
+            &serde_json::json!({ "auto_admit": auto_admit }),
+        )
+        .await;
+    assert_eq!(room.status(), StatusCode::CREATED);
+    let room: serde_json::Value = room.json().await.expect("room JSON");
+    let room = room["room"].as_str().unwrap_or_default().to_owned();
+    let mut setup = RoomSetup {
+        room: room.clone(),
+        members: HashMap::new(),
+        links: HashMap::new(),
+    };
+    for (name, role, side) in people {
+        let mut body = serde_json::json!({ "role": role, "display_name": format!("Sig. {name}"), "email": format!("{name}@example.invalid") });
+        if let Some(side) = side {
+            body["side"] = serde_json::json!(side);
+        }
+        let added = office
+            .post_json(&format!("/api/v1/rooms/{room}/members"), &body)
+            .await;
+        assert_eq!(added.status(), StatusCode::CREATED, "{name} invited");
+        let added: serde_json::Value = added.json().await.expect("member JSON");
+        setup.members.insert(
+            *name,
+            added["member"].as_str().unwrap_or_default().to_owned(),
+        );
+        setup
+            .links
+            .insert(*name, added["link"].as_str().unwrap_or_default().to_owned());
+    }
+    setup
+}
+
 /// A browser: its own cookie jar, no automatic redirects (tests assert on them).
 pub struct Browser {
     pub client: Client,
@@ -261,18 +315,7 @@ pub struct Browser {
 impl TestApp {
     /// A new browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
-        let cookies = Arc::new(reqwest::cookie::Jar::default());
-        let client = Client::builder()
-            .cookie_provider(cookies.clone())
-            .redirect(redirect::Policy::none())
-            .danger_accept_invalid_certs(true)
-            .build()
-            .expect("HTTP client");
-        Browser {
-            client,
-            address: self.address.clone(),
-            cookies,
-        }
+        Browser::new(&self.address)
     }
 
     /// The data directory of this server.
@@ -350,51 +393,7 @@ impl TestApp {
         people: &[(&'static str, &str, Option<&str>)],
         auto_admit: bool,
     ) -> RoomSetup {
-        let reference = format!("MED-{}", uuid::Uuid::new_v4().simple());
-        let case = office
-            .post_json(
-                "/api/v1/cases",
-                &serde_json::json!({ "reference": reference, "title": "Locazione via Roma" }),
-            )
-            .await;
-        assert_eq!(case.status(), StatusCode::CREATED);
-        let case: serde_json::Value = case.json().await.expect("case JSON");
-        let room = office
-            .post_json(
-                &format!(
-                    "/api/v1/cases/{}/room",
-                    case["id"].as_str().unwrap_or_default()
-                ),
-                &serde_json::json!({ "auto_admit": auto_admit }),
-            )
-            .await;
-        assert_eq!(room.status(), StatusCode::CREATED);
-        let room: serde_json::Value = room.json().await.expect("room JSON");
-        let room = room["room"].as_str().unwrap_or_default().to_owned();
-        let mut setup = RoomSetup {
-            room: room.clone(),
-            members: HashMap::new(),
-            links: HashMap::new(),
-        };
-        for (name, role, side) in people {
-            let mut body = serde_json::json!({ "role": role, "display_name": format!("Sig. {name}"), "email": format!("{name}@example.invalid") });
-            if let Some(side) = side {
-                body["side"] = serde_json::json!(side);
-            }
-            let added = office
-                .post_json(&format!("/api/v1/rooms/{room}/members"), &body)
-                .await;
-            assert_eq!(added.status(), StatusCode::CREATED, "{name} invited");
-            let added: serde_json::Value = added.json().await.expect("member JSON");
-            setup.members.insert(
-                *name,
-                added["member"].as_str().unwrap_or_default().to_owned(),
-            );
-            setup
-                .links
-                .insert(*name, added["link"].as_str().unwrap_or_default().to_owned());
-        }
-        setup
+        open_room(office, people, auto_admit).await
     }
 
     /// Starts another node of the same installation: same configuration and database, its own
@@ -455,6 +454,16 @@ impl Node {
     }
 }
 
+/// The people of a mediation, as (name, role, side): the mediator, side A (istante) with a
+/// lawyer, side B (chiamata) with a lawyer.
+pub const CAST: [(&str, &str, Option<&str>); 5] = [
+    ("mediator", "mediator", None),
+    ("party_a", "party", Some("istante")),
+    ("lawyer_a", "lawyer", Some("istante")),
+    ("party_b", "party", Some("chiamata")),
+    ("lawyer_b", "lawyer", Some("chiamata")),
+];
+
 /// A room opened by [`TestApp::open_room`].
 pub struct RoomSetup {
     pub room: String,
@@ -481,6 +490,22 @@ impl RoomSetup {
 pub const TEST_PASSWORD: &str = "una frase lunga per le prove";
 
 impl Browser {
+    /// A browser with an empty cookie jar for the server at `address` (`http://host:port`).
+    pub fn new(address: &str) -> Browser {
+        let cookies = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(cookies.clone())
+            .redirect(redirect::Policy::none())
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("HTTP client");
+        Browser {
+            client,
+            address: address.to_owned(),
+            cookies,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -319,6 +319,11 @@ impl LatencySamples {
         self.sorted.len()
     }
 
+    /// Every sample, shortest first.
+    pub fn as_slice(&self) -> &[Duration] {
+        &self.sorted
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sorted.is_empty()
     }

@@ -16,11 +16,12 @@ use backoffice::access::Permission;
 use backoffice::{cases, invites, room_store, StoreError, UnixMillis};
 use rand::Rng;
 use rooms::{Command, ParticipantId, Redacted, RoomId, RoomSettings};
+use rooms::{Role, Side};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use signaling::hub::HubError;
-use signaling::protocol::{parse_role, parse_side, WireId};
+use signaling::protocol::WireId;
 
 use crate::auth::{ApiUser, CurrentUser};
 use crate::error::{ApiError, AppError};
@@ -156,10 +157,10 @@ pub async fn add_member(
 ) -> Result<Response, ApiError> {
     office(&current)?;
     let bad = |message: &str| ApiError(AppError::BadRequest(message.to_owned()));
-    let role = parse_role(&body.role).ok_or_else(|| bad("Ruolo sconosciuto."))?;
+    let role = Role::from_code(&body.role).ok_or_else(|| bad("Ruolo sconosciuto."))?;
     let side = match body.side.as_deref() {
         None => None,
-        Some(name) => Some(parse_side(name).ok_or_else(|| bad("Parte sconosciuta."))?),
+        Some(name) => Some(Side::from_code(name).ok_or_else(|| bad("Parte sconosciuta."))?),
     };
     let room = RoomId::new(room.0);
     let member = ParticipantId::new(rand::thread_rng().gen_range(1..i64::MAX as u64));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use accordo_tests::room_client::RoomClient;
-use accordo_tests::{spawn_app_custom, Backend, SignalingSettings, TestApp};
+use accordo_tests::{spawn_app_custom, Backend, SignalingSettings, TestApp, CAST};
 use backoffice::access::Role;
 use serde_json::json;
 
@@ -25,10 +25,7 @@ async fn two_nodes() -> (TestApp, accordo_tests::Node) {
     (app, node_b)
 }
 
-const PEOPLE: &[(&str, &str, Option<&str>)] = &[
-    ("mediator", "mediator", None),
-    ("party_a", "party", Some("istante")),
-];
+const PEOPLE: &[(&str, &str, Option<&str>)] = &[CAST[0], CAST[1]];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_on_another_node_is_redirected_to_the_owner() {

@@ -6,17 +6,11 @@ use std::time::{Duration, Instant};
 
 use accordo_tests::media_peer::{PeerOptions, Source};
 use accordo_tests::participant::{keep_negotiating, negotiate_until, Participant};
-use accordo_tests::{spawn_app, Backend, TestApp};
+use accordo_tests::{spawn_app, Backend, TestApp, CAST};
 use backoffice::access::Role;
 use serde_json::json;
 
-const PEOPLE: &[(&str, &str, Option<&str>)] = &[
-    ("mediator", "mediator", None),
-    ("party_a", "party", Some("istante")),
-    ("lawyer_a", "lawyer", Some("istante")),
-    ("party_b", "party", Some("chiamata")),
-    ("lawyer_b", "lawyer", Some("chiamata")),
-];
+const PEOPLE: &[(&str, &str, Option<&str>)] = &CAST;
 
 /// Everyone in the plenary with camera and microphone; party_a also shares a screen.
 async fn five_in_a_call(app: &TestApp) -> Vec<Participant> {

@@ -5,17 +5,18 @@ use std::time::Duration;
 
 use accordo_tests::room_client::RoomClient;
 use accordo_tests::{
-    both_backends, spawn_app_custom, Backend, RoomSetup, SignalingSettings, TestApp,
+    both_backends, spawn_app_custom, Backend, RoomSetup, SignalingSettings, TestApp, CAST,
 };
 use backoffice::access::Role;
 use serde_json::{json, Value};
 
+/// The cast and a sixth person, for "the room is full".
 const PEOPLE: &[(&str, &str, Option<&str>)] = &[
-    ("mediator", "mediator", None),
-    ("party_a", "party", Some("istante")),
-    ("lawyer_a", "lawyer", Some("istante")),
-    ("party_b", "party", Some("chiamata")),
-    ("lawyer_b", "lawyer", Some("chiamata")),
+    CAST[0],
+    CAST[1],
+    CAST[2],
+    CAST[3],
+    CAST[4],
     ("party_c", "party", Some("chiamata")),
 ];
 
