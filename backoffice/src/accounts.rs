@@ -199,6 +199,19 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, StoreError> {
     row.as_ref().map(user_from_row).transpose()
 }
 
+/// The account with this username (case-insensitive).
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, StoreError> {
+    let Ok(username) = Username::parse(username) else {
+        return Ok(None);
+    };
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+    let row = sqlx::query(&sql)
+        .bind(username.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
 /// Every account, by username.
 pub async fn list(db: &Db) -> Result<Vec<User>, StoreError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");

@@ -38,7 +38,7 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{self, Actor, Change, NewRecord};
 use crate::cases::{self, Case, CASE_COLUMNS};
-use crate::error::is_unique_violation;
+use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
 /// Ids drawn for a new room before giving up when each one is taken. Ids are random among
@@ -277,6 +277,69 @@ pub async fn load(db: &Db, room_id: RoomId) -> Result<Option<RoomSnapshot>, Stor
         next_session: SessionId::new(from_bigint(room.try_get("next_session")?, "next session")?),
         next_post: PostSeq::new(from_bigint(room.try_get("next_post")?, "next post")?),
     }))
+}
+
+/// Links a room member to a back-office user, who may then join from their login. Audited
+/// (`room.member_linked`). A member or user already linked in this room is
+/// [`StoreError::AlreadyExists`]; an unknown member or user is [`StoreError::NotFound`].
+pub async fn link_user(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    room_id: RoomId,
+    member_id: ParticipantId,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let room = to_bigint(room_id.get(), "room id")?;
+    let member = to_bigint(member_id.get(), "member id")?;
+    let mut tx = db.pool().begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO room_member_users (room_id, member_id, user_id) VALUES ($1, $2, $3)",
+    )
+    .bind(room)
+    .bind(member)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(error) if is_unique_violation(&error) => {
+            return Err(StoreError::AlreadyExists("member link"))
+        }
+        Err(error) if is_foreign_key_violation(&error) => return Err(StoreError::NotFound),
+        other => other?,
+    };
+    let entity_id = room_id.get().to_string();
+    let record = NewRecord {
+        action: "room.member_linked",
+        entity_type: "room",
+        entity_id: &entity_id,
+        changes: vec![
+            Change::set("member", member_id.get().to_string()),
+            Change::set("user", user_id),
+        ],
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The member a back-office user is in a room, if linked.
+pub async fn member_of_user(
+    db: &Db,
+    room_id: RoomId,
+    user_id: &str,
+) -> Result<Option<ParticipantId>, StoreError> {
+    let room = to_bigint(room_id.get(), "room id")?;
+    let member: Option<i64> = sqlx::query_scalar(
+        "SELECT member_id FROM room_member_users WHERE room_id = $1 AND user_id = $2",
+    )
+    .bind(room)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    member
+        .map(|raw| from_bigint(raw, "member id").map(ParticipantId::new))
+        .transpose()
 }
 
 /// The room of a case, if it has one.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use backoffice::audit::Actor;
 use backoffice::invites::{self, InviteError};
+use backoffice::room_store;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -20,14 +21,16 @@ use crate::protocol::{
 };
 use sfu::{PeerEvent, PeerKey};
 
-/// A logged-in back-office user (segreteria, administrator) allowed to watch rooms. They join
-/// a room as its segreteria observer: a member like the others, admitted by the mediator, who
-/// sees and hears only the session they are in.
+/// A logged-in back-office user. One linked to a member of the room (typically the mediator)
+/// joins as that member; one who `may_observe` (segreteria, administrators) otherwise joins as
+/// the room's segreteria observer: a member like the others, admitted by the mediator, who sees
+/// and hears only the session they are in.
 #[derive(Debug, Clone)]
 pub struct Staff {
     pub user_id: String,
     pub username: String,
     pub display_name: String,
+    pub may_observe: bool,
 }
 
 impl Staff {
@@ -59,14 +62,18 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let ip = ip.map(|ip| ip.to_string());
-    let Some((handle, member, resume)) =
-        hello(&mut socket, &hub, staff.as_ref(), ip.as_deref()).await
+    let Some(Greeted {
+        handle,
+        member,
+        resume,
+        by_login,
+    }) = hello(&mut socket, &hub, staff.as_ref(), ip.as_deref()).await
     else {
         return;
     };
     let (outbox, inbox) = mpsc::channel(hub.settings().outbox_capacity);
     let actor = match &staff {
-        Some(staff) if staff.member() == member => staff.actor(ip.as_deref()),
+        Some(staff) if by_login => staff.actor(ip.as_deref()),
         _ => Actor {
             user_id: None,
             label: format!("partecipante {}", member.get()),
@@ -111,17 +118,22 @@ pub async fn serve(
     handle.detach(connection).await;
 }
 
+/// Who a `hello` proved to be, and where.
+struct Greeted {
+    handle: RoomHandle,
+    member: rooms::ParticipantId,
+    resume: Option<crate::protocol::Resume>,
+    /// Joined from a back-office login rather than a personal link.
+    by_login: bool,
+}
+
 /// Waits for `hello`, checks the token (or the staff session) and finds the room.
 async fn hello(
     socket: &mut WebSocket,
     hub: &Hub,
     staff: Option<&Staff>,
     ip: Option<&str>,
-) -> Option<(
-    RoomHandle,
-    rooms::ParticipantId,
-    Option<crate::protocol::Resume>,
-)> {
+) -> Option<Greeted> {
     let first = tokio::time::timeout(hub.settings().hello_timeout, next_text(socket)).await;
     let text = match first {
         Ok(Some(Ok(text))) => text,
@@ -167,12 +179,13 @@ async fn hello(
             return None;
         }
     };
+    let by_login = token.is_none();
     let resolved = match (token, room) {
         (Some(token), _) => invites::resolve(hub.db(), &token).await,
         (None, room) => match (staff, room) {
             (Some(staff), Some(room)) => {
                 let room = rooms::RoomId::new(room.0);
-                match observe(hub, staff, room, ip).await {
+                match staff_member(hub, staff, room, ip).await {
                     Ok(member) => Ok((room, member)),
                     Err(refusal) => {
                         refuse(socket, &refusal, None).await;
@@ -184,7 +197,7 @@ async fn hello(
                 let refusal = Refusal {
                     code: ErrorCode::NotLoggedIn,
                     message: "Per entrare senza collegamento personale occorre aver effettuato \
-                              l'accesso come segreteria."
+                              l'accesso al gestionale."
                         .to_owned(),
                 };
                 refuse(socket, &refusal, None).await;
@@ -221,7 +234,12 @@ async fn hello(
         }
     };
     match hub.room(room).await {
-        Ok(handle) => Some((handle, member, resume)),
+        Ok(handle) => Some(Greeted {
+            handle,
+            member,
+            resume,
+            by_login,
+        }),
         Err(HubError::Elsewhere(url)) => {
             let ws_url = format!(
                 "{}/ws/v1",
@@ -255,13 +273,34 @@ async fn hello(
     }
 }
 
-/// Makes sure the staff member is a member of `room` (as its segreteria observer).
-async fn observe(
+/// The member a logged-in user joins `room` as: the member linked to their account, or else
+/// (when they may observe) the room's segreteria observer, added on first use.
+async fn staff_member(
     hub: &Hub,
     staff: &Staff,
     room: rooms::RoomId,
     ip: Option<&str>,
 ) -> Result<rooms::ParticipantId, Refusal> {
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::error!(%error, "staff could not join");
+        Refusal {
+            code: ErrorCode::Unavailable,
+            message: "Servizio momentaneamente non disponibile.".to_owned(),
+        }
+    };
+    match room_store::member_of_user(hub.db(), room, &staff.user_id).await {
+        Ok(Some(member)) => return Ok(member),
+        Ok(None) => {}
+        Err(error) => return Err(unavailable(&error)),
+    }
+    if !staff.may_observe {
+        return Err(Refusal {
+            code: ErrorCode::NotLoggedIn,
+            message: "Il suo account non partecipa a questa stanza: usi il collegamento \
+                      personale ricevuto per email."
+                .to_owned(),
+        });
+    }
     let member = staff.member();
     let actor = staff.actor(ip);
     let command = rooms::Command::AddMember {
@@ -277,13 +316,7 @@ async fn observe(
             code: ErrorCode::RoomNotFound,
             message: "La stanza virtuale non esiste.".to_owned(),
         }),
-        Err(error) => {
-            tracing::error!(%error, "staff could not join");
-            Err(Refusal {
-                code: ErrorCode::Unavailable,
-                message: "Servizio momentaneamente non disponibile.".to_owned(),
-            })
-        }
+        Err(error) => Err(unavailable(&error)),
     }
 }
 

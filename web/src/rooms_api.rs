@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::access::Permission;
-use backoffice::{cases, invites, room_store, StoreError, UnixMillis};
+use backoffice::{accounts, cases, invites, room_store, StoreError, UnixMillis};
 use rand::Rng;
 use rooms::{Command, ParticipantId, Redacted, RoomId, RoomSettings};
 use rooms::{Role, Side};
@@ -146,6 +146,9 @@ pub struct NewMember {
     display_name: String,
     #[serde(default)]
     email: Option<String>,
+    /// A back-office user (typically the mediator) who may also join from their login.
+    #[serde(default)]
+    username: Option<String>,
 }
 
 /// `POST /api/v1/rooms/{room}/members`: invites a person; answers their personal link once.
@@ -158,6 +161,15 @@ pub async fn add_member(
     office(&current)?;
     let bad = |message: &str| ApiError(AppError::BadRequest(message.to_owned()));
     let role = Role::from_code(&body.role).ok_or_else(|| bad("Ruolo sconosciuto."))?;
+    let user = match body.username.as_deref() {
+        None => None,
+        Some(username) => Some(
+            accounts::find_by_username(&state.db, username)
+                .await?
+                .filter(|user| user.active)
+                .ok_or_else(|| bad("Nessun utente attivo con questo nome utente."))?,
+        ),
+    };
     let side = match body.side.as_deref() {
         None => None,
         Some(name) => Some(Side::from_code(name).ok_or_else(|| bad("Parte sconosciuta."))?),
@@ -175,6 +187,18 @@ pub async fn add_member(
         .office_command(room, current.actor(), command)
         .await
         .map_err(hub_error)?;
+    if let Some(user) = user {
+        room_store::link_user(
+            &state.db,
+            &current.actor(),
+            state.clock_now(),
+            room,
+            member,
+            &user.id,
+        )
+        .await
+        .map_err(store_error)?;
+    }
     let link = issue_link(&state, &current, room, member, body.email.as_deref()).await?;
     Ok(created(
         json!({ "member": WireId(member.get()), "link": link }),

@@ -351,14 +351,14 @@ async fn room_socket(
 ) -> impl IntoResponse {
     let hub = state.hub.clone();
     let stopping = state.stopping.clone();
-    // A logged-in segreteria or administrator may join a room without a personal link.
-    let staff = staff
-        .filter(|current| current.require(Permission::ManageRooms).is_ok())
-        .map(|current| Staff {
-            user_id: current.user.id,
-            username: current.user.username,
-            display_name: current.user.display_name,
-        });
+    // A logged-in user may join a room where they are a member (the mediator) without the
+    // personal link; the segreteria and administrators may also observe any room.
+    let staff = staff.map(|current| Staff {
+        may_observe: current.require(Permission::ManageRooms).is_ok(),
+        user_id: current.user.id,
+        username: current.user.username,
+        display_name: current.user.display_name,
+    });
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)

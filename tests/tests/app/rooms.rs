@@ -271,7 +271,7 @@ both_backends! {
         assert_eq!(refused.code(), "invalid_resume");
     }
 
-    async fn the_segreteria_observes_from_its_login_only_once_admitted(app: TestApp) {
+    async fn staff_join_from_their_login_the_segreteria_only_once_admitted(app: TestApp) {
         let office = app.logged_in("segreteria1", Role::Segreteria).await;
         let setup = app.open_room(&office, PEOPLE, false).await;
         let mut mediator = join(&app, &setup, "mediator").await;
@@ -295,15 +295,40 @@ both_backends! {
             .expect("joins again");
         assert_eq!(again.welcome["member"]["id"], member.as_str());
 
-        // Without a login, or with a login that may not manage rooms, a room id is not enough.
+        // A mediator with a back-office account, linked to the room, joins from the login.
+        let mediator_login = app.logged_in("mediatore1", Role::Mediatore).await;
+        let added = office
+            .post_json(
+                &format!("/api/v1/rooms/{}/members", setup.room),
+                &json!({ "role": "mediator", "display_name": "Avv. Conti", "username": "mediatore1" }),
+            )
+            .await;
+        assert_eq!(added.status(), 201);
+        let added: Value = added.json().await.unwrap();
+        let co_mediator = RoomClient::join_as_staff("co_mediator", &app.address, &setup.room, &mediator_login.cookie_header())
+            .await
+            .expect("the linked mediator joins from the login");
+        assert_eq!(co_mediator.welcome["member"]["id"], added["member"]);
+        assert_eq!(co_mediator.welcome["member"]["role"], "mediator");
+        assert!(app.audit_actions().await.contains(&"room.member_linked".to_owned()));
+
+        // Without a login, or with a login neither linked to the room nor allowed to observe,
+        // a room id is not enough.
         let refused = RoomClient::join_as_staff("stranger", &app.address, &setup.room, "").await.err().expect("refused");
         assert_eq!(refused.code(), "not_logged_in");
-        let mediator_login = app.logged_in("mediatore1", Role::Mediatore).await;
-        let refused = RoomClient::join_as_staff("mediatore", &app.address, &setup.room, &mediator_login.cookie_header())
+        let other_mediator = app.logged_in("mediatore2", Role::Mediatore).await;
+        let refused = RoomClient::join_as_staff("mediatore2", &app.address, &setup.room, &other_mediator.cookie_header())
             .await
             .err()
             .expect("refused");
         assert_eq!(refused.code(), "not_logged_in");
+        let unknown_user = office
+            .post_json(
+                &format!("/api/v1/rooms/{}/members", setup.room),
+                &json!({ "role": "expert", "display_name": "Ing. Neri", "username": "nessuno" }),
+            )
+            .await;
+        assert_eq!(unknown_user.status(), 400);
     }
 
     async fn a_second_device_takes_over_and_the_first_is_told_why(app: TestApp) {
