@@ -32,7 +32,10 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 struct StreamFigures {
     packets: u64,
     bytes: u64,
+    /// NACKs received from the remote side (outgoing streams).
     nacks: u64,
+    /// NACKs sent to the remote side (incoming streams).
+    nacks_sent: u64,
     keyframe_requests: u64,
     loss: f32,
     rtt: Option<Duration>,
@@ -46,6 +49,7 @@ impl From<&MediaIngressStats> for StreamFigures {
             bytes: stats.bytes,
             // On an incoming stream, the keyframe requests and NACKs are the ones we sent.
             nacks: 0,
+            nacks_sent: stats.nacks,
             keyframe_requests: stats.plis + stats.firs,
             loss: stats.loss.unwrap_or(0.0),
             rtt: stats.rtt,
@@ -60,6 +64,7 @@ impl From<&MediaEgressStats> for StreamFigures {
             packets: stats.packets,
             bytes: stats.bytes,
             nacks: stats.nacks,
+            nacks_sent: 0,
             keyframe_requests: 0,
             loss: stats.loss.unwrap_or(0.0),
             rtt: stats.rtt,
@@ -86,6 +91,8 @@ struct TrackSource {
     mid: Mid,
     kind: TrackKind,
     last_keyframe_request: Option<Instant>,
+    /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
+    nack_on: bool,
 }
 
 struct Peer {
@@ -194,6 +201,7 @@ impl Engine {
             room.packets_out += contribution.packets_out;
             room.bytes_out += contribution.bytes_out;
             room.nacks += contribution.nacks;
+            room.nacks_sent += contribution.nacks_sent;
             room.keyframe_requests += contribution.keyframe_requests;
             for figures in peer.ingress.values().chain(peer.egress.values()) {
                 room.loss = room.loss.max(f64::from(figures.loss));
@@ -621,8 +629,28 @@ impl Engine {
                 mid,
                 kind,
                 last_keyframe_request: None,
+                nack_on: false,
             },
         );
+    }
+
+    /// Turns NACKs on for an incoming video stream. str0m asks again for lost packets only
+    /// when the publisher offered RTX; a publisher without RTX (webrtc-rs 0.21, some
+    /// devices) resends on the original stream, which repairs the frame just as well.
+    fn ask_for_losses(&mut self, track: TrackId) {
+        let Some(source) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        if source.nack_on || source.kind == TrackKind::Audio {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&source.publisher) else {
+            return;
+        };
+        if let Some(stream) = peer.rtc.direct_api().stream_rx_by_mid(source.mid, None) {
+            stream.suppress_nack(false);
+            source.nack_on = true;
+        }
     }
 
     /// Writes a publisher's frame to every peer the room's plan lets receive it.
@@ -635,6 +663,7 @@ impl Engine {
         else {
             return;
         };
+        self.ask_for_losses(track);
         let Some(plan) = self.plans.get(from.room) else {
             return;
         };
@@ -678,6 +707,7 @@ fn peer_totals(peer: &Peer) -> NodeMediaTotals {
         totals.packets_in += figures.packets;
         totals.bytes_in += figures.bytes;
         totals.keyframe_requests += figures.keyframe_requests;
+        totals.nacks_sent += figures.nacks_sent;
     }
     for figures in peer.egress.values() {
         totals.packets_out += figures.packets;
@@ -693,5 +723,6 @@ fn add_totals(sum: &mut NodeMediaTotals, more: &NodeMediaTotals) {
     sum.packets_out += more.packets_out;
     sum.bytes_out += more.bytes_out;
     sum.nacks += more.nacks;
+    sum.nacks_sent += more.nacks_sent;
     sum.keyframe_requests += more.keyframe_requests;
 }

@@ -85,6 +85,8 @@ pub struct RoomMediaStats {
     pub bytes_out: u64,
     /// NACKs the subscribers sent (packets they asked again).
     pub nacks: u64,
+    /// NACKs sent to the publishers (packets lost on the way in, asked again).
+    pub nacks_sent: u64,
     /// Keyframe requests (PLI and FIR) sent to the publishers.
     pub keyframe_requests: u64,
     /// The worst fraction of packets lost, over every stream of the room (0 to 1).
@@ -103,6 +105,7 @@ pub struct NodeMediaTotals {
     pub packets_out: u64,
     pub bytes_out: u64,
     pub nacks: u64,
+    pub nacks_sent: u64,
     pub keyframe_requests: u64,
 }
 

@@ -62,7 +62,7 @@ impl Participant {
         let answer = room
             .wait_for(|m| m["type"] == "sdp_answer" || m["type"] == "error")
             .await;
-        assert_eq!(answer["type"], "sdp_answer", "{name}: {answer}");
+        assert_eq!(answer["type"], "sdp_answer", "{name}: {answer}\n{offer}");
         peer.set_remote_answer(answer["sdp"].as_str().unwrap_or_default())
             .await
             .expect("answer accepted");

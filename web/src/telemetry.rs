@@ -172,6 +172,7 @@ impl MediaMetrics {
             ("packets_out", totals.packets_out),
             ("bytes_out", totals.bytes_out),
             ("nacks", totals.nacks),
+            ("nacks_sent", totals.nacks_sent),
             ("keyframe_requests", totals.keyframe_requests),
         ] {
             // Counters only go up: add what is new since the last scrape.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use accordo_tests::media_peer::{PeerOptions, Source};
+use accordo_tests::media_peer::{DropPolicy, PeerOptions, Source};
 use accordo_tests::participant::{keep_negotiating, negotiate_until, Participant};
 use accordo_tests::{spawn_app, Backend, TestApp, CAST};
 use backoffice::access::Role;
@@ -264,4 +264,66 @@ async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
         participants[0].packets_from(&members[1]) > before,
         "the mediator still receives party_a"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_lost_on_the_way_in_are_asked_again_and_recovered() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &PEOPLE[..2], true).await;
+    let mut participants = vec![
+        // A peer must offer at least one m-line: the mediator sends too (see the notes on
+        // receive-only clients).
+        Participant::join(&app.address, &setup, "mediator", PeerOptions::default()).await,
+        Participant::join(
+            &app.address,
+            &setup,
+            "party_a",
+            PeerOptions {
+                audio: false,
+                keyframe_interval: Duration::from_secs(30),
+                drop_outgoing: Some(DropPolicy::EveryNthVideoPacket(20)),
+                ..PeerOptions::default()
+            },
+        )
+        .await,
+    ];
+    let sender = participants[1].member.clone();
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        all[0].packets_from(&sender) >= 60
+    })
+    .await;
+    let nacks_sent = || async {
+        let metrics = app.browser().get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(r#"accordo_media_node_total{kind="nacks_sent"} "#))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let dropped_before = participants[1].peer.dropped_packets();
+    let requests_before = participants[1]
+        .peer
+        .keyframe_requests_received(Source::Video);
+    let received_before = participants[0].packets_from(&sender);
+    keep_negotiating(&mut participants, Duration::from_secs(3)).await;
+
+    let dropped = participants[1].peer.dropped_packets() - dropped_before;
+    assert!(dropped >= 5, "the sender lost {dropped} packets on purpose");
+    // Every gap was filled by a retransmission: the SFU never saw a broken frame, so it never
+    // had to ask for a keyframe.
+    assert_eq!(
+        participants[1]
+            .peer
+            .keyframe_requests_received(Source::Video),
+        requests_before,
+        "no keyframe request: the lost packets came back"
+    );
+    // 30 frames/s of one or two packets for 3 s.
+    assert!(participants[0].packets_from(&sender) - received_before >= 100);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while nacks_sent().await == 0 {
+        assert!(Instant::now() < deadline, "the SFU sent no NACK");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
