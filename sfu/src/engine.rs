@@ -24,6 +24,12 @@ use crate::{Command, MediaStats, NodeMediaTotals, PeerEvent, PeerKey, Plans, Roo
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// Simulcast layer names, lowest first (the names the Accordo client gives its encodings).
+const LAYER_NAMES: [&str; 3] = ["l", "m", "h"];
+/// What a layer is assumed to cost until its bitrate has been measured, bits per second.
+const NOMINAL_LAYER_BITRATE: [u64; 3] = [150_000, 500_000, 1_500_000];
+/// The tallest tile each layer is good for (pixels); taller tiles get the top layer.
+const LAYER_MAX_HEIGHT: [u32; 2] = [180, 360];
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -90,9 +96,35 @@ struct TrackSource {
     member: ParticipantId,
     mid: Mid,
     kind: TrackKind,
-    last_keyframe_request: Option<Instant>,
+    /// When a keyframe was last asked for, per simulcast layer (`None`: the only layer).
+    last_keyframe_request: HashMap<Option<Rid>, Instant>,
     /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
     nack_on: bool,
+    /// Simulcast layers, lowest first; empty without simulcast.
+    layers: Vec<Rid>,
+    /// Bytes received per layer since the last measurement, and the measured bitrates.
+    layer_bytes: HashMap<Rid, u64>,
+    layer_bitrate: HashMap<Rid, u64>,
+}
+
+impl TrackSource {
+    /// The bitrate of layer `index`: measured, or assumed.
+    fn bitrate(&self, index: usize) -> u64 {
+        self.layers
+            .get(index)
+            .and_then(|rid| self.layer_bitrate.get(rid).copied())
+            .filter(|bitrate| *bitrate > 0)
+            .unwrap_or(NOMINAL_LAYER_BITRATE[index.min(2)])
+    }
+}
+
+/// The simulcast layer a subscriber receives of one track.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LayerChoice {
+    /// The layer being forwarded.
+    current: Option<Rid>,
+    /// The layer wanted; forwarding switches to it on its next keyframe.
+    target: Option<Rid>,
 }
 
 struct Peer {
@@ -110,6 +142,12 @@ struct Peer {
     /// Latest figures per incoming and outgoing stream.
     ingress: HashMap<(Mid, Option<Rid>), StreamFigures>,
     egress: HashMap<(Mid, Option<Rid>), StreamFigures>,
+    /// The most this peer wants to receive, bits per second (declared by the client).
+    max_bitrate: Option<u64>,
+    /// The height of the tile each video is shown in (declared by the client).
+    tile_heights: HashMap<TrackId, u32>,
+    /// The simulcast layer received of each simulcast track.
+    layers: HashMap<TrackId, LayerChoice>,
 }
 
 impl Peer {
@@ -179,10 +217,28 @@ impl Engine {
                     let _ = peer.rtc.handle_input(Input::Timeout(now));
                 }
             }
-            if now.duration_since(self.stats_refreshed) >= STATS_INTERVAL {
+            let since = now.duration_since(self.stats_refreshed);
+            if since >= STATS_INTERVAL {
                 self.stats_refreshed = now;
+                self.measure_layers(since);
                 self.publish_stats();
             }
+        }
+    }
+
+    /// Measures each simulcast layer's bitrate over the last interval, then lets every peer
+    /// choose its layers again.
+    fn measure_layers(&mut self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64().max(0.001);
+        for source in self.tracks.values_mut() {
+            for (rid, bytes) in source.layer_bytes.drain() {
+                let bitrate = (bytes as f64 * 8.0 / seconds) as u64;
+                source.layer_bitrate.insert(rid, bitrate);
+            }
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.choose_layers(key);
         }
     }
 
@@ -273,6 +329,11 @@ impl Engine {
                 }
             }
             Command::Close { key } => self.remove(key),
+            Command::Preferences {
+                key,
+                max_bitrate,
+                tiles,
+            } => self.preferences(key, max_bitrate, tiles),
             Command::PlanChanged { room, applied } => {
                 self.plan_changed(room);
                 // Packets written before the change leave now, before the room acknowledges.
@@ -330,6 +391,9 @@ impl Engine {
                     allowed: HashSet::new(),
                     ingress: HashMap::new(),
                     egress: HashMap::new(),
+                    max_bitrate: None,
+                    tile_heights: HashMap::new(),
+                    layers: HashMap::new(),
                 },
             );
         }
@@ -445,6 +509,7 @@ impl Engine {
             self.request_keyframe(track);
         }
         for key in keys {
+            self.choose_layers(key);
             self.negotiate(key);
         }
     }
@@ -495,8 +560,23 @@ impl Engine {
         peer.emit(PeerEvent::Offer(offer.to_sdp_string()));
     }
 
-    /// Asks the publisher of `track` for a keyframe (PLI), at most every 250 ms.
+    /// Asks the publisher of `track` for a keyframe (PLI) of every layer, at most every
+    /// 250 ms per layer.
     fn request_keyframe(&mut self, track: TrackId) {
+        let layers: Vec<Option<Rid>> = match self.tracks.get(&track) {
+            Some(source) if !source.layers.is_empty() => {
+                source.layers.iter().copied().map(Some).collect()
+            }
+            Some(_) => vec![None],
+            None => return,
+        };
+        for layer in layers {
+            self.request_layer_keyframe(track, layer);
+        }
+    }
+
+    /// Asks the publisher of `track` for a keyframe of one layer (`None`: no simulcast).
+    fn request_layer_keyframe(&mut self, track: TrackId, layer: Option<Rid>) {
         let Some(source) = self.tracks.get_mut(&track) else {
             return;
         };
@@ -506,7 +586,8 @@ impl Engine {
         let now = Instant::now();
         if source
             .last_keyframe_request
-            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
+            .get(&layer)
+            .is_some_and(|last| now.duration_since(*last) < KEYFRAME_REQUEST_INTERVAL)
         {
             return;
         }
@@ -515,12 +596,91 @@ impl Engine {
         };
         if let Some(mut writer) = publisher.rtc.writer(source.mid) {
             if writer
-                .request_keyframe(None, KeyframeRequestKind::Pli)
+                .request_keyframe(layer, KeyframeRequestKind::Pli)
                 .is_ok()
             {
-                source.last_keyframe_request = Some(now);
+                source.last_keyframe_request.insert(layer, now);
             }
         }
+    }
+
+    /// Chooses the simulcast layer `key` receives of each simulcast track it may receive: the
+    /// layer that fits the tile it is shown in, lowered (largest first) until the sum fits
+    /// the bitrate the client declared. A new target layer is asked for a keyframe; the
+    /// switch happens on it.
+    fn choose_layers(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        let mut wanted: Vec<(TrackId, usize)> = peer
+            .allowed
+            .iter()
+            .filter_map(|track| {
+                let source = self.tracks.get(track)?;
+                let top = source.layers.len().checked_sub(1)?;
+                let by_tile = match peer.tile_heights.get(track) {
+                    Some(height) => LAYER_MAX_HEIGHT
+                        .iter()
+                        .position(|max| height <= max)
+                        .unwrap_or(LAYER_MAX_HEIGHT.len()),
+                    None => top,
+                };
+                Some((*track, by_tile.min(top)))
+            })
+            .collect();
+        wanted.sort_by_key(|(track, _)| track.get());
+        if let Some(budget) = peer.max_bitrate {
+            let cost = |choice: &[(TrackId, usize)]| -> u64 {
+                choice
+                    .iter()
+                    .filter_map(|(track, index)| self.tracks.get(track).map(|s| s.bitrate(*index)))
+                    .sum()
+            };
+            while cost(&wanted) > budget {
+                let Some(largest) = wanted
+                    .iter_mut()
+                    .filter(|(_, index)| *index > 0)
+                    .max_by_key(|(track, index)| {
+                        self.tracks.get(track).map_or(0, |s| s.bitrate(*index))
+                    })
+                else {
+                    break;
+                };
+                largest.1 -= 1;
+            }
+        }
+        let mut keyframes = Vec::new();
+        if let Some(peer) = self.peers.get_mut(&key) {
+            for (track, index) in wanted {
+                let Some(rid) = self
+                    .tracks
+                    .get(&track)
+                    .and_then(|s| s.layers.get(index).copied())
+                else {
+                    continue;
+                };
+                let choice = peer.layers.entry(track).or_default();
+                if choice.target != Some(rid) {
+                    choice.target = Some(rid);
+                    if choice.current != Some(rid) {
+                        keyframes.push((track, rid));
+                    }
+                }
+            }
+        }
+        for (track, rid) in keyframes {
+            self.request_layer_keyframe(track, Some(rid));
+        }
+    }
+
+    /// The client's receive preferences: a bitrate cap, and tile heights per track.
+    fn preferences(&mut self, key: PeerKey, max_bitrate: Option<u64>, tiles: Vec<(TrackId, u32)>) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.max_bitrate = max_bitrate;
+        peer.tile_heights = tiles.into_iter().collect();
+        self.choose_layers(key);
     }
 
     /// Drains every peer's output; returns when the task must wake next.
@@ -573,7 +733,18 @@ impl Engine {
                 }
             }
             Event::MediaAdded(added) if added.direction.is_receiving() => {
-                self.track_added(key, added.mid, added.kind);
+                let layers = added
+                    .simulcast
+                    .map(|simulcast| {
+                        let groups = if simulcast.send.is_empty() {
+                            simulcast.recv
+                        } else {
+                            simulcast.send
+                        };
+                        groups.into_iter().map(|layer| layer.rid).collect()
+                    })
+                    .unwrap_or_default();
+                self.track_added(key, added.mid, added.kind, layers);
             }
             Event::MediaData(data) => self.forward(key, data),
             Event::MediaIngressStats(stats) => {
@@ -589,21 +760,26 @@ impl Engine {
                 }
             }
             Event::KeyframeRequest(request) => {
-                let track = self.peers.get(&key).and_then(|peer| {
-                    peer.outgoing
+                // A subscriber lost its picture: ask the publisher for the layer it receives.
+                let wanted = self.peers.get(&key).and_then(|peer| {
+                    let track = peer
+                        .outgoing
                         .iter()
                         .find(|(_, state)| **state == Outgoing::Open(request.mid))
-                        .map(|(track, _)| *track)
+                        .map(|(track, _)| *track)?;
+                    Some((track, peer.layers.get(&track).and_then(|c| c.current)))
                 });
-                if let Some(track) = track {
-                    self.request_keyframe(track);
+                match wanted {
+                    Some((track, Some(layer))) => self.request_layer_keyframe(track, Some(layer)),
+                    Some((track, None)) => self.request_keyframe(track),
+                    None => {}
                 }
             }
             _ => {}
         }
     }
 
-    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind) {
+    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, mut layers: Vec<Rid>) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -617,6 +793,13 @@ impl Engine {
             }
             MediaKind::Video => TrackKind::Video,
         };
+        // Lowest first: the known names in their order, others as the client listed them.
+        layers.sort_by_key(|rid| {
+            LAYER_NAMES
+                .iter()
+                .position(|name| *name == &**rid)
+                .unwrap_or(LAYER_NAMES.len())
+        });
         let track = TrackId::new(self.next_track);
         self.next_track += 1;
         peer.published.insert(mid, track);
@@ -628,8 +811,11 @@ impl Engine {
                 member: peer.member,
                 mid,
                 kind,
-                last_keyframe_request: None,
+                last_keyframe_request: HashMap::new(),
                 nack_on: false,
+                layers,
+                layer_bytes: HashMap::new(),
+                layer_bitrate: HashMap::new(),
             },
         );
     }
@@ -664,6 +850,9 @@ impl Engine {
             return;
         };
         self.ask_for_losses(track);
+        if let (Some(rid), Some(source)) = (data.rid, self.tracks.get_mut(&track)) {
+            *source.layer_bytes.entry(rid).or_default() += data.data.len() as u64;
+        }
         let Some(plan) = self.plans.get(from.room) else {
             return;
         };
@@ -671,8 +860,10 @@ impl Engine {
             return;
         };
         if !data.contiguous {
-            self.request_keyframe(track);
+            self.request_layer_keyframe(track, data.rid);
         }
+        // Layers receivers wait to switch to: they need a keyframe.
+        let mut waiting = Vec::new();
         for receiver in &entry.receivers {
             let key = PeerKey {
                 room: from.room,
@@ -684,6 +875,22 @@ impl Engine {
             let Some(Outgoing::Open(mid)) = peer.outgoing.get(&track).copied() else {
                 continue;
             };
+            if data.rid.is_some() {
+                let choice = peer.layers.entry(track).or_default();
+                if choice.current != data.rid {
+                    // Switch layers only on a keyframe of the wanted one; until it comes,
+                    // keep asking (at most every 250 ms) and forward the current layer.
+                    let wanted = choice.target.is_none_or(|target| Some(target) == data.rid);
+                    if !(wanted && data.is_keyframe()) {
+                        if wanted {
+                            waiting.push(data.rid);
+                        }
+                        continue;
+                    }
+                    choice.current = data.rid;
+                    choice.target = data.rid;
+                }
+            }
             let Some(writer) = peer.rtc.writer(mid) else {
                 continue;
             };
@@ -696,6 +903,10 @@ impl Engine {
             {
                 peer.rtc.disconnect();
             }
+        }
+        waiting.dedup();
+        for layer in waiting {
+            self.request_layer_keyframe(track, layer);
         }
     }
 }

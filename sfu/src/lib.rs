@@ -157,6 +157,11 @@ pub(crate) enum Command {
     Close {
         key: PeerKey,
     },
+    Preferences {
+        key: PeerKey,
+        max_bitrate: Option<u64>,
+        tiles: Vec<(TrackId, u32)>,
+    },
     PlanChanged {
         room: RoomId,
         /// Told once the plan is in force and the packets written before it are on the wire.
@@ -236,6 +241,22 @@ impl Sfu {
     /// A trickled ICE candidate from the client (`candidate:…` line).
     pub fn candidate(&self, key: PeerKey, candidate: String) -> Result<(), SfuError> {
         self.send(Command::Candidate { key, candidate })
+    }
+
+    /// What the client wants to receive: at most `max_bitrate` bits per second in all, and
+    /// each listed video in a tile this many pixels high. The SFU picks simulcast layers
+    /// accordingly (the lowest that fills each tile, lowered further to fit the bitrate).
+    pub fn preferences(
+        &self,
+        key: PeerKey,
+        max_bitrate: Option<u64>,
+        tiles: Vec<(TrackId, u32)>,
+    ) -> Result<(), SfuError> {
+        self.send(Command::Preferences {
+            key,
+            max_bitrate,
+            tiles,
+        })
     }
 
     /// The member's connection ended: close its peer.

@@ -504,6 +504,13 @@ impl Session<'_> {
             ),
             MediaMessage::SdpAnswer { sdp } => sfu.answer(key, sdp),
             MediaMessage::IceCandidate { candidate, .. } => sfu.candidate(key, candidate),
+            MediaMessage::ReceivePreferences { max_bitrate, tiles } => {
+                let tiles = tiles
+                    .into_iter()
+                    .map(|(track, height)| (rooms::TrackId::new(track.0), height))
+                    .collect();
+                sfu.preferences(key, max_bitrate, tiles)
+            }
         };
         sent.is_ok()
     }

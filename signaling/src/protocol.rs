@@ -48,7 +48,7 @@ impl ProtocolError {
 }
 
 /// An identifier as the wire carries it: decimal digits in a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WireId(pub u64);
 
 impl Serialize for WireId {
@@ -138,6 +138,15 @@ pub enum MediaMessage {
         #[serde(default)]
         mid: Option<String>,
     },
+    /// What the client wants to receive, to choose simulcast layers.
+    ReceivePreferences {
+        /// The most the client wants to receive in all, bits per second.
+        #[serde(default)]
+        max_bitrate: Option<u64>,
+        /// Per video track id (the `a=msid` track id), the height of its tile in pixels.
+        #[serde(default)]
+        tiles: std::collections::BTreeMap<WireId, u32>,
+    },
 }
 
 /// A room command with the client's sequence number: strictly increasing per member, so that
@@ -201,6 +210,7 @@ const CLIENT_TYPES: &[&str] = &[
     "sdp_offer",
     "sdp_answer",
     "ice_candidate",
+    "receive_preferences",
 ];
 
 impl ClientMessage {
@@ -221,7 +231,7 @@ impl ClientMessage {
         }
         let message = match kind {
             "hello" | "ping" => ClientMessage::deserialize(&value),
-            "sdp_offer" | "sdp_answer" | "ice_candidate" => {
+            "sdp_offer" | "sdp_answer" | "ice_candidate" | "receive_preferences" => {
                 MediaMessage::deserialize(&value).map(ClientMessage::Media)
             }
             _ => NumberedCommand::deserialize(&value).map(ClientMessage::Command),

@@ -24,16 +24,59 @@
 //! ```text
 //! "ACRD" | source: u8 (0 audio, 1 video, 2 screen) | tag length: u8 | tag (the peer's name)
 //!        | packet counter of the source: u64 BE | send time, Unix microseconds: u64 BE
+//!        [ | layer: u8, only in simulcast packets: b'l', b'm' or b'h' ]
 //! ```
 //!
 //! A receiver attributes packets by the probe, not by SSRC, so counts survive an SFU that rewrites
 //! SSRCs and sequence numbers, and the counter shows losses and retransmissions end to end.
+//!
+//! The layer byte is an addition that changes nothing for what was there before: a packet that is
+//! not simulcast ends its probe with the send time as it always did, and since the padding after
+//! the probe is zero, a parser reads a missing layer byte and a zero one alike as "no layer".
+//!
+//! ## Simulcast
+//!
+//! With [`PeerOptions::simulcast`] the camera is published as browsers publish simulcast: one
+//! m-line, one track, three encodings with the RTP stream ids (rids) `l`, `m` and `h`, each
+//! with its own SSRC. The offer's video m-section then carries `a=rid:l send`, `a=rid:m send`,
+//! `a=rid:h send` and `a=simulcast:send l;m;h` and, as a browser's does, no `a=ssrc` lines: a
+//! receiver learns each layer's SSRC from the packets. Every packet of a layer therefore carries
+//! the SDES `mid` and `rtp-stream-id` header extensions (RFC 8285 one-byte form) with the ids the
+//! negotiation settled on, read back from the sender's parameters before every frame. A layer
+//! sends nothing until the mid and both ids are known, so no packet of a layer ever goes out
+//! without them (retransmissions are copies and carry them too). The repaired-rid extension is
+//! offered but unused: there is no RTX.
+//!
+//! Each layer is an independent VP8 stream with its own SSRC, sequence numbers, picture ids,
+//! probe counter and keyframe schedule (every `keyframe_interval`, on connection, and after a PLI
+//! or FIR whose media SSRC is that layer's: a request for one layer makes only that layer send a
+//! keyframe). The layers differ in the frame size of their keyframes and in volume:
+//!
+//! | rid | keyframe size | packets per frame (keyframe) | payload bytes per packet |
+//! |-----|---------------|------------------------------|--------------------------|
+//! | `l` | 320x180       | 1 (2)                        | [`LOW_LAYER_PACKET_BYTES`] |
+//! | `m` | 640x360       | 1 (2)                        | [`VIDEO_PACKET_BYTES`]     |
+//! | `h` | 1280x720      | 2 or 3 (4)                   | [`VIDEO_PACKET_BYTES`]     |
+//!
+//! and every probe names its layer, so a receiver behind an SFU (which forwards one layer at a
+//! time, re-packetized into a single stream) tells which layer it is getting.
 //!
 //! # What it receives
 //!
 //! Every remote track is read by its own task. Statistics are kept per track
 //! ([`RemoteTrackStats`]) and per publisher tag and source ([`PublisherStats`]), and are readable
 //! synchronously. A [`Mark`] snapshots the counters so a test can ask what arrived after it.
+//!
+//! Simulcast packets are also counted per camera layer ([`PublisherStats::layer`],
+//! [`MediaPeer::packets_from_layer`], [`Mark::keyframes_from_layer`], …), by the layer byte of
+//! their probe, whether they came as three SSRCs of one remote track (straight from a simulcast
+//! publisher: `webrtc` 0.21 gives one remote track per m-line and delivers every layer's packets
+//! on it) or as the one stream an SFU makes of them. [`MediaPeer::current_layer`] is the layer of
+//! the last camera packet received from a publisher, and the frame size of the last keyframe is
+//! kept too ([`SourceStats::keyframe_size`]). The probe counters are per layer, so the gap
+//! accounting (`missing`, `recovered`, `duplicates`) is kept per layer; the camera's totals sum
+//! the layers'. Behind an SFU that switches layers, the counters of a layer it stopped forwarding
+//! jump when it resumes: that shows as `missing` in the layer, not as loss.
 //!
 //! # How negotiation maps to the SFU
 //!
@@ -50,7 +93,13 @@
 //! PLI for its own camera on the remote track; matching the media SSRC here avoids that. On the way
 //! out it drops packets after the NACK responder has stored them, so the remote side's NACKs
 //! bring them back. RTX is not negotiated: with RTX, `webrtc` 0.21's NACK generator never learns
-//! that a packet was repaired and asks for it again every 100 ms.
+//! that a packet was repaired and asks for it again every 100 ms. The same interceptor keeps, on
+//! request ([`PeerOptions::capture_outgoing_rtp`]), a copy of the last RTP packets as they go to
+//! SRTP, header extensions and all, so a test can read what is on the wire.
+//!
+//! A keyframe request is routed by its media SSRC alone: each simulcast layer is a source of its
+//! own for the interceptor, so a PLI or FIR for one layer's SSRC reaches that layer's generator
+//! and no other, and one for an unknown SSRC is ignored.
 //!
 //! Everything runs on the Tokio runtime of the caller.
 
@@ -75,6 +124,8 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sdp::extmap::{SDES_MID_URI, SDES_RTP_STREAM_ID_URI};
+use rtc::shared::marshal::Marshal;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -86,7 +137,7 @@ use webrtc::peer_connection::{
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
     RTCSessionDescription, Registry, SettingEngineBuilder,
 };
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::rtp_transceiver::{RtpSender, RtpTransceiver};
 
 /// The payload type VP8 is offered with (the usual browser choice).
 const VP8_PAYLOAD_TYPE: u8 = 96;
@@ -99,6 +150,9 @@ const AUDIO_SAMPLES_PER_PACKET: u32 = 960;
 const VIDEO_CLOCK_RATE: u64 = 90_000;
 /// The payload size of a video packet, codec headers and probe included.
 pub const VIDEO_PACKET_BYTES: usize = 1000;
+/// The payload size of a packet of the low simulcast layer (`l`), codec headers and probe
+/// included.
+pub const LOW_LAYER_PACKET_BYTES: usize = 300;
 /// The payload size of an audio packet, TOC byte and probe included.
 const AUDIO_PACKET_BYTES: usize = 80;
 /// Opus TOC byte: configuration 31 (CELT fullband, 20 ms), mono, one frame.
@@ -175,6 +229,53 @@ impl Source {
     }
 }
 
+/// A simulcast layer of the camera, named on the wire by its RTP stream id (rid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Layer {
+    /// rid `l`: 320x180, about one packet of [`LOW_LAYER_PACKET_BYTES`] per frame.
+    Low,
+    /// rid `m`: 640x360, about one packet of [`VIDEO_PACKET_BYTES`] per frame.
+    Medium,
+    /// rid `h`: 1280x720, two or three packets of [`VIDEO_PACKET_BYTES`] per frame.
+    High,
+}
+
+impl Layer {
+    /// Every layer, lowest first: the order of the encodings and of `a=simulcast:send l;m;h`.
+    pub const ALL: [Layer; 3] = [Layer::Low, Layer::Medium, Layer::High];
+
+    /// The RTP stream id of the layer (`a=rid`, and the `rtp-stream-id` header extension).
+    pub fn rid(self) -> &'static str {
+        match self {
+            Layer::Low => "l",
+            Layer::Medium => "m",
+            Layer::High => "h",
+        }
+    }
+
+    pub fn from_rid(rid: &str) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|layer| layer.rid() == rid)
+    }
+
+    /// The frame size announced in this layer's keyframes.
+    pub fn frame_size(self) -> (u16, u16) {
+        match self {
+            Layer::Low => (320, 180),
+            Layer::Medium => (640, 360),
+            Layer::High => (1280, 720),
+        }
+    }
+
+    /// The layer byte of the probe: the rid's one ASCII letter.
+    fn code(self) -> u8 {
+        self.rid().as_bytes()[0]
+    }
+
+    fn from_code(code: u8) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|layer| layer.code() == code)
+    }
+}
+
 /// Audio or video, as the m-line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
@@ -205,6 +306,12 @@ pub struct PeerOptions {
     /// Frames per second of each video source.
     pub video_fps: u32,
     pub drop_outgoing: Option<DropPolicy>,
+    /// Publish the camera as simulcast: three encodings with the rids `l`, `m` and `h` (see
+    /// [`Layer`] and the module documentation). Only the camera; the screen stays one stream.
+    pub simulcast: bool,
+    /// How many of the last outgoing RTP packets to keep, marshalled as they go to SRTP, for
+    /// [`MediaPeer::captured_outgoing_rtp`]; 0 keeps none.
+    pub capture_outgoing_rtp: usize,
 }
 
 impl Default for PeerOptions {
@@ -217,6 +324,8 @@ impl Default for PeerOptions {
             keyframe_interval: Duration::from_secs(2),
             video_fps: 30,
             drop_outgoing: None,
+            simulcast: false,
+            capture_outgoing_rtp: 0,
         }
     }
 }
@@ -262,6 +371,10 @@ pub struct RemoteTrackStats {
     pub last_packet_at: Option<Instant>,
     /// Packets by the publisher tag of their probe.
     pub packets_by_tag: BTreeMap<String, u64>,
+    /// Simulcast packets by the layer named in their probe.
+    pub packets_by_layer: BTreeMap<Layer, u64>,
+    /// The layer named in the probe of the last packet (`None` when it was not simulcast).
+    pub layer: Option<Layer>,
 }
 
 /// What arrived from one publisher's source, across every track that carried it.
@@ -271,9 +384,12 @@ pub struct SourceStats {
     /// Payload bytes.
     pub bytes: u64,
     pub keyframes: u64,
+    /// The frame size (width, height) announced by the last keyframe.
+    pub keyframe_size: Option<(u16, u16)>,
     pub first_packet_at: Option<Instant>,
     pub last_packet_at: Option<Instant>,
-    /// The highest probe counter seen.
+    /// The highest probe counter seen (of a simulcast camera: only per layer, `None` in the
+    /// camera's totals).
     pub highest_counter: Option<u64>,
     /// Counters skipped over and not (yet) received.
     pub missing: u64,
@@ -283,15 +399,25 @@ pub struct SourceStats {
     pub duplicates: u64,
 }
 
-/// What arrived from one publisher, by source.
+/// What arrived from one publisher, by source and, for a simulcast camera, by layer.
 #[derive(Debug, Clone, Default)]
 pub struct PublisherStats {
+    /// Every source's totals; a simulcast camera's are its layers' together.
     pub sources: BTreeMap<Source, SourceStats>,
+    /// The simulcast camera's packets by the layer their probe names.
+    pub layers: BTreeMap<Layer, SourceStats>,
+    /// The layer of the last camera packet (`None` if it was not simulcast, or none came).
+    pub current_layer: Option<Layer>,
 }
 
 impl PublisherStats {
     pub fn source(&self, source: Source) -> SourceStats {
         self.sources.get(&source).cloned().unwrap_or_default()
+    }
+
+    /// What arrived of the camera's simulcast `layer`.
+    pub fn layer(&self, layer: Layer) -> SourceStats {
+        self.layers.get(&layer).cloned().unwrap_or_default()
     }
 
     pub fn packets(&self) -> u64 {
@@ -347,6 +473,8 @@ pub struct Mark {
     at: Instant,
     packets: HashMap<String, u64>,
     keyframes: HashMap<String, u64>,
+    /// (packets, keyframes) by publisher and camera layer.
+    layers: HashMap<(String, Layer), (u64, u64)>,
     received: Arc<Mutex<Received>>,
 }
 
@@ -368,9 +496,59 @@ impl Mark {
         now - self.keyframes.get(tag).copied().unwrap_or(0)
     }
 
+    /// Packets of publisher `tag`'s camera layer `layer` since the mark.
+    pub fn packets_from_layer(&self, tag: &str, layer: Layer) -> u64 {
+        let now = lock(&self.received)
+            .publisher_stats(tag)
+            .layer(layer)
+            .packets;
+        now - self.layer_snapshot(tag, layer).0
+    }
+
+    /// Keyframes of publisher `tag`'s camera layer `layer` since the mark.
+    pub fn keyframes_from_layer(&self, tag: &str, layer: Layer) -> u64 {
+        let now = lock(&self.received)
+            .publisher_stats(tag)
+            .layer(layer)
+            .keyframes;
+        now - self.layer_snapshot(tag, layer).1
+    }
+
     /// When the first keyframe of publisher `tag`'s `source` after the mark arrived.
     pub fn first_keyframe_from(&self, tag: &str, source: Source) -> Option<Instant> {
-        lock(&self.received).first_keyframe_after(tag, source, self.at)
+        lock(&self.received).first_keyframe_after(tag, Unit::Source(source), self.at)
+    }
+
+    /// When the first keyframe of publisher `tag`'s camera layer `layer` after the mark arrived.
+    pub fn first_keyframe_from_layer(&self, tag: &str, layer: Layer) -> Option<Instant> {
+        lock(&self.received).first_keyframe_after(tag, Unit::Layer(layer), self.at)
+    }
+
+    /// Waits up to `timeout` for a keyframe of publisher `tag`'s camera layer `layer` after the
+    /// mark; returns when it arrived.
+    pub async fn wait_for_keyframe_from_layer(
+        &self,
+        tag: &str,
+        layer: Layer,
+        timeout: Duration,
+    ) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.first_keyframe_from_layer(tag, layer) {
+                return Some(at);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+    }
+
+    fn layer_snapshot(&self, tag: &str, layer: Layer) -> (u64, u64) {
+        self.layers
+            .get(&(tag.to_owned(), layer))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Waits up to `timeout` for a keyframe of publisher `tag`'s `source` after the mark;
@@ -416,20 +594,27 @@ struct Shared {
     readers: Mutex<Vec<JoinHandle<()>>>,
     /// Outgoing packets dropped by the [`DropPolicy`].
     dropped: Arc<AtomicU64>,
+    /// The last outgoing RTP packets, marshalled (see [`PeerOptions::capture_outgoing_rtp`]).
+    captured: Arc<Mutex<VecDeque<Bytes>>>,
 }
 
-/// One published source.
+/// One published source: one track, one transceiver, and one encoding, or three for a simulcast
+/// camera.
 struct Outgoing {
-    local: Arc<LocalSource>,
+    /// One per encoding, lowest layer first.
+    encodings: Vec<Arc<LocalSource>>,
     track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn RtpSender>,
+    transceiver: Arc<dyn RtpTransceiver>,
 }
 
-/// What the generator of a published source and the wire interceptor share. (Kept apart from
-/// [`Outgoing`]: the interceptor lives inside the connection, and holding the sender there would
-/// make a reference cycle.)
+/// What the generator of one encoding of a published source and the wire interceptor share.
+/// (Kept apart from [`Outgoing`]: the interceptor lives inside the connection, and holding the
+/// sender there would make a reference cycle.)
 struct LocalSource {
     source: Source,
+    /// The simulcast layer this encoding is (`None` unless the camera is simulcast).
+    layer: Option<Layer>,
     ssrc: u32,
     /// Set by a PLI or FIR, cleared by the next frame (a keyframe).
     keyframe_requested: AtomicBool,
@@ -468,27 +653,42 @@ impl MediaPeer {
             received: Arc::new(Mutex::new(Received::default())),
             readers: Mutex::new(Vec::new()),
             dropped: Arc::new(AtomicU64::new(0)),
+            captured: Arc::new(Mutex::new(VecDeque::new())),
         });
 
-        let locals: Vec<Arc<LocalSource>> = options
+        // Per source, its encodings: one, or one per layer for a simulcast camera.
+        let sources: Vec<Vec<Arc<LocalSource>>> = options
             .sources()
             .into_iter()
             .map(|source| {
-                Arc::new(LocalSource {
-                    source,
-                    ssrc: random_u32(),
-                    keyframe_requested: AtomicBool::new(false),
-                    keyframe_requests: AtomicU64::new(0),
-                    sent_packets: AtomicU64::new(0),
-                })
+                let layers = if source == Source::Video && options.simulcast {
+                    Layer::ALL.map(Some).to_vec()
+                } else {
+                    vec![None]
+                };
+                layers
+                    .into_iter()
+                    .map(|layer| {
+                        Arc::new(LocalSource {
+                            source,
+                            layer,
+                            ssrc: random_u32(),
+                            keyframe_requested: AtomicBool::new(false),
+                            keyframe_requests: AtomicU64::new(0),
+                            sent_packets: AtomicU64::new(0),
+                        })
+                    })
+                    .collect()
             })
             .collect();
         let wire = WireInterceptor {
-            locals: locals.clone(),
+            locals: sources.iter().flatten().cloned().collect(),
             drop_policy: options.drop_outgoing,
             video_packets: HashMap::new(),
             dropped: VecDeque::new(),
             dropped_count: Arc::clone(&shared.dropped),
+            capture_limit: options.capture_outgoing_rtp,
+            captured: Arc::clone(&shared.captured),
             reads: VecDeque::new(),
             writes: VecDeque::new(),
         };
@@ -513,12 +713,15 @@ impl MediaPeer {
         let connection: Arc<dyn PeerConnection> = Arc::new(connection);
 
         let mut outgoing = Vec::new();
-        for local in locals {
-            let source = local.source;
+        for encodings in sources {
+            let source = encodings[0].source;
             let codec = match source.kind() {
                 MediaKind::Audio => opus_codec(),
                 MediaKind::Video => vp8_codec(),
             };
+            // Several encodings, each with a rid and its SSRC, make the track simulcast: the
+            // offer gets `a=rid:<rid> send` per encoding and `a=simulcast:send l;m;h`, in this
+            // order, and (the setting engine's default) no `a=ssrc` lines for them.
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 stream_id.clone(),
                 source.track_id().to_owned(),
@@ -527,14 +730,18 @@ impl MediaPeer {
                     MediaKind::Audio => RtpCodecKind::Audio,
                     MediaKind::Video => RtpCodecKind::Video,
                 },
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(local.ssrc),
+                encodings
+                    .iter()
+                    .map(|local| RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            rid: local.layer.map(Layer::rid).unwrap_or_default().to_owned(),
+                            ssrc: Some(local.ssrc),
+                            ..Default::default()
+                        },
+                        codec: codec.rtp_codec.clone(),
                         ..Default::default()
-                    },
-                    codec: codec.rtp_codec,
-                    ..Default::default()
-                }],
+                    })
+                    .collect(),
             )));
             // Send-only, as a browser publishing to an SFU. It also keeps the transceiver out of
             // remote offers: `webrtc` pairs a remote send-only m-line only with a local
@@ -555,21 +762,26 @@ impl MediaPeer {
                 .await?
                 .ok_or_else(|| anyhow!("the {} transceiver has no sender", source.track_id()))?;
             outgoing.push(Arc::new(Outgoing {
-                local,
+                encodings,
                 track,
                 sender,
+                transceiver,
             }));
         }
 
+        // One generator per encoding: each simulcast layer is a stream of its own.
         let generators = outgoing
             .iter()
-            .map(|out| {
-                tokio::spawn(generate(
-                    Arc::clone(out),
-                    name.to_owned(),
-                    options.clone(),
-                    shared.connection_state.subscribe(),
-                ))
+            .flat_map(|out| {
+                out.encodings.iter().map(|local| {
+                    tokio::spawn(generate(
+                        Arc::clone(out),
+                        Arc::clone(local),
+                        name.to_owned(),
+                        options.clone(),
+                        shared.connection_state.subscribe(),
+                    ))
+                })
             })
             .collect();
 
@@ -687,6 +899,25 @@ impl MediaPeer {
         self.publisher_stats(tag).keyframes()
     }
 
+    /// Packets received of publisher `tag`'s camera layer `layer`.
+    pub fn packets_from_layer(&self, tag: &str, layer: Layer) -> u64 {
+        self.publisher_stats(tag).layer(layer).packets
+    }
+
+    /// Keyframes received of publisher `tag`'s camera layer `layer`.
+    pub fn keyframes_from_layer(&self, tag: &str, layer: Layer) -> u64 {
+        self.publisher_stats(tag).layer(layer).keyframes
+    }
+
+    /// The layer of the last camera packet received from publisher `tag`: which layer an SFU is
+    /// forwarding now. `None` before any, or when the last one was not simulcast.
+    pub fn current_layer(&self, tag: &str) -> Option<Layer> {
+        lock(&self.shared.received)
+            .publishers
+            .get(tag)
+            .and_then(|publisher| publisher.current_layer)
+    }
+
     /// Latency samples of everything received from publisher `tag`.
     pub fn latency_from(&self, tag: &str) -> LatencySamples {
         lock(&self.shared.received).latency_from(tag, None)
@@ -711,43 +942,71 @@ impl MediaPeer {
         let received = lock(&self.shared.received);
         let mut packets = HashMap::new();
         let mut keyframes = HashMap::new();
+        let mut layers = HashMap::new();
         for tag in received.publishers.keys() {
             let stats = received.publisher_stats(tag);
             packets.insert(tag.clone(), stats.packets());
             keyframes.insert(tag.clone(), stats.keyframes());
+            for (layer, layer_stats) in &stats.layers {
+                layers.insert(
+                    (tag.clone(), *layer),
+                    (layer_stats.packets, layer_stats.keyframes),
+                );
+            }
         }
         Mark {
             at: Instant::now(),
             packets,
             keyframes,
+            layers,
             received: Arc::clone(&self.shared.received),
         }
     }
 
-    /// Sends a PLI for the remote track that last carried publisher `tag`'s video `source`.
+    /// Sends a PLI for the remote track that last carried publisher `tag`'s video `source`,
+    /// with the SSRC of its last packet.
     pub async fn request_keyframe(&self, tag: &str, source: Source) -> Result<()> {
-        let (track, media_ssrc) = lock(&self.shared.received)
-            .track_carrying(tag, source)
-            .ok_or_else(|| anyhow!("no track has carried {tag}'s {source:?} yet"))?;
-        track
-            .write_rtcp(vec![Box::new(PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc,
-            })])
-            .await?;
-        Ok(())
+        let carrier = lock(&self.shared.received).track_carrying(tag, Unit::Source(source));
+        let (track, media_ssrc) =
+            carrier.ok_or_else(|| anyhow!("no track has carried {tag}'s {source:?} yet"))?;
+        send_pli(track, media_ssrc).await
     }
 
-    /// Packets written to the connection for `source` (including any the drop policy lost).
+    /// Sends a PLI for the SSRC that last carried publisher `tag`'s camera layer `layer` (from a
+    /// simulcast publisher directly, each layer has its own SSRC; behind an SFU, it is the SSRC
+    /// of the one stream the SFU sends).
+    pub async fn request_keyframe_for_layer(&self, tag: &str, layer: Layer) -> Result<()> {
+        let carrier = lock(&self.shared.received).track_carrying(tag, Unit::Layer(layer));
+        let (track, media_ssrc) =
+            carrier.ok_or_else(|| anyhow!("no track has carried {tag}'s layer {layer:?} yet"))?;
+        send_pli(track, media_ssrc).await
+    }
+
+    /// Packets written to the connection for `source`, every simulcast layer together
+    /// (including any the drop policy lost).
     pub fn sent_packets(&self, source: Source) -> u64 {
-        self.outgoing_source(source)
-            .map_or(0, |out| out.local.sent_packets.load(Ordering::Relaxed))
+        self.encodings(source)
+            .map(|local| local.sent_packets.load(Ordering::Relaxed))
+            .sum()
     }
 
-    /// PLIs and FIRs received for `source`.
+    /// Packets written to the connection for the camera's simulcast `layer`.
+    pub fn sent_packets_of_layer(&self, layer: Layer) -> u64 {
+        self.layer_encoding(layer)
+            .map_or(0, |local| local.sent_packets.load(Ordering::Relaxed))
+    }
+
+    /// PLIs and FIRs received for `source`, every simulcast layer together.
     pub fn keyframe_requests_received(&self, source: Source) -> u64 {
-        self.outgoing_source(source)
-            .map_or(0, |out| out.local.keyframe_requests.load(Ordering::Relaxed))
+        self.encodings(source)
+            .map(|local| local.keyframe_requests.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// PLIs and FIRs received for the SSRC of the camera's simulcast `layer`.
+    pub fn keyframe_requests_received_for_layer(&self, layer: Layer) -> u64 {
+        self.layer_encoding(layer)
+            .map_or(0, |local| local.keyframe_requests.load(Ordering::Relaxed))
     }
 
     /// Outgoing packets lost on purpose by the [`DropPolicy`].
@@ -755,9 +1014,26 @@ impl MediaPeer {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
-    /// The SSRC `source` is sent with.
+    /// The SSRC `source` is sent with; `None` for a simulcast camera, which has one per layer
+    /// ([`MediaPeer::layer_ssrc`]).
     pub fn ssrc(&self, source: Source) -> Option<u32> {
-        self.outgoing_source(source).map(|out| out.local.ssrc)
+        match self.outgoing_source(source)?.encodings.as_slice() {
+            [single] => Some(single.ssrc),
+            _ => None,
+        }
+    }
+
+    /// The SSRC the camera's simulcast `layer` is sent with.
+    pub fn layer_ssrc(&self, layer: Layer) -> Option<u32> {
+        self.layer_encoding(layer).map(|local| local.ssrc)
+    }
+
+    /// The last outgoing RTP packets (at most [`PeerOptions::capture_outgoing_rtp`], oldest
+    /// first), marshalled as they go to SRTP: header, header extensions, payload. Every
+    /// interceptor has had them (the transport-wide sequence number is in); packets lost by the
+    /// [`DropPolicy`] are not there, their retransmissions are.
+    pub fn captured_outgoing_rtp(&self) -> Vec<Bytes> {
+        lock(&self.shared.captured).iter().cloned().collect()
     }
 
     /// Stops sending and closes the connection.
@@ -768,7 +1044,20 @@ impl MediaPeer {
     }
 
     fn outgoing_source(&self, source: Source) -> Option<&Arc<Outgoing>> {
-        self.outgoing.iter().find(|out| out.local.source == source)
+        self.outgoing
+            .iter()
+            .find(|out| out.encodings.iter().any(|local| local.source == source))
+    }
+
+    fn encodings(&self, source: Source) -> impl Iterator<Item = &Arc<LocalSource>> {
+        self.outgoing_source(source)
+            .into_iter()
+            .flat_map(|out| out.encodings.iter())
+    }
+
+    fn layer_encoding(&self, layer: Layer) -> Option<&Arc<LocalSource>> {
+        self.encodings(Source::Video)
+            .find(|local| local.layer == Some(layer))
     }
 
     fn stop_tasks(&mut self) {
@@ -890,8 +1179,28 @@ struct ReceivedTrack {
 #[derive(Default)]
 struct Publisher {
     sources: BTreeMap<Source, PublisherSource>,
+    /// The simulcast camera's layers.
+    layers: BTreeMap<Layer, PublisherSource>,
+    /// The layer of the last camera packet.
+    current_layer: Option<Layer>,
     /// (arrival, one-way delay), oldest first.
     latencies: VecDeque<(Instant, Duration)>,
+}
+
+/// What packets are counted by: a publisher's source, or one layer of its simulcast camera.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Source(Source),
+    Layer(Layer),
+}
+
+impl Publisher {
+    fn unit(&self, unit: Unit) -> Option<&PublisherSource> {
+        match unit {
+            Unit::Source(source) => self.sources.get(&source),
+            Unit::Layer(layer) => self.layers.get(&layer),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -902,6 +1211,57 @@ struct PublisherSource {
     keyframe_times: VecDeque<Instant>,
     /// The track that carried the last packet, and its SSRC.
     last_track: Option<(usize, u32)>,
+}
+
+impl PublisherSource {
+    /// Counts a packet (not its probe counter: see [`PublisherSource::on_counter`]).
+    fn on_packet(
+        &mut self,
+        track: (usize, u32),
+        bytes: usize,
+        inspected: &Inspected,
+        now: Instant,
+    ) {
+        self.last_track = Some(track);
+        let stats = &mut self.stats;
+        stats.packets += 1;
+        stats.bytes += bytes as u64;
+        stats.first_packet_at.get_or_insert(now);
+        stats.last_packet_at = Some(now);
+        if inspected.keyframe {
+            stats.keyframes += 1;
+            stats.keyframe_size = inspected.frame_size;
+            if self.keyframe_times.len() == KEYFRAME_TIMES_KEPT {
+                self.keyframe_times.pop_front();
+            }
+            self.keyframe_times.push_back(now);
+        }
+    }
+
+    /// Accounts for the probe counter of a packet: gaps, their recovery, duplicates.
+    fn on_counter(&mut self, counter: u64) {
+        let stats = &mut self.stats;
+        match stats.highest_counter {
+            None => stats.highest_counter = Some(counter),
+            Some(highest) if counter > highest => {
+                for skipped in (highest + 1)..counter {
+                    if self.missing.len() == MISSING_COUNTERS_KEPT {
+                        self.missing.pop_first();
+                    }
+                    self.missing.insert(skipped);
+                }
+                stats.highest_counter = Some(counter);
+            }
+            Some(_) => {
+                if self.missing.remove(&counter) {
+                    stats.recovered += 1;
+                } else {
+                    stats.duplicates += 1;
+                }
+            }
+        }
+        stats.missing = self.missing.len() as u64;
+    }
 }
 
 impl Received {
@@ -925,6 +1285,8 @@ impl Received {
                 first_packet_at: None,
                 last_packet_at: None,
                 packets_by_tag: BTreeMap::new(),
+                packets_by_layer: BTreeMap::new(),
+                layer: None,
             },
         });
         self.tracks.len() - 1
@@ -951,75 +1313,75 @@ impl Received {
         if inspected.keyframe {
             stats.keyframes += 1;
         }
-        let Some(probe) = inspected.probe else {
+        let Some(probe) = &inspected.probe else {
             return;
         };
         *stats.packets_by_tag.entry(probe.tag.clone()).or_default() += 1;
+        stats.layer = probe.layer;
+        if let Some(layer) = probe.layer {
+            *stats.packets_by_layer.entry(layer).or_default() += 1;
+        }
 
-        let publisher = self.publishers.entry(probe.tag).or_default();
+        let publisher = self.publishers.entry(probe.tag.clone()).or_default();
         if publisher.latencies.len() == LATENCY_SAMPLES_KEPT {
             publisher.latencies.pop_front();
         }
         let delay = Duration::from_micros(now_micros.saturating_sub(probe.sent_at_micros));
         publisher.latencies.push_back((now, delay));
 
+        let carrier = (index, packet.header.ssrc);
         let source = publisher.sources.entry(probe.source).or_default();
-        source.last_track = Some((index, packet.header.ssrc));
-        let stats = &mut source.stats;
-        stats.packets += 1;
-        stats.bytes += payload.len() as u64;
-        stats.first_packet_at.get_or_insert(now);
-        stats.last_packet_at = Some(now);
-        if inspected.keyframe {
-            stats.keyframes += 1;
-            if source.keyframe_times.len() == KEYFRAME_TIMES_KEPT {
-                source.keyframe_times.pop_front();
+        source.on_packet(carrier, payload.len(), &inspected, now);
+        match probe.layer {
+            // Each layer counts its own probes: the gaps are per layer.
+            Some(layer) => {
+                let layer_record = publisher.layers.entry(layer).or_default();
+                layer_record.on_packet(carrier, payload.len(), &inspected, now);
+                layer_record.on_counter(probe.counter);
             }
-            source.keyframe_times.push_back(now);
+            None => source.on_counter(probe.counter),
         }
-        match stats.highest_counter {
-            None => stats.highest_counter = Some(probe.counter),
-            Some(highest) if probe.counter > highest => {
-                for skipped in (highest + 1)..probe.counter {
-                    if source.missing.len() == MISSING_COUNTERS_KEPT {
-                        source.missing.pop_first();
-                    }
-                    source.missing.insert(skipped);
-                }
-                stats.highest_counter = Some(probe.counter);
-            }
-            Some(_) => {
-                if source.missing.remove(&probe.counter) {
-                    stats.recovered += 1;
-                } else {
-                    stats.duplicates += 1;
-                }
-            }
+        if probe.source == Source::Video {
+            publisher.current_layer = probe.layer;
         }
-        stats.missing = source.missing.len() as u64;
     }
 
     fn publisher_stats(&self, tag: &str) -> PublisherStats {
+        let Some(publisher) = self.publishers.get(tag) else {
+            return PublisherStats::default();
+        };
+        let layers: BTreeMap<Layer, SourceStats> = publisher
+            .layers
+            .iter()
+            .map(|(layer, record)| (*layer, record.stats.clone()))
+            .collect();
+        let sources = publisher
+            .sources
+            .iter()
+            .map(|(source, record)| {
+                let mut stats = record.stats.clone();
+                if *source == Source::Video {
+                    // The gaps of a simulcast camera are its layers'.
+                    for layer in layers.values() {
+                        stats.missing += layer.missing;
+                        stats.recovered += layer.recovered;
+                        stats.duplicates += layer.duplicates;
+                    }
+                }
+                (*source, stats)
+            })
+            .collect();
         PublisherStats {
-            sources: self
-                .publishers
-                .get(tag)
-                .map(|publisher| {
-                    publisher
-                        .sources
-                        .iter()
-                        .map(|(source, record)| (*source, record.stats.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            sources,
+            layers,
+            current_layer: publisher.current_layer,
         }
     }
 
-    fn first_keyframe_after(&self, tag: &str, source: Source, after: Instant) -> Option<Instant> {
+    fn first_keyframe_after(&self, tag: &str, unit: Unit, after: Instant) -> Option<Instant> {
         self.publishers
             .get(tag)?
-            .sources
-            .get(&source)?
+            .unit(unit)?
             .keyframe_times
             .iter()
             .copied()
@@ -1042,20 +1404,22 @@ impl Received {
         LatencySamples::new(samples)
     }
 
-    fn track_carrying(&self, tag: &str, source: Source) -> Option<(Arc<dyn TrackRemote>, u32)> {
-        let (index, ssrc) = self.publishers.get(tag)?.sources.get(&source)?.last_track?;
+    fn track_carrying(&self, tag: &str, unit: Unit) -> Option<(Arc<dyn TrackRemote>, u32)> {
+        let (index, ssrc) = self.publishers.get(tag)?.unit(unit)?.last_track?;
         Some((Arc::clone(&self.tracks.get(index)?.remote), ssrc))
     }
 }
 
-/// The generator of one published source: runs until aborted.
+/// The generator of one encoding of a published source (the source, or one simulcast layer of
+/// the camera): runs until aborted.
 async fn generate(
     out: Arc<Outgoing>,
+    local: Arc<LocalSource>,
     tag: String,
     options: PeerOptions,
     mut connection_state: watch::Receiver<RTCPeerConnectionState>,
 ) {
-    let local = &out.local;
+    let local = local.as_ref();
     let period = match local.source.kind() {
         MediaKind::Audio => AUDIO_PACKET_INTERVAL,
         MediaKind::Video => Duration::from_secs(1) / options.video_fps.max(1),
@@ -1072,6 +1436,7 @@ async fn generate(
         last_keyframe: None,
         payload_type: None,
     };
+    let mut mid = None;
     loop {
         ticker.tick().await;
         if *connection_state.borrow_and_update() != RTCPeerConnectionState::Connected {
@@ -1085,11 +1450,26 @@ async fn generate(
         let Some(payload_type) = stream.payload_type else {
             continue;
         };
+        // A simulcast layer is known to a receiver only by its mid and rid: nothing goes out
+        // without them. Looked up for every frame, as a renegotiation could move the ids.
+        let extensions = match local.layer {
+            None => None,
+            Some(layer) => match layer_extensions(&out, layer, &mut mid).await {
+                Some(extensions) => Some(extensions),
+                None => {
+                    stream.last_keyframe = None;
+                    continue;
+                }
+            },
+        };
         let packets = match local.source.kind() {
             MediaKind::Audio => vec![stream.audio_packet(local, &tag, payload_type)],
             MediaKind::Video => stream.video_frame(local, &tag, payload_type, &options),
         };
-        for packet in packets {
+        for mut packet in packets {
+            if let Some(extensions) = &extensions {
+                extensions.apply(&mut packet.header);
+            }
             local.sent_packets.fetch_add(1, Ordering::Relaxed);
             if out.track.write_rtp(packet).await.is_err() {
                 // Not bound (yet, or any more): the next frame that goes out must be a keyframe.
@@ -1108,7 +1488,106 @@ async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
         .map(|codec| codec.payload_type)
 }
 
-/// The RTP state of one published source.
+/// The header extensions every packet of a simulcast layer carries (RFC 8852).
+struct LayerExtensions {
+    mid_id: u8,
+    mid: Bytes,
+    rid_id: u8,
+    rid: Bytes,
+}
+
+impl LayerExtensions {
+    fn apply(&self, header: &mut rtc::rtp::header::Header) {
+        // Both ids were checked to fit the one-byte form and the values are a few bytes: these
+        // cannot fail.
+        let _ = header.set_extension(self.mid_id, self.mid.clone());
+        let _ = header.set_extension(self.rid_id, self.rid.clone());
+    }
+}
+
+/// The negotiated ids of the mid and rid extensions for `layer`, and the transceiver's mid
+/// (remembered in `mid` once known); `None` until all three are known.
+async fn layer_extensions(
+    out: &Outgoing,
+    layer: Layer,
+    mid: &mut Option<Bytes>,
+) -> Option<LayerExtensions> {
+    if mid.is_none() {
+        *mid = out
+            .transceiver
+            .mid()
+            .await
+            .ok()
+            .flatten()
+            .filter(|mid| !mid.is_empty() && mid.len() <= 16)
+            .map(Bytes::from);
+    }
+    let parameters = out.sender.get_parameters().await.ok()?;
+    let id_of = |uri: &str| {
+        parameters
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|extension| extension.uri == uri)
+            .and_then(|extension| u8::try_from(extension.id).ok())
+            .filter(|id| (1..=14).contains(id))
+    };
+    Some(LayerExtensions {
+        mid_id: id_of(SDES_MID_URI)?,
+        mid: mid.clone()?,
+        rid_id: id_of(SDES_RTP_STREAM_ID_URI)?,
+        rid: Bytes::from_static(layer.rid().as_bytes()),
+    })
+}
+
+/// Sends a PLI for `media_ssrc` on `track`.
+async fn send_pli(track: Arc<dyn TrackRemote>, media_ssrc: u32) -> Result<()> {
+    track
+        .write_rtcp(vec![Box::new(PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        })])
+        .await?;
+    Ok(())
+}
+
+/// How the frames of one video encoding look.
+struct FrameShape {
+    /// The frame size announced in keyframes.
+    frame_size: (u16, u16),
+    /// The payload size of each packet, codec headers and probe included.
+    packet_bytes: usize,
+    packets: usize,
+}
+
+impl FrameShape {
+    /// The shape of frame number `frames` of `local`.
+    fn of(local: &LocalSource, keyframe: bool, frames: u64) -> FrameShape {
+        let alternate = (frames % 2) as usize;
+        match local.layer {
+            None => FrameShape {
+                frame_size: local.source.frame_size(),
+                packet_bytes: VIDEO_PACKET_BYTES,
+                packets: if keyframe { 3 } else { 1 + alternate },
+            },
+            Some(layer) => FrameShape {
+                frame_size: layer.frame_size(),
+                packet_bytes: match layer {
+                    Layer::Low => LOW_LAYER_PACKET_BYTES,
+                    Layer::Medium | Layer::High => VIDEO_PACKET_BYTES,
+                },
+                packets: match (layer, keyframe) {
+                    (Layer::Low | Layer::Medium, false) => 1,
+                    (Layer::Low | Layer::Medium, true) => 2,
+                    (Layer::High, false) => 2 + alternate,
+                    (Layer::High, true) => 4,
+                },
+            },
+        }
+    }
+}
+
+/// The RTP state of one encoding of a published source.
 struct StreamWriter {
     sequence_number: u16,
     timestamp_base: u32,
@@ -1125,7 +1604,7 @@ impl StreamWriter {
     fn audio_packet(&mut self, out: &LocalSource, tag: &str, payload_type: u8) -> rtc::rtp::Packet {
         let mut payload = BytesMut::with_capacity(AUDIO_PACKET_BYTES);
         payload.put_u8(OPUS_TOC);
-        self.put_probe(&mut payload, out.source, tag);
+        self.put_probe(&mut payload, out, tag);
         payload.resize(AUDIO_PACKET_BYTES.max(payload.len()), 0);
         let timestamp = self
             .timestamp_base
@@ -1150,7 +1629,7 @@ impl StreamWriter {
         if keyframe {
             self.last_keyframe = Some(now);
         }
-        let packet_count = if keyframe { 3 } else { 1 + (self.frames % 2) };
+        let shape = FrameShape::of(out, keyframe, self.frames);
         let elapsed = now.duration_since(self.started).as_micros() as u64;
         let timestamp = self
             .timestamp_base
@@ -1159,34 +1638,37 @@ impl StreamWriter {
         self.picture_id = (self.picture_id + 1) & 0x7fff;
         self.frames += 1;
 
-        (0..packet_count)
+        (0..shape.packets)
             .map(|index| {
                 let first = index == 0;
-                let mut payload = BytesMut::with_capacity(VIDEO_PACKET_BYTES);
+                let mut payload = BytesMut::with_capacity(shape.packet_bytes);
                 // RFC 7741 payload descriptor: X=1, S on the first packet, PID=0; then I=1 and
                 // a 15-bit picture id (M=1).
                 payload.put_u8(if first { 0x90 } else { 0x80 });
                 payload.put_u8(0x80);
                 payload.put_u16(0x8000 | picture_id);
                 if first {
-                    put_vp8_payload_header(&mut payload, keyframe, out.source.frame_size());
+                    put_vp8_payload_header(&mut payload, keyframe, shape.frame_size);
                 }
-                self.put_probe(&mut payload, out.source, tag);
-                payload.resize(VIDEO_PACKET_BYTES.max(payload.len()), 0);
-                let last = index + 1 == packet_count;
+                self.put_probe(&mut payload, out, tag);
+                payload.resize(shape.packet_bytes.max(payload.len()), 0);
+                let last = index + 1 == shape.packets;
                 self.rtp(out.ssrc, payload_type, timestamp, last, payload.freeze())
             })
             .collect()
     }
 
-    fn put_probe(&mut self, payload: &mut BytesMut, source: Source, tag: &str) {
+    fn put_probe(&mut self, payload: &mut BytesMut, out: &LocalSource, tag: &str) {
         payload.put_slice(PROBE_MAGIC);
-        payload.put_u8(source.code());
+        payload.put_u8(out.source.code());
         // The name was checked to be at most 64 bytes.
         payload.put_u8(tag.len() as u8);
         payload.put_slice(tag.as_bytes());
         payload.put_u64(self.counter);
         payload.put_u64(unix_micros());
+        if let Some(layer) = out.layer {
+            payload.put_u8(layer.code());
+        }
         self.counter += 1;
     }
 
@@ -1235,6 +1717,8 @@ fn put_vp8_payload_header(payload: &mut BytesMut, keyframe: bool, (width, height
 /// What a received payload says about itself.
 struct Inspected {
     keyframe: bool,
+    /// The frame size a keyframe announces.
+    frame_size: Option<(u16, u16)>,
     probe: Option<Probe>,
 }
 
@@ -1244,20 +1728,23 @@ struct Probe {
     tag: String,
     counter: u64,
     sent_at_micros: u64,
+    /// The simulcast layer, for a packet of one.
+    layer: Option<Layer>,
 }
 
 /// Finds the codec headers of a payload (Opus TOC byte, VP8 descriptor and payload header),
 /// whether it starts a VP8 keyframe, and the probe after them.
 fn inspect_payload(kind: MediaKind, payload: &[u8]) -> Inspected {
-    let (keyframe, probe_at) = match kind {
-        MediaKind::Audio => (false, Some(1)),
+    let (frame_size, probe_at) = match kind {
+        MediaKind::Audio => (None, Some(1)),
         MediaKind::Video => match vp8_headers(payload) {
-            Some((keyframe, length)) => (keyframe, Some(length)),
-            None => (false, None),
+            Some((frame_size, length)) => (frame_size, Some(length)),
+            None => (None, None),
         },
     };
     Inspected {
-        keyframe,
+        keyframe: frame_size.is_some(),
+        frame_size,
         probe: probe_at
             .and_then(|at| payload.get(at..))
             .and_then(parse_probe),
@@ -1265,8 +1752,9 @@ fn inspect_payload(kind: MediaKind, payload: &[u8]) -> Inspected {
 }
 
 /// Parses the VP8 payload descriptor and, on the first packet of a frame, the payload header;
-/// returns whether this packet starts a keyframe and the length of the codec headers.
-fn vp8_headers(payload: &[u8]) -> Option<(bool, usize)> {
+/// returns the frame size (width, height) if this packet starts a keyframe, and the length of the
+/// codec headers.
+fn vp8_headers(payload: &[u8]) -> Option<(Option<(u16, u16)>, usize)> {
     let first = *payload.first()?;
     let mut length = 1;
     if first & 0x80 != 0 {
@@ -1289,7 +1777,7 @@ fn vp8_headers(payload: &[u8]) -> Option<(bool, usize)> {
     }
     let starts_frame = first & 0x10 != 0 && first & 0x07 == 0;
     if !starts_frame {
-        return Some((false, length));
+        return Some((None, length));
     }
     let keyframe = payload.get(length)? & 0x01 == 0;
     if keyframe {
@@ -1297,9 +1785,13 @@ fn vp8_headers(payload: &[u8]) -> Option<(bool, usize)> {
         if start_code != [0x9d, 0x01, 0x2a] {
             return None;
         }
-        Some((true, length + 10))
+        let size = payload.get(length + 6..length + 10)?;
+        // 14 bits of size, 2 bits of scaling.
+        let width = u16::from_le_bytes([size[0], size[1]]) & 0x3fff;
+        let height = u16::from_le_bytes([size[2], size[3]]) & 0x3fff;
+        Some((Some((width, height)), length + 10))
     } else {
-        Some((false, length + 3))
+        Some((None, length + 3))
     }
 }
 
@@ -1311,11 +1803,14 @@ fn parse_probe(bytes: &[u8]) -> Option<Probe> {
     let rest = &rest[usize::from(tag_length)..];
     let counter = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
     let sent_at_micros = u64::from_be_bytes(rest.get(8..16)?.try_into().ok()?);
+    // Absent, or the zero padding, when the packet is not simulcast.
+    let layer = rest.get(16).copied().and_then(Layer::from_code);
     Some(Probe {
         source: Source::from_code(source)?,
         tag: String::from_utf8(tag.to_vec()).ok()?,
         counter,
         sent_at_micros,
+        layer,
     })
 }
 
@@ -1329,6 +1824,9 @@ struct WireInterceptor {
     /// (SSRC, sequence number) of recently dropped packets: their retransmission goes through.
     dropped: VecDeque<(u32, u16)>,
     dropped_count: Arc<AtomicU64>,
+    /// How many outgoing packets `captured` keeps.
+    capture_limit: usize,
+    captured: Arc<Mutex<VecDeque<Bytes>>>,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
@@ -1346,6 +1844,21 @@ impl WireInterceptor {
             local.keyframe_requests.fetch_add(1, Ordering::Relaxed);
             local.keyframe_requested.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Keeps a marshalled copy of an outgoing packet, if asked to.
+    fn capture(&self, packet: &rtc::rtp::Packet) {
+        if self.capture_limit == 0 {
+            return;
+        }
+        let Ok(bytes) = packet.marshal() else {
+            return;
+        };
+        let mut captured = lock(&self.captured);
+        if captured.len() >= self.capture_limit {
+            captured.pop_front();
+        }
+        captured.push_back(bytes.freeze());
     }
 
     /// Whether the policy loses this outgoing RTP packet.
@@ -1410,6 +1923,7 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for WireInterceptor {
             if self.drops(packet) {
                 return Ok(());
             }
+            self.capture(packet);
         }
         self.writes.push_back(msg);
         Ok(())

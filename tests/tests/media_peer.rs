@@ -2,9 +2,13 @@
 //! our server, so the client the end-to-end tests rely on is known to work before the SFU is in
 //! the path.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use accordo_tests::media_peer::{DropPolicy, MediaKind, MediaPeer, PeerOptions, Source};
+use accordo_tests::media_peer::{
+    DropPolicy, Layer, MediaKind, MediaPeer, PeerOptions, Source, LOW_LAYER_PACKET_BYTES,
+    VIDEO_PACKET_BYTES,
+};
 
 /// How long a step that should take milliseconds on loopback may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -228,4 +232,355 @@ async fn video_packets_dropped_on_purpose_come_back_through_nack() {
 
     alice.close().await.expect("alice closes");
     bob.close().await.expect("bob closes");
+}
+
+/// The lines of the m-section of `sdp` whose `a=msid` names `track_id`.
+fn media_section<'a>(sdp: &'a str, track_id: &str) -> Vec<&'a str> {
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(section) = sections.last_mut() {
+            section.push(line);
+        }
+    }
+    sections
+        .into_iter()
+        .find(|section| {
+            section
+                .iter()
+                .any(|line| line.starts_with("a=msid:") && line.split(' ').nth(1) == Some(track_id))
+        })
+        .unwrap_or_else(|| panic!("no m-section for the track {track_id}:\n{sdp}"))
+}
+
+/// The id `section` maps the header extension `uri` to (`a=extmap:<id> <uri>`).
+fn extmap_id(section: &[&str], uri: &str) -> u8 {
+    section
+        .iter()
+        .find_map(|line| {
+            let (id, rest) = line.strip_prefix("a=extmap:")?.split_once(' ')?;
+            (rest.split(' ').next() == Some(uri)).then(|| id.split('/').next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no extmap for {uri}:\n{}", section.join("\n")))
+}
+
+/// An RTP packet as it goes on the wire (before SRTP, which leaves the header in the clear): the
+/// SSRC and the RFC 8285 one-byte header extensions, parsed here by hand rather than by the
+/// `rtp` crate that wrote them.
+struct WirePacket {
+    ssrc: u32,
+    extensions: BTreeMap<u8, Vec<u8>>,
+    /// The packet counter of the probe in the payload.
+    probe_counter: Option<u64>,
+}
+
+fn parse_wire_packet(bytes: &[u8]) -> WirePacket {
+    assert!(bytes.len() >= 12, "an RTP header: {bytes:02x?}");
+    assert_eq!(bytes[0] >> 6, 2, "RTP version 2");
+    let csrc_count = usize::from(bytes[0] & 0x0f);
+    let ssrc = u32::from_be_bytes(bytes[8..12].try_into().unwrap());
+    let mut extensions = BTreeMap::new();
+    let mut at = 12 + 4 * csrc_count;
+    if bytes[0] & 0x10 != 0 {
+        let profile = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+        assert_eq!(profile, 0xbede, "the one-byte header extension form");
+        let words = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let block = &bytes[at + 4..at + 4 + 4 * words];
+        let mut i = 0;
+        while i < block.len() {
+            let id = block[i] >> 4;
+            if id == 0 {
+                i += 1; // padding
+                continue;
+            }
+            if id == 15 {
+                break;
+            }
+            let length = usize::from(block[i] & 0x0f) + 1;
+            extensions.insert(id, block[i + 1..i + 1 + length].to_vec());
+            i += 1 + length;
+        }
+        at += 4 + 4 * words;
+    }
+    // The probe: "ACRD" | source | tag length | tag | counter (u64 BE) | …
+    let payload = &bytes[at..];
+    let probe_counter = payload
+        .windows(4)
+        .position(|window| window == b"ACRD")
+        .and_then(|start| {
+            let tag_length = usize::from(*payload.get(start + 5)?);
+            let counter = payload.get(start + 6 + tag_length..start + 14 + tag_length)?;
+            Some(u64::from_be_bytes(counter.try_into().ok()?))
+        });
+    WirePacket {
+        ssrc,
+        extensions,
+        probe_counter,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulcast_camera_sends_three_layers_with_their_own_keyframes() {
+    const MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+    const RID: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+    const REPAIRED_RID: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+    const CAPTURED: usize = 10_000;
+
+    // No periodic keyframe during the test: every keyframe is the first of a layer or the answer
+    // to a request.
+    let alice = MediaPeer::new(
+        "alice",
+        PeerOptions {
+            simulcast: true,
+            keyframe_interval: Duration::from_secs(60),
+            // Enough for everything the test sends.
+            capture_outgoing_rtp: CAPTURED,
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .expect("alice starts");
+    let bob = MediaPeer::new("bob", PeerOptions::receive_only())
+        .await
+        .expect("bob starts");
+
+    // The offer describes the camera as a browser describes simulcast.
+    let offer = alice.create_offer().await.expect("alice creates her offer");
+    let camera = media_section(&offer, "video");
+    eprintln!("alice's camera m-section:\n{}", camera.join("\n"));
+    let rid_lines: Vec<&str> = camera
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("a=rid:") || line.starts_with("a=simulcast:"))
+        .collect();
+    assert_eq!(
+        rid_lines,
+        [
+            "a=rid:l send",
+            "a=rid:m send",
+            "a=rid:h send",
+            "a=simulcast:send l;m;h"
+        ],
+        "{}",
+        camera.join("\n")
+    );
+    assert!(
+        !camera.iter().any(|line| line.starts_with("a=ssrc")),
+        "the layers' SSRCs are learnt from the packets, as from a browser:\n{}",
+        camera.join("\n")
+    );
+    for uri in [MID, RID, REPAIRED_RID] {
+        extmap_id(&camera, uri);
+    }
+    assert_eq!(alice.ssrc(Source::Video), None, "one SSRC per layer");
+    let ssrcs: BTreeMap<u32, Layer> = Layer::ALL
+        .into_iter()
+        .map(|layer| (alice.layer_ssrc(layer).expect("a layer's SSRC"), layer))
+        .collect();
+    assert_eq!(ssrcs.len(), 3, "three distinct SSRCs");
+    // Nothing simulcast about the microphone.
+    let microphone = media_section(&offer, "audio");
+    assert!(!microphone.iter().any(|line| line.starts_with("a=rid:")));
+
+    let answer = bob.accept_offer(&offer).await.expect("bob answers");
+    let answered = media_section_of_mid(&answer, mid_of(&camera));
+    assert!(
+        answered.contains(&"a=simulcast:recv l;m;h"),
+        "bob receives the three layers:\n{}",
+        answered.join("\n")
+    );
+    alice
+        .set_remote_answer(&answer)
+        .await
+        .expect("alice applies bob's answer");
+    assert!(alice.wait_connected(PATIENCE).await, "alice connects");
+    assert!(bob.wait_connected(PATIENCE).await, "bob connects");
+
+    // The three layers flow, each with the frame size and volume of its own.
+    let deadline = Instant::now() + PATIENCE;
+    while Layer::ALL
+        .iter()
+        .any(|layer| bob.packets_from_layer("alice", *layer) < 30)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "bob receives the three layers: {:?}",
+            bob.publisher_stats("alice")
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let from_alice = bob.publisher_stats("alice");
+    for (layer, size, packet_bytes) in [
+        (Layer::Low, (320, 180), LOW_LAYER_PACKET_BYTES),
+        (Layer::Medium, (640, 360), VIDEO_PACKET_BYTES),
+        (Layer::High, (1280, 720), VIDEO_PACKET_BYTES),
+    ] {
+        let stats = from_alice.layer(layer);
+        assert!(
+            stats.keyframes >= 1,
+            "{layer:?} sends a keyframe: {stats:?}"
+        );
+        assert_eq!(stats.keyframe_size, Some(size), "{layer:?}: {stats:?}");
+        assert_eq!(
+            stats.bytes,
+            stats.packets * packet_bytes as u64,
+            "{layer:?}: {stats:?}"
+        );
+        assert_eq!(stats.missing, 0, "{layer:?} loses nothing: {stats:?}");
+    }
+    let (medium, high) = (
+        from_alice.layer(Layer::Medium),
+        from_alice.layer(Layer::High),
+    );
+    assert!(
+        2 * high.packets > 3 * medium.packets,
+        "the high layer sends two to three packets a frame, the medium one: {from_alice:?}"
+    );
+    let camera_totals = from_alice.source(Source::Video);
+    assert_eq!(
+        camera_totals.packets,
+        Layer::ALL
+            .iter()
+            .map(|layer| from_alice.layer(*layer).packets)
+            .sum::<u64>(),
+        "{from_alice:?}"
+    );
+    assert!(
+        from_alice.source(Source::Audio).packets > 0,
+        "{from_alice:?}"
+    );
+    assert!(from_alice.layers.keys().eq(Layer::ALL.iter()));
+    assert!(bob.current_layer("alice").is_some());
+
+    // `webrtc` gives Bob one remote track for the camera, carrying the three SSRCs.
+    let tracks = bob.stats();
+    let camera_tracks: Vec<_> = tracks.iter().filter(|t| t.track_id == "video").collect();
+    assert_eq!(camera_tracks.len(), 1, "{tracks:?}");
+    assert!(
+        camera_tracks[0]
+            .packets_by_layer
+            .keys()
+            .eq(Layer::ALL.iter()),
+        "{tracks:?}"
+    );
+
+    // A PLI for the medium layer's SSRC: that layer, and only that one, sends a keyframe.
+    let mark = bob.mark();
+    bob.request_keyframe_for_layer("alice", Layer::Medium)
+        .await
+        .expect("bob sends a PLI");
+    let requested = mark
+        .wait_for_keyframe_from_layer("alice", Layer::Medium, PATIENCE)
+        .await
+        .expect("the medium layer answers the PLI with a keyframe");
+    assert!(
+        requested.duration_since(mark.at()) < Duration::from_millis(300),
+        "the keyframe came {:?} after the PLI",
+        requested.duration_since(mark.at())
+    );
+    // Two more frame intervals: a keyframe of another layer would have shown by now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(mark.keyframes_from_layer("alice", Layer::Medium), 1);
+    for layer in [Layer::Low, Layer::High] {
+        assert_eq!(
+            mark.keyframes_from_layer("alice", layer),
+            0,
+            "{layer:?} sends no keyframe"
+        );
+        assert!(
+            mark.packets_from_layer("alice", layer) > 0,
+            "{layer:?} goes on"
+        );
+        assert_eq!(alice.keyframe_requests_received_for_layer(layer), 0);
+    }
+    assert_eq!(alice.keyframe_requests_received_for_layer(Layer::Medium), 1);
+    assert_eq!(alice.keyframe_requests_received(Source::Video), 1);
+
+    // On the wire, every packet of a layer carries the mid and its rid, with the ids the answer
+    // settled on: the first one too (its probe counter is 0; nothing was evicted from the
+    // capture).
+    let mid = mid_of(&camera);
+    let (mid_id, rid_id) = (extmap_id(&answered, MID), extmap_id(&answered, RID));
+    assert_eq!(
+        (mid_id, rid_id),
+        (extmap_id(&camera, MID), extmap_id(&camera, RID)),
+        "the answer keeps the offered ids"
+    );
+    let captured = alice.captured_outgoing_rtp();
+    assert!(captured.len() < CAPTURED, "the capture kept everything");
+    let mut per_layer: BTreeMap<Layer, usize> = BTreeMap::new();
+    let mut first_packets = Vec::new();
+    for bytes in &captured {
+        let packet = parse_wire_packet(bytes);
+        let Some(layer) = ssrcs.get(&packet.ssrc) else {
+            // The microphone, as before: no rid.
+            assert!(!packet.extensions.contains_key(&rid_id));
+            continue;
+        };
+        assert_eq!(
+            packet.extensions.get(&mid_id).map(Vec::as_slice),
+            Some(mid.as_bytes()),
+            "the mid of a {layer:?} packet: {:?}",
+            packet.extensions
+        );
+        assert_eq!(
+            packet.extensions.get(&rid_id).map(Vec::as_slice),
+            Some(layer.rid().as_bytes()),
+            "the rid of a {layer:?} packet: {:?}",
+            packet.extensions
+        );
+        *per_layer.entry(*layer).or_default() += 1;
+        if packet.probe_counter == Some(0) {
+            first_packets.push(*layer);
+        }
+    }
+    first_packets.sort();
+    assert_eq!(
+        first_packets,
+        Layer::ALL,
+        "each layer's first packet was captured"
+    );
+    assert!(
+        per_layer.keys().eq(Layer::ALL.iter()),
+        "captured every layer: {per_layer:?} of {}",
+        captured.len()
+    );
+    eprintln!(
+        "extension ids: mid {mid_id}, rid {rid_id}, repaired rid {}; captured {per_layer:?}",
+        extmap_id(&answered, REPAIRED_RID)
+    );
+
+    alice.close().await.expect("alice closes");
+    bob.close().await.expect("bob closes");
+}
+
+/// The `a=mid` of an m-section.
+fn mid_of<'a>(section: &[&'a str]) -> &'a str {
+    section
+        .iter()
+        .find_map(|line| line.strip_prefix("a=mid:"))
+        .expect("an a=mid line")
+}
+
+/// The lines of the m-section of `sdp` with the mid `mid`.
+fn media_section_of_mid<'a>(sdp: &'a str, mid: &str) -> Vec<&'a str> {
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(section) = sections.last_mut() {
+            section.push(line);
+        }
+    }
+    sections
+        .into_iter()
+        .find(|section| {
+            section
+                .iter()
+                .any(|line| line.strip_prefix("a=mid:") == Some(mid))
+        })
+        .unwrap_or_else(|| panic!("no m-section with the mid {mid}:\n{sdp}"))
 }
