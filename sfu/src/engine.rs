@@ -30,6 +30,10 @@ const LAYER_NAMES: [&str; 3] = ["l", "m", "h"];
 const NOMINAL_LAYER_BITRATE: [u64; 3] = [150_000, 500_000, 1_500_000];
 /// The tallest tile each layer is good for (pixels); taller tiles get the top layer.
 const LAYER_MAX_HEIGHT: [u32; 2] = [180, 360];
+/// How often the loudest speaker is looked for.
+const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
+/// The smoothed loudness (0–127, 127 - level in -dBov) above which someone is speaking.
+const SPEAKING_LOUDNESS: f32 = 60.0;
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -105,6 +109,8 @@ struct TrackSource {
     /// Bytes received per layer since the last measurement, and the measured bitrates.
     layer_bytes: HashMap<Rid, u64>,
     layer_bitrate: HashMap<Rid, u64>,
+    /// Smoothed loudness of an audio track, from the audio level header extension.
+    loudness: f32,
 }
 
 impl TrackSource {
@@ -148,6 +154,8 @@ struct Peer {
     tile_heights: HashMap<TrackId, u32>,
     /// The simulcast layer received of each simulcast track.
     layers: HashMap<TrackId, LayerChoice>,
+    /// The last active speaker told to this peer.
+    speaker: Option<ParticipantId>,
 }
 
 impl Peer {
@@ -170,6 +178,7 @@ pub(crate) struct Engine {
     /// The totals of peers already gone, so that node totals never go down.
     retired: NodeMediaTotals,
     stats_refreshed: Instant,
+    speakers_checked: Instant,
 }
 
 impl Engine {
@@ -192,6 +201,7 @@ impl Engine {
             stats,
             retired: NodeMediaTotals::default(),
             stats_refreshed: Instant::now(),
+            speakers_checked: Instant::now(),
         }
     }
 
@@ -217,11 +227,35 @@ impl Engine {
                     let _ = peer.rtc.handle_input(Input::Timeout(now));
                 }
             }
+            if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
+                self.speakers_checked = now;
+                self.announce_speakers();
+            }
             let since = now.duration_since(self.stats_refreshed);
             if since >= STATS_INTERVAL {
                 self.stats_refreshed = now;
                 self.measure_layers(since);
                 self.publish_stats();
+            }
+        }
+    }
+
+    /// Tells each peer who is speaking loudest among the members it can hear, when that
+    /// changes. Only audio the room's plan lets the peer receive counts: a peer never learns
+    /// that someone in another session speaks.
+    fn announce_speakers(&mut self) {
+        for peer in self.peers.values_mut() {
+            let loudest = peer
+                .allowed
+                .iter()
+                .filter_map(|track| self.tracks.get(track))
+                .filter(|source| source.kind == TrackKind::Audio)
+                .filter(|source| source.loudness >= SPEAKING_LOUDNESS)
+                .max_by(|a, b| a.loudness.total_cmp(&b.loudness))
+                .map(|source| source.member);
+            if let Some(member) = loudest.filter(|member| peer.speaker != Some(*member)) {
+                peer.speaker = Some(member);
+                peer.emit(PeerEvent::ActiveSpeaker(member));
             }
         }
     }
@@ -394,6 +428,7 @@ impl Engine {
                     max_bitrate: None,
                     tile_heights: HashMap::new(),
                     layers: HashMap::new(),
+                    speaker: None,
                 },
             );
         }
@@ -816,6 +851,7 @@ impl Engine {
                 layers,
                 layer_bytes: HashMap::new(),
                 layer_bitrate: HashMap::new(),
+                loudness: 0.0,
             },
         );
     }
@@ -850,8 +886,20 @@ impl Engine {
             return;
         };
         self.ask_for_losses(track);
-        if let (Some(rid), Some(source)) = (data.rid, self.tracks.get_mut(&track)) {
-            *source.layer_bytes.entry(rid).or_default() += data.data.len() as u64;
+        if let Some(source) = self.tracks.get_mut(&track) {
+            if let Some(rid) = data.rid {
+                *source.layer_bytes.entry(rid).or_default() += data.data.len() as u64;
+            }
+            if let Some(level) = data.ext_vals.audio_level {
+                // RFC 6464: the level is in -dBov, 0 the loudest, 127 silence.
+                let silent = data.ext_vals.voice_activity == Some(false);
+                let loudness = if silent {
+                    0.0
+                } else {
+                    127.0 - f32::from(level.unsigned_abs().min(127))
+                };
+                source.loudness = 0.8 * source.loudness + 0.2 * loudness;
+            }
         }
         let Some(plan) = self.plans.get(from.room) else {
             return;

@@ -57,6 +57,9 @@ pub enum PeerEvent {
     Offer(String),
     /// The client started sending a track; the room should know (it decides who gets it).
     TrackPublished { track: TrackId, kind: TrackKind },
+    /// The loudest member this peer can hear changed (only members whose audio the room's
+    /// plan lets this peer receive are considered).
+    ActiveSpeaker(ParticipantId),
     /// The peer connection failed or timed out (no ICE consent): the member is gone.
     Closed,
     /// A client message could not be used (bad SDP, answer without offer…).

@@ -483,6 +483,12 @@ impl Session<'_> {
                 };
                 self.send(&message).await;
             }
+            PeerEvent::ActiveSpeaker(member) => {
+                let message = ServerMessage::ActiveSpeaker {
+                    member: member.into(),
+                };
+                self.send(&message).await;
+            }
             PeerEvent::Closed => return false,
         }
         true

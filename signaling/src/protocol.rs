@@ -433,6 +433,10 @@ pub enum ServerMessage {
     SdpOffer {
         sdp: String,
     },
+    /// The loudest member this client can hear (of its own session) changed.
+    ActiveSpeaker {
+        member: WireId,
+    },
     /// The server closes the connection after this.
     Bye {
         reason: ByeReason,

@@ -10,7 +10,8 @@
 //! Each enabled [`Source`] is a send-only transceiver in the media stream `stream_id` with the
 //! track id `"audio"`, `"video"` or `"screen"`:
 //!
-//! - audio: Opus, one 20 ms packet every 20 ms (a TOC byte, then the probe);
+//! - audio: Opus, one 20 ms packet every 20 ms (a TOC byte, then the probe), each with the
+//!   audio level header extension (see [Audio level](#audio-level));
 //! - video and screen: VP8 at `video_fps`. Every frame is one to three RTP packets of about
 //!   [`VIDEO_PACKET_BYTES`], with an RFC 7741 payload descriptor (X=1, 15-bit picture id). A
 //!   keyframe starts with a VP8 payload header whose P bit is clear, followed by the start code
@@ -60,6 +61,28 @@
 //!
 //! and every probe names its layer, so a receiver behind an SFU (which forwards one layer at a
 //! time, re-packetized into a single stream) tells which layer it is getting.
+//!
+//! ## Audio level
+//!
+//! As a browser does, the peer offers the client-to-mixer audio level header extension (RFC 6464,
+//! `urn:ietf:params:rtp-hdrext:ssrc-audio-level`) on its audio m-lines, and only there, and
+//! every audio packet carries it in the RFC 8285 one-byte form: one byte, bit 7 the voice
+//! activity flag (V), bits 0–6 the level in -dBov (0 the loudest, 127 silence). The microphone
+//! is either silent, level [`SILENT_AUDIO_LEVEL`] with V=0, or speaking, level
+//! [`SPEAKING_AUDIO_LEVEL`] with V=1: [`PeerOptions::speaking`] at first, then
+//! [`MediaPeer::set_speaking`]. The value is read as each packet is built, so a change shows from
+//! the next packet on (within 20 ms).
+//!
+//! The extension is registered last in the media engine, so it takes the first id left after
+//! the others: 5 in an offer the peer makes before any negotiation (transport-cc is 1, and the
+//! video m-lines' mid, rid and repaired rid are 2, 3 and 4, as before; the audio m-lines carry
+//! transport-cc and the audio level only). Once a negotiation settled an id, later offers and
+//! answers keep it; in an answer to a remote offer, the id is the remote offer's. As for
+//! simulcast, the id written is the negotiated one, read back from the sender's parameters before
+//! every packet. `webrtc` refuses to send a packet with an extension id its sender did not
+//! negotiate, so a remote side that does not accept the extension gets the audio without it.
+//!
+//! Received packets are not examined for it.
 //!
 //! # What it receives
 //!
@@ -121,10 +144,11 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RTCRtpHeaderExtensionParameters,
+    RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use rtc::sdp::extmap::{SDES_MID_URI, SDES_RTP_STREAM_ID_URI};
+use rtc::sdp::extmap::{AUDIO_LEVEL_URI, SDES_MID_URI, SDES_RTP_STREAM_ID_URI};
 use rtc::shared::marshal::Marshal;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -155,6 +179,12 @@ pub const VIDEO_PACKET_BYTES: usize = 1000;
 pub const LOW_LAYER_PACKET_BYTES: usize = 300;
 /// The payload size of an audio packet, TOC byte and probe included.
 const AUDIO_PACKET_BYTES: usize = 80;
+/// The audio level (RFC 6464, -dBov) of a speaking microphone; sent with the voice activity flag
+/// set.
+pub const SPEAKING_AUDIO_LEVEL: u8 = 20;
+/// The audio level (RFC 6464, -dBov) of a silent microphone: silence itself; sent with the voice
+/// activity flag clear.
+pub const SILENT_AUDIO_LEVEL: u8 = 127;
 /// Opus TOC byte: configuration 31 (CELT fullband, 20 ms), mono, one frame.
 const OPUS_TOC: u8 = 0xf8;
 /// What starts every probe.
@@ -312,6 +342,8 @@ pub struct PeerOptions {
     /// How many of the last outgoing RTP packets to keep, marshalled as they go to SRTP, for
     /// [`MediaPeer::captured_outgoing_rtp`]; 0 keeps none.
     pub capture_outgoing_rtp: usize,
+    /// Whether the microphone starts out speaking (see [`MediaPeer::set_speaking`]).
+    pub speaking: bool,
 }
 
 impl Default for PeerOptions {
@@ -326,6 +358,7 @@ impl Default for PeerOptions {
             drop_outgoing: None,
             simulcast: false,
             capture_outgoing_rtp: 0,
+            speaking: false,
         }
     }
 }
@@ -620,6 +653,8 @@ struct LocalSource {
     keyframe_requested: AtomicBool,
     keyframe_requests: AtomicU64,
     sent_packets: AtomicU64,
+    /// Whether the microphone is speaking, for the audio level of its packets (audio only).
+    speaking: AtomicBool,
 }
 
 impl MediaPeer {
@@ -644,6 +679,15 @@ impl MediaPeer {
         let registry = configure_rtcp_reports(registry);
         let registry = configure_twcc(registry, &mut media_engine)?;
         configure_simulcast_extension_headers(&mut media_engine)?;
+        // Last, so that the extensions above keep their ids: offered on audio m-lines only, in
+        // every direction (as browsers offer it).
+        media_engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL_URI.to_owned(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )?;
 
         let (connection_state, _) = watch::channel(RTCPeerConnectionState::New);
         let (gathering_state, _) = watch::channel(RTCIceGatheringState::New);
@@ -676,6 +720,7 @@ impl MediaPeer {
                             keyframe_requested: AtomicBool::new(false),
                             keyframe_requests: AtomicU64::new(0),
                             sent_packets: AtomicU64::new(0),
+                            speaking: AtomicBool::new(options.speaking),
                         })
                     })
                     .collect()
@@ -1007,6 +1052,15 @@ impl MediaPeer {
     pub fn keyframe_requests_received_for_layer(&self, layer: Layer) -> u64 {
         self.layer_encoding(layer)
             .map_or(0, |local| local.keyframe_requests.load(Ordering::Relaxed))
+    }
+
+    /// Makes the microphone speaking (audio level [`SPEAKING_AUDIO_LEVEL`], voice activity flag
+    /// set) or silent ([`SILENT_AUDIO_LEVEL`], flag clear) from its next packet on. Does nothing
+    /// for a peer without audio.
+    pub fn set_speaking(&self, speaking: bool) {
+        for local in self.encodings(Source::Audio) {
+            local.speaking.store(speaking, Ordering::Relaxed);
+        }
     }
 
     /// Outgoing packets lost on purpose by the [`DropPolicy`].
@@ -1463,7 +1517,17 @@ async fn generate(
             },
         };
         let packets = match local.source.kind() {
-            MediaKind::Audio => vec![stream.audio_packet(local, &tag, payload_type)],
+            MediaKind::Audio => {
+                let mut packet = stream.audio_packet(local, &tag, payload_type);
+                // Looked up for every packet too. Without a negotiated id (the remote side did
+                // not accept the extension) the packet goes without it: `webrtc` would refuse it.
+                if let Some(id) = audio_level_id(&out.sender).await {
+                    let level = audio_level(local.speaking.load(Ordering::Relaxed));
+                    // The id was checked to fit the one-byte form and the value is one byte.
+                    let _ = packet.header.set_extension(id, level);
+                }
+                vec![packet]
+            }
             MediaKind::Video => stream.video_frame(local, &tag, payload_type, &options),
         };
         for mut packet in packets {
@@ -1523,21 +1587,43 @@ async fn layer_extensions(
             .map(Bytes::from);
     }
     let parameters = out.sender.get_parameters().await.ok()?;
-    let id_of = |uri: &str| {
-        parameters
-            .rtp_parameters
-            .header_extensions
-            .iter()
-            .find(|extension| extension.uri == uri)
-            .and_then(|extension| u8::try_from(extension.id).ok())
-            .filter(|id| (1..=14).contains(id))
-    };
+    let extensions = &parameters.rtp_parameters.header_extensions;
     Some(LayerExtensions {
-        mid_id: id_of(SDES_MID_URI)?,
+        mid_id: extension_id(extensions, SDES_MID_URI)?,
         mid: mid.clone()?,
-        rid_id: id_of(SDES_RTP_STREAM_ID_URI)?,
+        rid_id: extension_id(extensions, SDES_RTP_STREAM_ID_URI)?,
         rid: Bytes::from_static(layer.rid().as_bytes()),
     })
+}
+
+/// The id negotiated for the header extension `uri`, if it fits the one-byte form (RFC 8285).
+fn extension_id(extensions: &[RTCRtpHeaderExtensionParameters], uri: &str) -> Option<u8> {
+    extensions
+        .iter()
+        .find(|extension| extension.uri == uri)
+        .and_then(|extension| u8::try_from(extension.id).ok())
+        .filter(|id| (1..=14).contains(id))
+}
+
+/// The negotiated id of the audio level extension on `sender`'s m-line; `None` until the
+/// negotiation settled one, or if it did not keep the extension.
+async fn audio_level_id(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let parameters = sender.get_parameters().await.ok()?;
+    extension_id(
+        &parameters.rtp_parameters.header_extensions,
+        AUDIO_LEVEL_URI,
+    )
+}
+
+/// The audio level extension's one byte (RFC 6464): the voice activity flag (bit 7), then the
+/// level in -dBov (bits 0–6).
+fn audio_level(speaking: bool) -> Bytes {
+    let byte = if speaking {
+        0x80 | SPEAKING_AUDIO_LEVEL
+    } else {
+        SILENT_AUDIO_LEVEL
+    };
+    Bytes::copy_from_slice(&[byte])
 }
 
 /// Sends a PLI for `media_ssrc` on `track`.

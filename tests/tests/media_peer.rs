@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use accordo_tests::media_peer::{
     DropPolicy, Layer, MediaKind, MediaPeer, PeerOptions, Source, LOW_LAYER_PACKET_BYTES,
-    VIDEO_PACKET_BYTES,
+    SILENT_AUDIO_LEVEL, SPEAKING_AUDIO_LEVEL, VIDEO_PACKET_BYTES,
 };
 
 /// How long a step that should take milliseconds on loopback may take before the test fails.
@@ -583,4 +583,193 @@ fn media_section_of_mid<'a>(sdp: &'a str, mid: &str) -> Vec<&'a str> {
                 .any(|line| line.strip_prefix("a=mid:") == Some(mid))
         })
         .unwrap_or_else(|| panic!("no m-section with the mid {mid}:\n{sdp}"))
+}
+
+/// The audio level extension's byte (RFC 6464) on every packet of the SSRC `audio` among
+/// `captured`, by probe counter, oldest first; every packet must carry it under the id
+/// `level_id`, and no packet of another SSRC may.
+fn audio_levels(captured: &[bytes::Bytes], audio: u32, level_id: u8) -> Vec<(u64, u8)> {
+    let mut levels = Vec::new();
+    for bytes in captured {
+        let packet = parse_wire_packet(bytes);
+        if packet.ssrc != audio {
+            assert!(
+                !packet.extensions.contains_key(&level_id),
+                "no audio level outside the microphone: {:?}",
+                packet.extensions
+            );
+            continue;
+        }
+        let level = match packet.extensions.get(&level_id).map(Vec::as_slice) {
+            Some(&[level]) => level,
+            other => panic!(
+                "an audio packet carries one byte of audio level under id {level_id}: {other:?} in {:?}",
+                packet.extensions
+            ),
+        };
+        levels.push((packet.probe_counter.expect("an audio probe"), level));
+    }
+    levels
+}
+
+/// Runs of equal values in `levels`: (first probe counter, value).
+fn level_runs(levels: &[(u64, u8)]) -> Vec<(u64, u8)> {
+    let mut runs: Vec<(u64, u8)> = Vec::new();
+    for &(counter, level) in levels {
+        if runs.last().is_none_or(|&(_, last)| last != level) {
+            runs.push((counter, level));
+        }
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_microphone_sends_its_audio_level_with_the_negotiated_id() {
+    const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+    // RFC 6464, one byte: V (bit 7), then the level in -dBov. Silent: V=0, level 127; speaking:
+    // V=1, level 20.
+    const SILENT: u8 = 0x7f;
+    const SPEAKING: u8 = 0x80 | 20;
+    const CAPTURED: usize = 10_000;
+    /// Time for the microphone to send about ten packets.
+    const A_WHILE: Duration = Duration::from_millis(200);
+    assert_eq!((SILENT_AUDIO_LEVEL, SPEAKING_AUDIO_LEVEL), (127, 20));
+
+    // Alice starts silent (the default), Bob speaking.
+    let alice = MediaPeer::new(
+        "alice",
+        PeerOptions {
+            capture_outgoing_rtp: CAPTURED,
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .expect("alice starts");
+    let bob = MediaPeer::new(
+        "bob",
+        PeerOptions {
+            video: false,
+            speaking: true,
+            capture_outgoing_rtp: CAPTURED,
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .expect("bob starts");
+
+    // The extension is offered on the audio m-line, and only there.
+    let offer = alice.create_offer().await.expect("alice creates her offer");
+    let microphone = media_section(&offer, "audio");
+    let offered = extmap_id(&microphone, AUDIO_LEVEL);
+    let camera = media_section(&offer, "video");
+    assert!(
+        !camera.iter().any(|line| line.contains(AUDIO_LEVEL)),
+        "no audio level on the camera:\n{}",
+        camera.join("\n")
+    );
+    let answer = bob.accept_offer(&offer).await.expect("bob answers");
+    let level_id = extmap_id(
+        &media_section_of_mid(&answer, mid_of(&microphone)),
+        AUDIO_LEVEL,
+    );
+    assert_eq!(level_id, offered, "the answer keeps the offered id");
+    alice
+        .set_remote_answer(&answer)
+        .await
+        .expect("alice applies bob's answer");
+    assert!(alice.wait_connected(PATIENCE).await, "alice connects");
+    assert!(bob.wait_connected(PATIENCE).await, "bob connects");
+    let audio = alice.ssrc(Source::Audio).expect("alice's microphone SSRC");
+
+    // Silent at first: V=0, level 127, from the very first packet (probe counter 0; nothing was
+    // evicted from the capture).
+    let deadline = Instant::now() + PATIENCE;
+    while bob.publisher_stats("alice").source(Source::Audio).packets < 10 {
+        assert!(Instant::now() < deadline, "bob hears alice");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let silent = audio_levels(&alice.captured_outgoing_rtp(), audio, level_id);
+    assert_eq!(silent.first().map(|(counter, _)| *counter), Some(0));
+    assert!(
+        silent.iter().all(|(_, level)| *level == SILENT),
+        "silent: {silent:?}"
+    );
+
+    // Speaking from the next packet on: V=1, level 20; then silent again.
+    alice.set_speaking(true);
+    tokio::time::sleep(A_WHILE).await;
+    let speaking = audio_levels(&alice.captured_outgoing_rtp(), audio, level_id);
+    assert_eq!(
+        speaking.last().map(|(_, level)| *level),
+        Some(SPEAKING),
+        "speaking within {A_WHILE:?}: {speaking:?}"
+    );
+    alice.set_speaking(false);
+    tokio::time::sleep(A_WHILE).await;
+    let captured = alice.captured_outgoing_rtp();
+    assert!(captured.len() < CAPTURED, "the capture kept everything");
+    let levels = audio_levels(&captured, audio, level_id);
+    assert!(
+        levels
+            .iter()
+            .zip(0..)
+            .all(|((counter, _), expected)| *counter == expected),
+        "every audio packet was captured, in order: {levels:?}"
+    );
+    let runs = level_runs(&levels);
+    assert_eq!(
+        runs.iter().map(|(_, level)| *level).collect::<Vec<_>>(),
+        [SILENT, SPEAKING, SILENT],
+        "silent, speaking, silent: {runs:?}"
+    );
+    let (last_silent, last_speaking) = (silent.last().unwrap().0, speaking.last().unwrap().0);
+    assert!(
+        runs[1].0 > last_silent && runs[2].0 > last_speaking,
+        "each change came after the call: {runs:?}, the last packets before were {last_silent} \
+         and {last_speaking}"
+    );
+    assert!(
+        runs[2].0 - runs[1].0 >= 5,
+        "speaking for about {A_WHILE:?}: {runs:?}"
+    );
+
+    // Bob, speaking from the start, publishes through a renegotiation: his packets carry the id
+    // his offer settled on (the one of Alice's offer, which his engine negotiated first).
+    let renegotiation = bob.create_offer().await.expect("bob offers his microphone");
+    let bob_microphone = media_section(&renegotiation, "audio");
+    let bob_level_id = extmap_id(&bob_microphone, AUDIO_LEVEL);
+    assert_eq!(bob_level_id, level_id);
+    let answer = alice
+        .accept_offer(&renegotiation)
+        .await
+        .expect("alice accepts bob's renegotiation");
+    assert_eq!(
+        extmap_id(
+            &media_section_of_mid(&answer, mid_of(&bob_microphone)),
+            AUDIO_LEVEL
+        ),
+        bob_level_id
+    );
+    bob.set_remote_answer(&answer)
+        .await
+        .expect("bob applies alice's answer");
+    assert!(
+        alice.wait_for_packets_from("bob", 10, PATIENCE).await,
+        "alice hears bob: {:?}",
+        alice.publisher_stats("bob")
+    );
+    let bob_audio = bob.ssrc(Source::Audio).expect("bob's microphone SSRC");
+    let from_bob = audio_levels(&bob.captured_outgoing_rtp(), bob_audio, bob_level_id);
+    assert!(!from_bob.is_empty(), "bob's audio was captured");
+    assert!(
+        from_bob.iter().all(|(_, level)| *level == SPEAKING),
+        "bob speaks: {from_bob:?}"
+    );
+    eprintln!(
+        "audio level id {level_id}; alice's runs {runs:?}; {} packets from bob",
+        from_bob.len()
+    );
+
+    alice.close().await.expect("alice closes");
+    bob.close().await.expect("bob closes");
 }

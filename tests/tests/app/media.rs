@@ -432,3 +432,74 @@ async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
     );
     assert!(keyframe.saturating_duration_since(asked) < Duration::from_millis(500));
 }
+
+/// Waits until `participant` is told that `speaker` speaks; panics after a while.
+async fn told_speaking(participant: &mut Participant, speaker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let told = participant
+            .room
+            .take_where(|m| m["type"] == "active_speaker", Duration::from_millis(50))
+            .await;
+        if told.iter().any(|m| m["member"] == speaker) {
+            return;
+        }
+        participant.negotiate(Duration::from_millis(10)).await;
+        assert!(
+            Instant::now() < deadline,
+            "{} was not told that {speaker} speaks",
+            participant.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_speaker_is_told_only_within_the_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &PEOPLE[..4], true).await;
+    let mut participants = Vec::new();
+    for (name, _, _) in &PEOPLE[..4] {
+        participants
+            .push(Participant::join(&app.address, &setup, name, PeerOptions::default()).await);
+    }
+    let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        all.iter().all(|r| {
+            members
+                .iter()
+                .filter(|m| **m != r.member)
+                .all(|m| r.packets_from(m) >= 20)
+        })
+    })
+    .await;
+
+    // party_a speaks: everyone else hears it.
+    participants[1].peer.set_speaking(true);
+    let party_a = members[1].clone();
+    for index in [0, 2, 3] {
+        told_speaking(&mut participants[index], &party_a).await;
+    }
+
+    // The mediator takes party_b aside; party_a falls silent and party_b speaks.
+    let caucus = vec![members[3].clone()];
+    participants[0]
+        .room
+        .command(json!({ "type": "start_caucus", "members": caucus }))
+        .await;
+    participants[1].peer.set_speaking(false);
+    participants[3].peer.set_speaking(true);
+    let party_b = members[3].clone();
+    told_speaking(&mut participants[0], &party_b).await;
+    keep_negotiating(&mut participants, Duration::from_secs(1)).await;
+    for outsider in &participants[1..3] {
+        let leaked = outsider.room.received.iter().any(|m| {
+            m["type"] == "active_speaker" && (m["member"] == party_b || m["member"] == members[0])
+        });
+        assert!(
+            !leaked,
+            "{} learned who speaks in the caucus",
+            outsider.name
+        );
+    }
+}
