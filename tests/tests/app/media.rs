@@ -12,30 +12,47 @@ use serde_json::json;
 
 const PEOPLE: &[(&str, &str, Option<&str>)] = &CAST;
 
-/// Everyone in the plenary with camera and microphone; party_a also shares a screen.
-async fn five_in_a_call(app: &TestApp) -> Vec<Participant> {
+/// The first `count` people of the cast join the room of a new case, each with
+/// `options(name)`.
+async fn join_all(
+    app: &TestApp,
+    count: usize,
+    options: impl Fn(&str) -> PeerOptions,
+) -> Vec<Participant> {
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, PEOPLE, true).await;
+    let setup = app.open_room(&office, &PEOPLE[..count], true).await;
     let mut participants = Vec::new();
-    for (name, _, _) in PEOPLE {
-        let options = PeerOptions {
-            screen: *name == "party_a",
-            keyframe_interval: Duration::from_secs(10),
-            ..PeerOptions::default()
-        };
-        participants.push(Participant::join(&app.address, &setup, name, options).await);
+    for (name, _, _) in &PEOPLE[..count] {
+        participants.push(Participant::join(&app.address, &setup, name, options(name)).await);
     }
+    participants
+}
+
+/// Answers server offers until every participant has received at least `packets` packets
+/// from every other.
+async fn until_everyone_receives_everyone(participants: &mut [Participant], packets: u64) {
     let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
-    // Each receives the other four (the screen share too).
-    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+    negotiate_until(participants, Duration::from_secs(15), |all| {
         all.iter().all(|receiver| {
             members
                 .iter()
                 .filter(|member| **member != receiver.member)
-                .all(|member| receiver.packets_from(member) >= 30)
+                .all(|member| receiver.packets_from(member) >= packets)
         })
     })
     .await;
+}
+
+/// Everyone in the plenary with camera and microphone; party_a also shares a screen.
+async fn five_in_a_call(app: &TestApp) -> Vec<Participant> {
+    let mut participants = join_all(app, 5, |name| PeerOptions {
+        screen: name == "party_a",
+        keyframe_interval: Duration::from_secs(10),
+        ..PeerOptions::default()
+    })
+    .await;
+    // Each receives the other four (the screen share too).
+    until_everyone_receives_everyone(&mut participants, 30).await;
     participants
 }
 
@@ -175,18 +192,12 @@ async fn a_caucus_cuts_media_at_once_and_the_plenary_brings_it_back_with_a_keyfr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screen_share_stays_in_its_session() {
     let app = spawn_app(Backend::Sqlite).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, &PEOPLE[..4], true).await;
-    let mut participants = Vec::new();
-    for (name, _, _) in &PEOPLE[..4] {
-        let options = PeerOptions {
-            audio: true,
-            video: *name != "party_a",
-            screen: *name == "party_a",
-            ..PeerOptions::default()
-        };
-        participants.push(Participant::join(&app.address, &setup, name, options).await);
-    }
+    let mut participants = join_all(&app, 4, |name| PeerOptions {
+        video: name != "party_a",
+        screen: name == "party_a",
+        ..PeerOptions::default()
+    })
+    .await;
     let sharer = participants[1].member.clone();
     // The caucus starts before anyone received the screen: it never reaches side B.
     let members = vec![sharer.clone(), participants[2].member.clone()];
@@ -216,23 +227,9 @@ async fn a_screen_share_stays_in_its_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
     let app = spawn_app(Backend::Sqlite).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, &PEOPLE[..3], true).await;
-    let mut participants = Vec::new();
-    for (name, _, _) in &PEOPLE[..3] {
-        participants
-            .push(Participant::join(&app.address, &setup, name, PeerOptions::default()).await);
-    }
+    let mut participants = join_all(&app, 3, |_| PeerOptions::default()).await;
+    until_everyone_receives_everyone(&mut participants, 20).await;
     let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
-    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
-        all.iter().all(|r| {
-            members
-                .iter()
-                .filter(|m| **m != r.member)
-                .all(|m| r.packets_from(m) >= 20)
-        })
-    })
-    .await;
 
     // lawyer_a's peer connection dies; its WebSocket stays open but silent on media.
     let lawyer_a = participants.pop().expect("lawyer_a");
@@ -272,25 +269,17 @@ async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packets_lost_on_the_way_in_are_asked_again_and_recovered() {
     let app = spawn_app(Backend::Sqlite).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, &PEOPLE[..2], true).await;
-    let mut participants = vec![
-        // A peer must offer at least one m-line: the mediator sends too (see the notes on
-        // receive-only clients).
-        Participant::join(&app.address, &setup, "mediator", PeerOptions::default()).await,
-        Participant::join(
-            &app.address,
-            &setup,
-            "party_a",
-            PeerOptions {
-                audio: false,
-                keyframe_interval: Duration::from_secs(30),
-                drop_outgoing: Some(DropPolicy::EveryNthVideoPacket(20)),
-                ..PeerOptions::default()
-            },
-        )
-        .await,
-    ];
+    // The mediator sends too: a webrtc-rs offer needs at least one m-line.
+    let mut participants = join_all(&app, 2, |name| match name {
+        "party_a" => PeerOptions {
+            audio: false,
+            keyframe_interval: Duration::from_secs(30),
+            drop_outgoing: Some(DropPolicy::EveryNthVideoPacket(20)),
+            ..PeerOptions::default()
+        },
+        _ => PeerOptions::default(),
+    })
+    .await;
     let sender = participants[1].member.clone();
     negotiate_until(&mut participants, Duration::from_secs(15), |all| {
         all[0].packets_from(&sender) >= 60
@@ -349,18 +338,13 @@ fn camera_track(receiver: &Participant, publisher: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
     let app = spawn_app(Backend::Sqlite).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, &PEOPLE[..4], true).await;
-    let mut participants = Vec::new();
-    for (name, _, _) in &PEOPLE[..4] {
-        let options = PeerOptions {
-            simulcast: *name == "party_a",
-            video: *name == "party_a",
-            keyframe_interval: Duration::from_secs(30),
-            ..PeerOptions::default()
-        };
-        participants.push(Participant::join(&app.address, &setup, name, options).await);
-    }
+    let mut participants = join_all(&app, 4, |name| PeerOptions {
+        simulcast: name == "party_a",
+        video: name == "party_a",
+        keyframe_interval: Duration::from_secs(30),
+        ..PeerOptions::default()
+    })
+    .await;
     let sender = participants[1].member.clone();
     negotiate_until(&mut participants, Duration::from_secs(15), |all| {
         [0, 2, 3]
@@ -456,23 +440,9 @@ async fn told_speaking(participant: &mut Participant, speaker: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_active_speaker_is_told_only_within_the_session() {
     let app = spawn_app(Backend::Sqlite).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, &PEOPLE[..4], true).await;
-    let mut participants = Vec::new();
-    for (name, _, _) in &PEOPLE[..4] {
-        participants
-            .push(Participant::join(&app.address, &setup, name, PeerOptions::default()).await);
-    }
+    let mut participants = join_all(&app, 4, |_| PeerOptions::default()).await;
+    until_everyone_receives_everyone(&mut participants, 20).await;
     let members: Vec<String> = participants.iter().map(|p| p.member.clone()).collect();
-    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
-        all.iter().all(|r| {
-            members
-                .iter()
-                .filter(|m| **m != r.member)
-                .all(|m| r.packets_from(m) >= 20)
-        })
-    })
-    .await;
 
     // party_a speaks: everyone else hears it.
     participants[1].peer.set_speaking(true);
