@@ -3,6 +3,7 @@
 mod app {
     mod accounts;
     mod architecture;
+    mod browser;
     mod cluster;
     mod health;
     mod media;

@@ -309,6 +309,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/static/accordo.css", get(stylesheet))
+        .route("/static/room.css", get(room_stylesheet))
+        .route("/static/room.js", get(room_script))
+        .route("/r/{token}", get(room_page))
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -408,6 +411,39 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
+    )
+}
+
+/// `GET /r/{token}`: the room, opened from a personal link. The page reads the token from its
+/// own address and sends it in the WebSocket `hello`; `Referrer-Policy: no-referrer` keeps it
+/// out of any other request.
+async fn room_page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("../static/room.html"),
+    )
+}
+
+async fn room_stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/room.css"),
+    )
+}
+
+async fn room_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/room.js"),
     )
 }
 
