@@ -149,7 +149,8 @@ impl Refusal {
             ),
             _ => (ErrorCode::InvalidCommand, "Operazione non possibile in questo momento."),
         };
-        Self::new(code, format!("{message} ({error})"))
+        // The person reads the message; the code tells programs the rest.
+        Self::new(code, message)
     }
 
     fn message(&self, seq: Option<u64>) -> ServerMessage {

@@ -21,6 +21,7 @@ const ROLES = {
 const names = new Map(); // member id -> "Name (Role)"
 let pc = null;
 let socket = null;
+let welcomed = false;
 
 function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
@@ -96,6 +97,7 @@ async function startMedia(iceServers) {
 async function onMessage(message) {
   switch (message.type) {
     case 'welcome':
+      welcomed = true;
       who.textContent = `${message.member.name} (${ROLES[message.member.role] || message.member.role})`;
       await startMedia(message.ice_servers || []);
       break;
@@ -119,6 +121,11 @@ async function onMessage(message) {
       break;
     case 'error':
       show(message.message);
+      if (!welcomed) {
+        // Refused at the door (invalid, revoked or expired link, full room): nothing else to show.
+        who.textContent = 'Non è stato possibile entrare nella stanza.';
+        tiles.hidden = true;
+      }
       break;
     case 'bye':
       if (message.reason === 'superseded') show('La stanza è stata aperta su un altro dispositivo.');

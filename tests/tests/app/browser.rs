@@ -9,36 +9,69 @@ use accordo_tests::room_client::token_of;
 use accordo_tests::{spawn_app, Backend, CAST};
 use backoffice::access::Role;
 
+/// Runs a browser script of `tests/browser/` with `args`; returns its last line as JSON.
+async fn run_browser_script(script: &str, args: Vec<String>) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("browser")
+        .join(script);
+    let output =
+        tokio::task::spawn_blocking(move || Command::new("node").arg(path).args(args).output())
+            .await
+            .expect("the browser run finishes")
+            .expect("node runs (infra/test installs it with the browser tests' packages)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no result from the browser:\n{stdout}\n{stderr}"))
+}
+
+fn artefacts() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artefacts directory");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_and_an_expired_link_each_say_what_to_do() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &CAST[..2], true).await;
+
+    let forged = format!("{}/r/{}", app.address, "B".repeat(43));
+    let shot = artefacts().join("link-forged.png").display().to_string();
+    let result = run_browser_script("notice.mjs", vec![forged, shot]).await;
+    let notice = result["notice"].as_str().unwrap_or_default();
+    assert!(notice.contains("Il collegamento non è valido"), "{result}");
+
+    app.clock
+        .advance(std::time::Duration::from_secs(91 * 24 * 60 * 60));
+    let expired = format!("{}/r/{}", app.address, token_of(setup.link("party_a")));
+    let shot = artefacts().join("link-expired.png").display().to_string();
+    let result = run_browser_script("notice.mjs", vec![expired, shot]).await;
+    let notice = result["notice"].as_str().unwrap_or_default();
+    assert!(notice.contains("La stanza virtuale è chiusa"), "{result}");
+    assert!(
+        notice.contains("segreteria"),
+        "it says whom to contact: {result}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, &CAST[..2], true).await;
     let link = |name: &str| format!("{}/r/{}", app.address, token_of(setup.link(name)));
-    let artefacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
-    std::fs::create_dir_all(&artefacts).expect("artefacts directory");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/two_browsers.mjs");
-    let output = tokio::task::spawn_blocking({
-        let (first, second) = (link("mediator"), link("party_a"));
-        move || {
-            Command::new("node")
-                .arg(script)
-                .args([first, second])
-                .arg(&artefacts)
-                .output()
-        }
-    })
-    .await
-    .expect("the browser run finishes")
-    .expect("node runs (infra/test installs it with the browser tests' packages)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let result: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no result from the browsers:\n{stdout}\n{stderr}"));
-    assert_eq!(result["ok"], true, "{result}\n{stderr}");
+    let artefacts = artefacts().display().to_string();
+    let result = run_browser_script(
+        "two_browsers.mjs",
+        vec![link("mediator"), link("party_a"), artefacts],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["names"][0], "Sig. mediator (Mediatore)");
     assert_eq!(result["captions"][0][0], "Sig. party_a (Parte)", "{result}");
     assert_eq!(
