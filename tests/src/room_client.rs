@@ -243,14 +243,20 @@ impl RoomClient {
         self.send_raw(&command.to_string()).await;
     }
 
-    /// Sends a command and waits for its `ack`; panics on an `error` for it.
-    pub async fn command(&mut self, command: Value) {
+    /// Sends a command and returns the server's answer to it (`ack` or `error`).
+    async fn answer_to(&mut self, command: Value) -> (u64, Value) {
         let seq = self.send(command).await;
         let answer = self
             .wait_for(|message| {
                 (message["type"] == "ack" || message["type"] == "error") && message["seq"] == seq
             })
             .await;
+        (seq, answer)
+    }
+
+    /// Sends a command and waits for its `ack`; panics on an `error` for it.
+    pub async fn command(&mut self, command: Value) {
+        let (seq, answer) = self.answer_to(command).await;
         assert_eq!(
             answer["type"], "ack",
             "{}: command {seq} refused: {answer}",
@@ -260,12 +266,7 @@ impl RoomClient {
 
     /// Sends a command and returns the `error` that refuses it.
     pub async fn refused(&mut self, command: Value) -> Value {
-        let seq = self.send(command).await;
-        let answer = self
-            .wait_for(|message| {
-                (message["type"] == "ack" || message["type"] == "error") && message["seq"] == seq
-            })
-            .await;
+        let (seq, answer) = self.answer_to(command).await;
         assert_eq!(
             answer["type"], "error",
             "{}: command {seq} was accepted",
