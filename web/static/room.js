@@ -18,10 +18,17 @@ const ROLES = {
   expert: 'CTU', segreteria_observer: 'Segreteria',
 };
 
+const chat = document.getElementById('chat');
+const messages = document.getElementById('messages');
+const chatForm = document.getElementById('chat-form');
+const chatText = document.getElementById('chat-text');
+
 const names = new Map(); // member id -> "Name (Role)"
 let pc = null;
 let socket = null;
 let welcomed = false;
+let me = null;
+let nextSeq = 1;
 
 function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
@@ -57,8 +64,23 @@ function remember(members) {
   }
 }
 
+function addPost(post) {
+  if (post.post !== 'chat') return;
+  const item = document.createElement('li');
+  const from = document.createElement('span');
+  from.className = 'from';
+  from.textContent = post.from === me ? 'Lei' : (names.get(post.from) || 'Partecipante');
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.textContent = post.text;
+  item.append(from, text);
+  messages.append(item);
+  messages.scrollTop = messages.scrollHeight;
+}
+
 function place(presence) {
   const here = presence.place;
+  chat.hidden = here.kind === 'waiting_room';
   if (here.kind === 'waiting_room') {
     show(NOTICES[here.notice] || 'Attenda, per favore.');
   } else {
@@ -98,12 +120,21 @@ async function onMessage(message) {
   switch (message.type) {
     case 'welcome':
       welcomed = true;
+      me = message.member.id;
+      nextSeq = message.last_command_seq + 1;
       who.textContent = `${message.member.name} (${ROLES[message.member.role] || message.member.role})`;
       await startMedia(message.ice_servers || []);
       break;
     case 'event':
-      if (message.event.kind === 'view' || message.event.kind === 'presence') {
-        place(message.event.kind === 'view' ? message.event.presence : message.event);
+      if (message.event.kind === 'view') {
+        place(message.event.presence);
+        // A new view replaces what the person sees, history included.
+        messages.replaceChildren();
+        for (const post of message.event.history) addPost(post);
+      } else if (message.event.kind === 'presence') {
+        place(message.event);
+      } else if (message.event.kind === 'chat') {
+        addPost(message.event);
       }
       break;
     case 'sdp_answer':
@@ -134,6 +165,14 @@ async function onMessage(message) {
       break;
   }
 }
+
+chatForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = chatText.value.trim();
+  if (!text) return;
+  send({ type: 'chat', seq: nextSeq++, text });
+  chatText.value = '';
+});
 
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';

@@ -5,9 +5,10 @@
 
 use std::process::Command;
 
-use accordo_tests::room_client::token_of;
+use accordo_tests::room_client::{token_of, RoomClient};
 use accordo_tests::{spawn_app, Backend, CAST};
 use backoffice::access::Role;
+use serde_json::json;
 
 /// Runs a browser script of `tests/browser/` with `args`; returns its last line as JSON.
 async fn run_browser_script(script: &str, args: Vec<String>) -> serde_json::Value {
@@ -78,4 +79,78 @@ async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
         result["captions"][1][0], "Sig. mediator (Mediatore)",
         "{result}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let people = [CAST[0], CAST[1], CAST[3]];
+    let setup = app.open_room(&office, &people, true).await;
+    let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator"))
+        .await
+        .expect("the mediator joins");
+    let link = |name: &str| format!("{}/r/{}", app.address, token_of(setup.link(name)));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/chat_caucus.mjs");
+    let mut browsers = tokio::process::Command::new("node")
+        .arg(script)
+        .args([
+            link("party_a"),
+            link("party_b"),
+            artefacts().display().to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut stdin = browsers.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(browsers.stdout.take().expect("stdout")).lines();
+    let first = stdout
+        .next_line()
+        .await
+        .expect("a line")
+        .unwrap_or_default();
+    assert_eq!(first, "ready", "{first}");
+
+    // The mediator takes party_a aside; party_b stays in the plenary.
+    mediator
+        .command(json!({ "type": "start_caucus", "members": [setup.member("party_a")] }))
+        .await;
+    stdin.write_all(b"go\n").await.expect("go");
+    let chat = mediator
+        .event_where("chat", |e| e["text"] == "La nostra proposta riservata")
+        .await;
+    assert_eq!(chat["from"], setup.member("party_a"));
+    mediator
+        .command(json!({ "type": "chat", "text": "Ricevuto, ne parliamo" }))
+        .await;
+
+    let last = stdout
+        .next_line()
+        .await
+        .expect("the result")
+        .unwrap_or_default();
+    let result: serde_json::Value =
+        serde_json::from_str(&last).unwrap_or_else(|_| panic!("{last}"));
+    let inside = result["a"].to_string();
+    let outside = result["b"].to_string();
+    assert!(
+        inside.contains("LeiLa nostra proposta riservata"),
+        "{result}"
+    );
+    assert!(inside.contains("Ricevuto, ne parliamo"), "{result}");
+    assert!(
+        !outside.contains("proposta") && !outside.contains("Ricevuto"),
+        "{result}"
+    );
+    assert!(
+        result["notice_b"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sessione separata"),
+        "party_b learns only that a private session is going on: {result}"
+    );
+    let _ = browsers.wait().await;
 }

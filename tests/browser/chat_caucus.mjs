@@ -1,0 +1,50 @@
+// party_a and party_b open their links in Chromium; once both are in the plenary the script
+// prints "ready" and waits for "go" on stdin (the test starts a caucus with party_a meanwhile);
+// then party_a writes in the chat. After a pause it prints, as one JSON line, the chat lines
+// each page shows. Used by `tests/tests/app/browser.rs`.
+import { chromium } from 'playwright-core';
+import { createInterface } from 'node:readline';
+
+const [, , linkA, linkB, artefacts] = process.argv;
+const lines = createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  ],
+});
+const result = {};
+try {
+  const pages = [];
+  for (const link of [linkA, linkB]) {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(link);
+    await page.waitForSelector('#chat:not([hidden])', { timeout: 10000 });
+    pages.push(page);
+  }
+  console.log('ready');
+  await nextLine();
+  const [a, b] = pages;
+  await a.fill('#chat-text', 'La nostra proposta riservata');
+  await a.click('#chat-form button');
+  await a.waitForFunction(() => document.querySelectorAll('#messages li').length >= 1, null, { timeout: 5000 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const read = (page) => page.$$eval('#messages li', (items) => items.map((item) => item.textContent));
+  result.a = await read(a);
+  result.b = await read(b);
+  result.notice_b = await b.textContent('#notice');
+  if (artefacts) {
+    await a.screenshot({ path: `${artefacts}/chat-caucus-inside.png` });
+    await b.screenshot({ path: `${artefacts}/chat-caucus-outside.png` });
+  }
+} catch (error) {
+  result.error = String(error);
+} finally {
+  await browser.close();
+  lines.close();
+}
+console.log(JSON.stringify(result));
