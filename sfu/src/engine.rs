@@ -18,7 +18,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::{Command, MediaStats, NodeMediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
+use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
 /// Keyframe requests to one publisher track are at most this frequent.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
@@ -176,7 +176,7 @@ pub(crate) struct Engine {
     next_track: u64,
     stats: Arc<Mutex<MediaStats>>,
     /// The totals of peers already gone, so that node totals never go down.
-    retired: NodeMediaTotals,
+    retired: MediaTotals,
     stats_refreshed: Instant,
     speakers_checked: Instant,
 }
@@ -199,7 +199,7 @@ impl Engine {
             tracks: HashMap::new(),
             next_track: 1,
             stats,
-            retired: NodeMediaTotals::default(),
+            retired: MediaTotals::default(),
             stats_refreshed: Instant::now(),
             speakers_checked: Instant::now(),
         }
@@ -285,14 +285,8 @@ impl Engine {
             room.peers += 1;
             room.tracks += peer.published.len() as u64;
             let contribution = peer_totals(peer);
-            add_totals(&mut totals, &contribution);
-            room.packets_in += contribution.packets_in;
-            room.bytes_in += contribution.bytes_in;
-            room.packets_out += contribution.packets_out;
-            room.bytes_out += contribution.bytes_out;
-            room.nacks += contribution.nacks;
-            room.nacks_sent += contribution.nacks_sent;
-            room.keyframe_requests += contribution.keyframe_requests;
+            totals += contribution;
+            room.traffic += contribution;
             for figures in peer.ingress.values().chain(peer.egress.values()) {
                 room.loss = room.loss.max(f64::from(figures.loss));
                 let rtt = figures.rtt.map_or(0.0, |rtt| rtt.as_secs_f64());
@@ -493,7 +487,7 @@ impl Engine {
     fn remove(&mut self, key: PeerKey) {
         if let Some(mut peer) = self.peers.remove(&key) {
             let gone = peer_totals(&peer);
-            add_totals(&mut self.retired, &gone);
+            self.retired += gone;
             peer.rtc.disconnect();
             self.by_address.retain(|_, owner| *owner != key);
             self.tracks.retain(|_, source| source.publisher != key);
@@ -960,8 +954,8 @@ impl Engine {
 }
 
 /// The cumulative figures of one peer's streams.
-fn peer_totals(peer: &Peer) -> NodeMediaTotals {
-    let mut totals = NodeMediaTotals::default();
+fn peer_totals(peer: &Peer) -> MediaTotals {
+    let mut totals = MediaTotals::default();
     for figures in peer.ingress.values() {
         totals.packets_in += figures.packets;
         totals.bytes_in += figures.bytes;
@@ -974,14 +968,4 @@ fn peer_totals(peer: &Peer) -> NodeMediaTotals {
         totals.nacks += figures.nacks;
     }
     totals
-}
-
-fn add_totals(sum: &mut NodeMediaTotals, more: &NodeMediaTotals) {
-    sum.packets_in += more.packets_in;
-    sum.bytes_in += more.bytes_in;
-    sum.packets_out += more.packets_out;
-    sum.bytes_out += more.bytes_out;
-    sum.nacks += more.nacks;
-    sum.nacks_sent += more.nacks_sent;
-    sum.keyframe_requests += more.keyframe_requests;
 }

@@ -80,18 +80,8 @@ pub struct RoomMediaStats {
     pub peers: u64,
     /// Tracks being published.
     pub tracks: u64,
-    /// RTP packets and bytes received from the room's publishers.
-    pub packets_in: u64,
-    pub bytes_in: u64,
-    /// RTP packets and bytes sent to the room's subscribers.
-    pub packets_out: u64,
-    pub bytes_out: u64,
-    /// NACKs the subscribers sent (packets they asked again).
-    pub nacks: u64,
-    /// NACKs sent to the publishers (packets lost on the way in, asked again).
-    pub nacks_sent: u64,
-    /// Keyframe requests (PLI and FIR) sent to the publishers.
-    pub keyframe_requests: u64,
+    /// Packets, bytes, NACKs and keyframe requests of the room's current peers.
+    pub traffic: MediaTotals,
     /// The worst fraction of packets lost, over every stream of the room (0 to 1).
     pub loss: f64,
     /// The longest round-trip time to a peer, in seconds.
@@ -100,23 +90,41 @@ pub struct RoomMediaStats {
     pub jitter: u64,
 }
 
-/// Totals of the node since it started (they never go down).
+/// Media traffic counts: of a room's current peers, or of the node since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NodeMediaTotals {
+pub struct MediaTotals {
+    /// RTP packets and bytes received from publishers.
     pub packets_in: u64,
     pub bytes_in: u64,
+    /// RTP packets and bytes sent to subscribers.
     pub packets_out: u64,
     pub bytes_out: u64,
+    /// NACKs the subscribers sent (packets they asked again).
     pub nacks: u64,
+    /// NACKs sent to the publishers (packets lost on the way in, asked again).
     pub nacks_sent: u64,
+    /// Keyframe requests (PLI and FIR) sent to the publishers.
     pub keyframe_requests: u64,
+}
+
+impl std::ops::AddAssign for MediaTotals {
+    fn add_assign(&mut self, more: MediaTotals) {
+        self.packets_in += more.packets_in;
+        self.bytes_in += more.bytes_in;
+        self.packets_out += more.packets_out;
+        self.bytes_out += more.bytes_out;
+        self.nacks += more.nacks;
+        self.nacks_sent += more.nacks_sent;
+        self.keyframe_requests += more.keyframe_requests;
+    }
 }
 
 /// The media figures `/metrics` shows.
 #[derive(Debug, Clone, Default)]
 pub struct MediaStats {
     pub rooms: HashMap<RoomId, RoomMediaStats>,
-    pub totals: NodeMediaTotals,
+    /// Totals of the node since it started (they never go down).
+    pub totals: MediaTotals,
 }
 
 /// The shared forwarding table: the current plan of every room, written by the room tasks,

@@ -143,22 +143,22 @@ impl MediaMetrics {
                 .set(whole(figures.tracks));
             self.packets
                 .with_label_values(&[room, "in"])
-                .set(whole(figures.packets_in));
+                .set(whole(figures.traffic.packets_in));
             self.packets
                 .with_label_values(&[room, "out"])
-                .set(whole(figures.packets_out));
+                .set(whole(figures.traffic.packets_out));
             self.bytes
                 .with_label_values(&[room, "in"])
-                .set(whole(figures.bytes_in));
+                .set(whole(figures.traffic.bytes_in));
             self.bytes
                 .with_label_values(&[room, "out"])
-                .set(whole(figures.bytes_out));
+                .set(whole(figures.traffic.bytes_out));
             self.nacks
                 .with_label_values(&[room])
-                .set(whole(figures.nacks));
+                .set(whole(figures.traffic.nacks));
             self.keyframe_requests
                 .with_label_values(&[room])
-                .set(whole(figures.keyframe_requests));
+                .set(whole(figures.traffic.keyframe_requests));
             self.loss.with_label_values(&[room]).set(figures.loss);
             self.rtt.with_label_values(&[room]).set(figures.rtt_seconds);
             self.jitter
