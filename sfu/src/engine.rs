@@ -3,6 +3,7 @@
 //! It feeds datagrams and time to the str0m instances, forwards each incoming media frame to
 //! the peers the room's plan allows, negotiates send-only m-lines for newly allowed tracks, and
 //! asks publishers for a keyframe when someone starts (or resumes) receiving their video.
+//! ICE-TCP connections (see `tcp`) deliver their frames here too and are answered the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -12,12 +13,13 @@ use std::time::{Duration, Instant};
 use rooms::{ParticipantId, RoomId, TrackId, TrackKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
 /// Keyframe requests to one publisher track are at most this frequent.
@@ -36,6 +38,8 @@ const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
 const SPEAKING_LOUDNESS: f32 = 60.0;
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often peers are checked for silence.
+const SILENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The latest cumulative figures of one stream of a peer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -156,6 +160,8 @@ struct Peer {
     layers: HashMap<TrackId, LayerChoice>,
     /// The last active speaker told to this peer.
     speaker: Option<ParticipantId>,
+    /// When a datagram of this peer last arrived (or the peer was created).
+    last_heard: Instant,
 }
 
 impl Peer {
@@ -164,14 +170,28 @@ impl Peer {
     }
 }
 
+/// How the media task reaches its clients.
+pub(crate) struct Transports {
+    pub(crate) udp: UdpSocket,
+    /// The UDP address announced in the host candidate.
+    pub(crate) udp_announced: SocketAddr,
+    /// The ICE-TCP address announced in the passive TCP candidate, if TCP is on.
+    pub(crate) tcp_announced: Option<SocketAddr>,
+    pub(crate) tcp_events: mpsc::Receiver<TcpEvent>,
+    /// Keeps `tcp_events` open when no listener feeds it.
+    pub(crate) _tcp_keepalive: mpsc::Sender<TcpEvent>,
+}
+
 pub(crate) struct Engine {
-    socket: UdpSocket,
-    local_addr: SocketAddr,
-    announced: SocketAddr,
+    transports: Transports,
+    /// Open ICE-TCP connections by client address.
+    tcp_links: HashMap<SocketAddr, Link>,
+    /// A peer that sends nothing (no ICE check, no RTCP, no media) for this long is gone.
+    silence_timeout: Duration,
     plans: Arc<Plans>,
     peers: HashMap<PeerKey, Peer>,
     /// Remote addresses already matched to a peer (the fast path of demultiplexing).
-    by_address: HashMap<SocketAddr, PeerKey>,
+    by_address: HashMap<(Protocol, SocketAddr), PeerKey>,
     tracks: HashMap<TrackId, TrackSource>,
     next_track: u64,
     stats: Arc<Mutex<MediaStats>>,
@@ -179,20 +199,20 @@ pub(crate) struct Engine {
     retired: MediaTotals,
     stats_refreshed: Instant,
     speakers_checked: Instant,
+    silence_checked: Instant,
 }
 
 impl Engine {
     pub(crate) fn new(
-        socket: UdpSocket,
-        announced: SocketAddr,
+        transports: Transports,
+        silence_timeout: Duration,
         plans: Arc<Plans>,
         stats: Arc<Mutex<MediaStats>>,
     ) -> Self {
-        let local_addr = socket.local_addr().unwrap_or(announced);
         Self {
-            socket,
-            local_addr,
-            announced,
+            transports,
+            tcp_links: HashMap::new(),
+            silence_timeout,
             plans,
             peers: HashMap::new(),
             by_address: HashMap::new(),
@@ -202,6 +222,7 @@ impl Engine {
             retired: MediaTotals::default(),
             stats_refreshed: Instant::now(),
             speakers_checked: Instant::now(),
+            silence_checked: Instant::now(),
         }
     }
 
@@ -210,11 +231,12 @@ impl Engine {
         loop {
             let wake = self.poll_all();
             tokio::select! {
-                received = self.socket.recv_from(&mut buf) => {
+                received = self.transports.udp.recv_from(&mut buf) => {
                     if let Ok((len, source)) = received {
-                        self.receive(source, buf.get(..len).unwrap_or_default());
+                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
                     }
                 }
+                Some(event) = self.transports.tcp_events.recv() => self.tcp_event(event),
                 command = inbox.recv() => match command {
                     Some(command) => self.command(command),
                     None => return,
@@ -226,6 +248,10 @@ impl Engine {
                 if peer.rtc.is_alive() {
                     let _ = peer.rtc.handle_input(Input::Timeout(now));
                 }
+            }
+            if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
+                self.silence_checked = now;
+                self.end_silent_peers(now);
             }
             if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
                 self.speakers_checked = now;
@@ -300,20 +326,53 @@ impl Engine {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = MediaStats { rooms, totals };
     }
 
-    fn receive(&mut self, source: SocketAddr, datagram: &[u8]) {
+    /// Disconnects the peers nothing was heard from for the silence timeout: a client that
+    /// vanished without a word (network gone, device off). Browsers send ICE consent checks
+    /// and RTCP every few seconds even with microphone and camera off, so silence is death.
+    fn end_silent_peers(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            if now.duration_since(peer.last_heard) >= self.silence_timeout {
+                peer.rtc.disconnect();
+            }
+        }
+    }
+
+    fn tcp_event(&mut self, event: TcpEvent) {
+        match event {
+            TcpEvent::Opened { remote, link } => {
+                self.tcp_links.insert(remote, link);
+            }
+            TcpEvent::Frame { remote, frame } => self.receive(Protocol::Tcp, remote, &frame),
+            TcpEvent::Closed { remote } => {
+                self.tcp_links.remove(&remote);
+                self.by_address.remove(&(Protocol::Tcp, remote));
+            }
+        }
+    }
+
+    fn receive(&mut self, proto: Protocol, source: SocketAddr, datagram: &[u8]) {
         let Ok(contents) = datagram.try_into() else {
             return;
+        };
+        // The destination is the address of our candidate, as the client addressed it (the
+        // announced one, which differs from the bound one behind a 1:1 NAT).
+        let destination = match proto {
+            Protocol::Udp => self.transports.udp_announced,
+            _ => match self.transports.tcp_announced {
+                Some(address) => address,
+                None => return,
+            },
         };
         let input = Input::Receive(
             Instant::now(),
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
-                destination: self.local_addr,
+                destination,
                 contents,
             },
         );
-        let known = self.by_address.get(&source).copied().filter(|key| {
+        let known = self.by_address.get(&(proto, source)).copied().filter(|key| {
             self.peers
                 .get(key)
                 .is_some_and(|peer| peer.rtc.accepts(&input))
@@ -327,8 +386,9 @@ impl Engine {
         let Some(key) = key else {
             return;
         };
-        self.by_address.insert(source, key);
+        self.by_address.insert((proto, source), key);
         if let Some(peer) = self.peers.get_mut(&key) {
+            peer.last_heard = Instant::now();
             if peer.rtc.handle_input(input).is_err() {
                 peer.rtc.disconnect();
             }
@@ -396,9 +456,21 @@ impl Engine {
                 .enable_vp8(true)
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .build(Instant::now());
-            match Candidate::host(self.announced, "udp") {
-                Ok(candidate) => {
-                    rtc.add_local_candidate(candidate);
+            let tcp = self.transports.tcp_announced.map(|address| {
+                Candidate::builder()
+                    .tcp()
+                    .host(address)
+                    .tcptype(TcpType::Passive)
+                    .build()
+            });
+            let candidates = std::iter::once(Candidate::host(self.transports.udp_announced, "udp"))
+                .chain(tcp)
+                .collect::<Result<Vec<_>, _>>();
+            match candidates {
+                Ok(candidates) => {
+                    for candidate in candidates {
+                        rtc.add_local_candidate(candidate);
+                    }
                 }
                 Err(error) => {
                     let _ =
@@ -423,6 +495,7 @@ impl Engine {
                     tile_heights: HashMap::new(),
                     layers: HashMap::new(),
                     speaker: None,
+                    last_heard: Instant::now(),
                 },
             );
         }
@@ -736,10 +809,16 @@ impl Engine {
                         break;
                     }
                     Output::Transmit(transmit) => {
-                        // UDP: a full socket buffer drops the datagram, as the network would.
-                        let _ = self
-                            .socket
-                            .try_send_to(&transmit.contents, transmit.destination);
+                        // A full socket buffer or link queue drops the datagram, as the
+                        // network would.
+                        if transmit.proto == Protocol::Udp {
+                            let _ = self
+                                .transports
+                                .udp
+                                .try_send_to(&transmit.contents, transmit.destination);
+                        } else if let Some(link) = self.tcp_links.get(&transmit.destination) {
+                            let _ = link.try_send(transmit.contents.to_vec());
+                        }
                     }
                     Output::Event(event) => self.event(key, event),
                 }

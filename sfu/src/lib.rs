@@ -7,6 +7,7 @@
 //! # Layout
 //! - this file: the [`Sfu`] handle the signaling edge talks to, and the types it exchanges.
 //! - `engine`: the task that owns the socket and the peers, and forwards media.
+//! - `tcp`: ICE-TCP connections (the fallback where UDP is blocked), framed into datagrams.
 //!
 //! **Invariant** (confidentiality, with `rooms`): a media packet of track T reaches peer P only
 //! if the room's current forwarding plan lists P's connection as a receiver of T. The plan is
@@ -23,10 +24,12 @@
 //! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
 
 mod engine;
+mod tcp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rooms::{ConnectionId, ForwardingPlan, ParticipantId, RoomId, TrackId, TrackKind};
 use tokio::sync::mpsc;
@@ -36,9 +39,13 @@ use tokio::sync::mpsc;
 pub struct SfuConfig {
     /// The UDP address to bind (port 0 picks a free one).
     pub udp: SocketAddr,
+    /// The TCP address for ICE-TCP (port 0 picks a free one); `None` turns ICE-TCP off.
+    pub tcp: Option<SocketAddr>,
     /// The address announced to clients when the server is behind a 1:1 NAT; the bound
     /// address otherwise.
     pub public_ip: Option<IpAddr>,
+    /// A peer nothing is heard from for this long (no ICE check, RTCP or media) is closed.
+    pub silence_timeout: Duration,
 }
 
 /// One peer connection: a member's WebSocket connection in a room.
@@ -187,27 +194,46 @@ pub struct Sfu {
     plans: Arc<Plans>,
     stats: Arc<Mutex<MediaStats>>,
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
 }
 
 impl Sfu {
-    /// Binds the UDP socket and starts the media task.
+    /// Binds the UDP socket (and the ICE-TCP listener) and starts the media task.
     pub async fn start(config: SfuConfig) -> std::io::Result<Sfu> {
-        let socket = tokio::net::UdpSocket::bind(config.udp).await?;
-        let local_addr = socket.local_addr()?;
-        let announced = SocketAddr::new(
-            config.public_ip.unwrap_or(local_addr.ip()),
-            local_addr.port(),
-        );
+        let udp = tokio::net::UdpSocket::bind(config.udp).await?;
+        let local_addr = udp.local_addr()?;
+        let announce = |bound: SocketAddr| {
+            SocketAddr::new(config.public_ip.unwrap_or(bound.ip()), bound.port())
+        };
+        let (tcp_keepalive, tcp_events) = mpsc::channel(1024);
+        let tcp_addr = match config.tcp {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address).await?;
+                let bound = listener.local_addr()?;
+                tokio::spawn(tcp::accept(listener, tcp_keepalive.clone()));
+                Some(bound)
+            }
+            None => None,
+        };
+        let transports = engine::Transports {
+            udp,
+            udp_announced: announce(local_addr),
+            tcp_announced: tcp_addr.map(announce),
+            tcp_events,
+            _tcp_keepalive: tcp_keepalive,
+        };
         let plans = Arc::new(Plans::default());
         let stats = Arc::new(Mutex::new(MediaStats::default()));
         let (commands, inbox) = mpsc::unbounded_channel();
-        let engine = engine::Engine::new(socket, announced, plans.clone(), stats.clone());
+        let engine =
+            engine::Engine::new(transports, config.silence_timeout, plans.clone(), stats.clone());
         tokio::spawn(engine.run(inbox));
         Ok(Sfu {
             commands,
             plans,
             stats,
             local_addr,
+            tcp_addr,
         })
     }
 
@@ -222,6 +248,11 @@ impl Sfu {
     /// The UDP address the media plane is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TCP address ICE-TCP listens on, if it is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// A client's offer: opens the peer (or renegotiates it). `screen_mids` names the

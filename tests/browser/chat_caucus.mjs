@@ -2,27 +2,17 @@
 // prints "ready" and waits for "go" on stdin (the test starts a caucus with party_a meanwhile);
 // then party_a writes in the chat. After a pause it prints, as one JSON line, the chat lines
 // each page shows. Used by `tests/tests/app/browser.rs`.
-import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
+import { openPage, run } from './lib.mjs';
 
 const [, , linkA, linkB, artefacts] = process.argv;
 const lines = createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  ],
-});
-const result = {};
-try {
+await run(async (browser, result) => {
   const pages = [];
   for (const link of [linkA, linkB]) {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(link);
+    const page = await openPage(browser, link);
     await page.waitForSelector('#chat:not([hidden])', { timeout: 10000 });
     pages.push(page);
   }
@@ -41,10 +31,6 @@ try {
     await a.screenshot({ path: `${artefacts}/chat-caucus-inside.png` });
     await b.screenshot({ path: `${artefacts}/chat-caucus-outside.png` });
   }
-} catch (error) {
-  result.error = String(error);
-} finally {
-  await browser.close();
-  lines.close();
-}
-console.log(JSON.stringify(result));
+  result.ok = true;
+});
+lines.close();

@@ -21,6 +21,7 @@ use web::server::{self, RunningServer, Runtime};
 pub mod media_peer;
 pub mod participant;
 pub mod room_client;
+pub mod vanishing;
 
 pub use reqwest;
 pub use signaling::clock::ManualClock;
@@ -185,6 +186,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         media_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        media_tcp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        // Short, so that a vanished peer is noticed within a test's patience.
+        media_silence_timeout_ms: 4_000,
         data_dir: data_dir.to_path_buf(),
         log_level: "warn".to_owned(),
         shutdown_grace_secs: 5,

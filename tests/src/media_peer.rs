@@ -132,6 +132,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
+use crate::vanishing::{Vanish, VanishingRuntime};
 use bytes::{BufMut, Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::network_type::NetworkType;
@@ -617,6 +618,7 @@ pub struct MediaPeer {
     shared: Arc<Shared>,
     outgoing: Vec<Arc<Outgoing>>,
     generators: Vec<JoinHandle<()>>,
+    vanish: Vanish,
 }
 
 /// What the peer connection's callbacks, the generators and the readers share.
@@ -743,7 +745,9 @@ impl MediaPeer {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_network_types(vec![NetworkType::Udp4])
             .build();
+        let (runtime, vanish) = VanishingRuntime::new();
         let connection = PeerConnectionBuilder::new()
+            .with_runtime(runtime)
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
             .with_setting_engine(setting_engine)
@@ -836,6 +840,7 @@ impl MediaPeer {
             shared,
             outgoing,
             generators,
+            vanish,
         })
     }
 
@@ -1088,6 +1093,12 @@ impl MediaPeer {
     /// [`DropPolicy`] are not there, their retransmissions are.
     pub fn captured_outgoing_rtp(&self) -> Vec<Bytes> {
         lock(&self.shared.captured).iter().cloned().collect()
+    }
+
+    /// Disappears without a word, as a device that lost its network: from now on nothing this
+    /// peer sends reaches the wire (no media, RTCP, ICE consent check or DTLS close).
+    pub fn vanish(&self) {
+        self.vanish.vanish();
     }
 
     /// Stops sending and closes the connection.

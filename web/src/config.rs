@@ -54,9 +54,20 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// The UDP address of the media plane (one port for every peer).
     pub media_listen: SocketAddr,
+    /// The TCP address of ICE-TCP, the media fallback for networks that block UDP (one port
+    /// for every peer); `off` turns it off.
+    #[serde(
+        deserialize_with = "lenient::address_or_off",
+        serialize_with = "lenient::show_address_or_off"
+    )]
+    pub media_tcp_listen: Option<SocketAddr>,
     /// The public IP announced to clients for media when the server is behind a 1:1 NAT (or
     /// listens on 0.0.0.0); the listen address otherwise.
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// Milliseconds without a packet (ICE check, RTCP or media) after which a member's media
+    /// connection counts as dead and the member as gone.
+    #[serde(deserialize_with = "lenient::number")]
+    pub media_silence_timeout_ms: u64,
     /// STUN servers handed to clients (`stun:host:port`); a list, or comma-separated in the
     /// environment.
     #[serde(deserialize_with = "lenient::list")]
@@ -114,7 +125,9 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             media_listen: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            media_tcp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 40000))),
             media_public_ip: None,
+            media_silence_timeout_ms: 10_000,
             stun_urls: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -473,6 +486,28 @@ mod lenient {
     enum ListOrText {
         List(Vec<String>),
         Text(String),
+    }
+
+    pub fn address_or_off<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.trim() {
+            "off" => Ok(None),
+            address => address.parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("`{text}` is neither HOST:PORT nor `off`"))
+            }),
+        }
+    }
+
+    pub fn show_address_or_off<S: serde::Serializer>(
+        address: &Option<SocketAddr>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match address {
+            Some(address) => serializer.collect_str(address),
+            None => serializer.serialize_str("off"),
+        }
     }
 
     pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -54,9 +54,9 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot reach Redis: {0}")]
     Redis(String),
-    #[error("cannot open the media port {address}: {source}")]
+    #[error("cannot open the media ports ({ports}): {source}")]
     Media {
-        address: SocketAddr,
+        ports: String,
         source: std::io::Error,
     },
 }
@@ -221,11 +221,16 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
     };
     let media = Sfu::start(SfuConfig {
         udp: config.media_listen,
+        tcp: config.media_tcp_listen,
         public_ip: config.media_public_ip,
+        silence_timeout: Duration::from_millis(config.media_silence_timeout_ms),
     })
     .await
     .map_err(|source| StartError::Media {
-        address: config.media_listen,
+        ports: match config.media_tcp_listen {
+            Some(tcp) => format!("UDP {}, TCP {tcp}", config.media_listen),
+            None => format!("UDP {}", config.media_listen),
+        },
         source,
     })?;
     let media_addr = media.local_addr();

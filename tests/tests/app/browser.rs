@@ -60,8 +60,8 @@ async fn a_forged_and_an_expired_link_each_say_what_to_do() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
+/// The mediator and party_a open their links in two browsers (`mode`: see two_browsers.mjs).
+async fn two_browsers(mode: &str) -> serde_json::Value {
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, &CAST[..2], true).await;
@@ -69,10 +69,22 @@ async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
     let artefacts = artefacts().display().to_string();
     let result = run_browser_script(
         "two_browsers.mjs",
-        vec![link("mediator"), link("party_a"), artefacts],
+        vec![link("mediator"), link("party_a"), artefacts, mode.to_owned()],
     )
     .await;
     assert_eq!(result["ok"], true, "{result}");
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_that_cannot_use_udp_reach_the_sfu_over_ice_tcp() {
+    let result = two_browsers("udp-blocked").await;
+    assert_eq!(result["protocols"], json!(["tcp", "tcp"]), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
+    let result = two_browsers("udp").await;
     assert_eq!(result["names"][0], "Sig. mediator (Mediatore)");
     assert_eq!(result["captions"][0][0], "Sig. party_a (Parte)", "{result}");
     assert_eq!(

@@ -224,8 +224,25 @@ async fn a_screen_share_stays_in_its_session() {
     );
 }
 
+/// How a participant's media goes away.
+enum Death {
+    /// The peer connection is closed properly (DTLS close).
+    Closed,
+    /// The device vanishes: nothing more arrives, not even ICE consent checks.
+    Vanished,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
+async fn a_participant_whose_media_is_closed_is_removed_and_the_room_goes_on() {
+    media_dies_and_the_room_goes_on(Death::Closed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_device_vanishes_silently_is_removed_and_the_room_goes_on() {
+    media_dies_and_the_room_goes_on(Death::Vanished).await;
+}
+
+async fn media_dies_and_the_room_goes_on(death: Death) {
     let app = spawn_app(Backend::Sqlite).await;
     let mut participants = join_all(&app, 3, |_| PeerOptions::default()).await;
     until_everyone_receives_everyone(&mut participants, 20).await;
@@ -234,8 +251,11 @@ async fn a_participant_whose_media_dies_is_removed_and_the_room_goes_on() {
     // lawyer_a's peer connection dies; its WebSocket stays open but silent on media.
     let lawyer_a = participants.pop().expect("lawyer_a");
     let Participant { mut room, peer, .. } = lawyer_a;
-    peer.close().await.expect("close");
     let started = Instant::now();
+    match death {
+        Death::Closed => peer.close().await.expect("close"),
+        Death::Vanished => peer.vanish(),
+    }
     let bye = room.closed().await;
     assert_eq!(
         bye.map(|b| b["reason"].clone()),

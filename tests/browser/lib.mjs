@@ -1,0 +1,102 @@
+// What every browser script shares: Chromium launched as the tests need it, a page per person
+// with camera and microphone granted, and the figures read back from a room page.
+import { chromium } from 'playwright-core';
+
+/** Debian's Chromium, headless, with a fake camera and microphone. */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    ],
+  });
+}
+
+/**
+ * Drops the server's UDP candidates from every remote description, as a firewall that blocks
+ * UDP would leave the browser nothing but ICE-TCP; and keeps each peer connection in
+ * `window.peerConnections` for the test to read its statistics.
+ */
+function udpBlocked() {
+  const original = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (description) {
+    const sdp = description.sdp
+      .split('\r\n')
+      .filter((line) => !(line.startsWith('a=candidate:') && / udp /i.test(line)))
+      .join('\r\n');
+    return original.call(this, { type: description.type, sdp });
+  };
+  window.peerConnections = [];
+  const Original = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const connection = new Original(...args);
+    window.peerConnections.push(connection);
+    return connection;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+}
+
+/** A new browser context and page; `options.udpBlocked` leaves only ICE-TCP to the page. */
+export async function openPage(browser, link, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  await context.grantPermissions(['camera', 'microphone']);
+  if (options.udpBlocked) await context.addInitScript(udpBlocked);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await page.goto(link);
+  return page;
+}
+
+/** The transport of the page's selected ICE candidate pair (`udp` or `tcp`), if any. */
+export async function selectedProtocol(page) {
+  return page.evaluate(async () => {
+    for (const connection of window.peerConnections || []) {
+      const stats = await connection.getStats();
+      for (const report of stats.values()) {
+        if (report.type === 'transport' && report.selectedCandidatePairId) {
+          const pair = stats.get(report.selectedCandidatePairId);
+          return stats.get(pair.localCandidateId)?.protocol;
+        }
+      }
+    }
+    return undefined;
+  });
+}
+
+/** Video frames the page has decoded from the first other person's tile. */
+export async function framesDecoded(page) {
+  return page.evaluate(async () => {
+    const video = document.querySelector('.tile:not(.me) video');
+    if (!video || !video.srcObject) return 0;
+    // The page keeps its peer connection private: read the decoded frames from the element.
+    const quality = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    return quality ? quality.totalVideoFrames : 0;
+  });
+}
+
+/** Waits (up to `ms`) until `check()` is true; returns its last value. */
+export async function until(check, ms) {
+  const deadline = Date.now() + ms;
+  let value = await check();
+  while (!value && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    value = await check();
+  }
+  return value;
+}
+
+/** Runs `body(browser, result)`, records an error in `result`, prints it as one JSON line. */
+export async function run(body) {
+  const browser = await launch();
+  const result = { ok: false };
+  try {
+    await body(browser, result);
+  } catch (error) {
+    result.error = String(error);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+}
