@@ -372,11 +372,15 @@ impl Engine {
                 contents,
             },
         );
-        let known = self.by_address.get(&(proto, source)).copied().filter(|key| {
-            self.peers
-                .get(key)
-                .is_some_and(|peer| peer.rtc.accepts(&input))
-        });
+        let known = self
+            .by_address
+            .get(&(proto, source))
+            .copied()
+            .filter(|key| {
+                self.peers
+                    .get(key)
+                    .is_some_and(|peer| peer.rtc.accepts(&input))
+            });
         let key = known.or_else(|| {
             self.peers
                 .iter()

@@ -225,8 +225,12 @@ impl Sfu {
         let plans = Arc::new(Plans::default());
         let stats = Arc::new(Mutex::new(MediaStats::default()));
         let (commands, inbox) = mpsc::unbounded_channel();
-        let engine =
-            engine::Engine::new(transports, config.silence_timeout, plans.clone(), stats.clone());
+        let engine = engine::Engine::new(
+            transports,
+            config.silence_timeout,
+            plans.clone(),
+            stats.clone(),
+        );
         tokio::spawn(engine.run(inbox));
         Ok(Sfu {
             commands,

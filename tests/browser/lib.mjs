@@ -15,9 +15,27 @@ export function launch() {
 }
 
 /**
+ * Keeps each peer connection in `window.peerConnections` and the publisher (stream id) of each
+ * received track in `window.trackOwners`, for the test to read statistics per person.
+ */
+function watchPeerConnections() {
+  window.peerConnections = [];
+  window.trackOwners = {};
+  const Original = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const connection = new Original(...args);
+    window.peerConnections.push(connection);
+    connection.addEventListener('track', (event) => {
+      if (event.streams[0]) window.trackOwners[event.track.id] = event.streams[0].id;
+    });
+    return connection;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+}
+
+/**
  * Drops the server's UDP candidates from every remote description, as a firewall that blocks
- * UDP would leave the browser nothing but ICE-TCP; and keeps each peer connection in
- * `window.peerConnections` for the test to read its statistics.
+ * UDP would leave the browser nothing but ICE-TCP.
  */
 function udpBlocked() {
   const original = RTCPeerConnection.prototype.setRemoteDescription;
@@ -28,24 +46,22 @@ function udpBlocked() {
       .join('\r\n');
     return original.call(this, { type: description.type, sdp });
   };
-  window.peerConnections = [];
-  const Original = window.RTCPeerConnection;
-  window.RTCPeerConnection = function (...args) {
-    const connection = new Original(...args);
-    window.peerConnections.push(connection);
-    return connection;
-  };
-  window.RTCPeerConnection.prototype = Original.prototype;
 }
 
-/** A new browser context and page; `options.udpBlocked` leaves only ICE-TCP to the page. */
+/**
+ * A new browser context and page at `link`, past the lobby (its "Entra" button) when there is
+ * one. Options: `udpBlocked` leaves only ICE-TCP to the page; `lobby` stays in the lobby;
+ * `viewport` sets the window size.
+ */
 export async function openPage(browser, link, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const context = await browser.newContext({ viewport: options.viewport || { width: 1000, height: 700 } });
   await context.grantPermissions(['camera', 'microphone']);
+  await context.addInitScript(watchPeerConnections);
   if (options.udpBlocked) await context.addInitScript(udpBlocked);
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   await page.goto(link);
+  if (!options.lobby && await page.$('#enter')) await page.click('#enter');
   return page;
 }
 
@@ -62,6 +78,23 @@ export async function selectedProtocol(page) {
       }
     }
     return undefined;
+  });
+}
+
+/** Video frames decoded per publisher (member id), over every peer connection of the page. */
+export async function framesByPublisher(page) {
+  return page.evaluate(async () => {
+    const frames = {};
+    for (const connection of window.peerConnections || []) {
+      if (connection.connectionState === 'closed') continue;
+      const stats = await connection.getStats();
+      for (const report of stats.values()) {
+        if (report.type !== 'inbound-rtp' || report.kind !== 'video') continue;
+        const owner = window.trackOwners[report.trackIdentifier];
+        if (owner) frames[owner] = (frames[owner] || 0) + (report.framesDecoded || 0);
+      }
+    }
+    return frames;
   });
 }
 

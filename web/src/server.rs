@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
@@ -31,7 +31,7 @@ use crate::csrf::CsrfKey;
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
-use crate::{auth, csrf, pages, rooms_api, telemetry, tls};
+use crate::{auth, csrf, pages, room_page, rooms_api, telemetry, tls};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -313,10 +313,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route("/static/accordo.css", get(stylesheet))
-        .route("/static/room.css", get(room_stylesheet))
-        .route("/static/room.js", get(room_script))
-        .route("/r/{token}", get(room_page))
+        .route("/static/{*name}", get(static_asset))
+        .route("/r/{token}", get(room_page::room_page))
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -419,45 +417,46 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /r/{token}`: the room, opened from a personal link. The page reads the token from its
-/// own address and sends it in the WebSocket `hello`; `Referrer-Policy: no-referrer` keeps it
-/// out of any other request.
-async fn room_page() -> impl IntoResponse {
+/// The files under `/static/`: served from the binary, no build step, nothing from elsewhere.
+const STATIC_ASSETS: &[(&str, &str, &str)] = &[
+    ("accordo.css", CSS, include_str!("../static/accordo.css")),
+    ("room.css", CSS, include_str!("../static/room.css")),
+    ("room.js", JAVASCRIPT, include_str!("../static/room.js")),
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        include_str!("../static/room.html"),
-    )
-}
+        "room/connection.js",
+        JAVASCRIPT,
+        include_str!("../static/room/connection.js"),
+    ),
+    (
+        "room/devices.js",
+        JAVASCRIPT,
+        include_str!("../static/room/devices.js"),
+    ),
+    (
+        "room/media.js",
+        JAVASCRIPT,
+        include_str!("../static/room/media.js"),
+    ),
+    (
+        "room/controls.js",
+        JAVASCRIPT,
+        include_str!("../static/room/controls.js"),
+    ),
+];
+const CSS: &str = "text/css; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
-async fn room_stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../static/room.css"),
-    )
-}
-
-async fn room_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../static/room.js"),
-    )
-}
-
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../static/accordo.css"),
-    )
+/// `GET /static/{name}`.
+async fn static_asset(Path(name): Path<String>) -> Response {
+    match STATIC_ASSETS.iter().find(|(asset, _, _)| *asset == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => AppError::NotFound.into_response(),
+    }
 }

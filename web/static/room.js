@@ -1,12 +1,16 @@
-// The room client: joins from the personal link, negotiates audio and video with the SFU
-// over the room WebSocket (docs/protocol.md), and shows one tile per person received.
-// Plain ES module, no build step, no third-party requests.
+// The room client. The lobby (camera, microphone and speaker check, privacy notice) comes first
+// when the link is good; then the room connection (room/connection.js, which reconnects and
+// resumes by itself), the media link to the SFU (room/media.js, a fresh one per connection),
+// one tile per member of the current session, the session's chat, and for the mediator the
+// controls (room/controls.js). Plain ES modules, no build step, no third-party requests.
 
+import { RoomConnection } from './room/connection.js';
+import { fillSelect, levelMeter, listDevices, openDevices, speakerTest } from './room/devices.js';
+import { MediaLink } from './room/media.js';
+import { MediatorControls, sessionName } from './room/controls.js';
+
+const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.pathname.split('/').pop() || '');
-const who = document.getElementById('who');
-const notice = document.getElementById('notice');
-const tiles = document.getElementById('tiles');
-const local = document.getElementById('local');
 
 const NOTICES = {
   waiting_for_admission: 'Il mediatore la farà entrare a breve.',
@@ -17,30 +21,101 @@ const ROLES = {
   mediator: 'Mediatore', party: 'Parte', lawyer: 'Avvocato', representative: 'Rappresentante',
   expert: 'CTU', segreteria_observer: 'Segreteria',
 };
+const CONNECTION = {
+  connecting: 'Collegamento in corso…',
+  reconnecting: 'Connessione persa: nuovo collegamento in corso…',
+};
+const QUALITY = { good: 'Connessione buona', fair: 'Connessione discreta', poor: 'Connessione debole' };
+const BYES = {
+  superseded: 'La stanza è stata aperta su un altro dispositivo o in un’altra scheda.',
+  removed: 'Il mediatore l’ha fatta uscire dall’incontro.',
+  invite_revoked: 'Il suo collegamento è stato revocato. Si rivolga alla segreteria dell’organismo.',
+  room_expired: 'La stanza virtuale è chiusa: per un nuovo incontro si rivolga alla segreteria dell’organismo.',
+};
 
-const chat = document.getElementById('chat');
-const messages = document.getElementById('messages');
-const chatForm = document.getElementById('chat-form');
-const chatText = document.getElementById('chat-text');
+const state = {
+  me: null,
+  role: null,
+  names: new Map(), // member id -> "Name (Role)"
+  local: new MediaStream(),
+  /** The opening of camera and microphone: a promise of the stream. */
+  devices: null,
+  choice: {},
+  media: null,
+  welcomed: false,
+  timerEndsAt: null,
+};
 
-const names = new Map(); // member id -> "Name (Role)"
-let pc = null;
-let socket = null;
-let welcomed = false;
-let me = null;
-let nextSeq = 1;
+const connection = new RoomConnection(token, { message: onMessage, state: onConnectionState });
+const controls = new MediatorControls($('controls'), (message) => connection.command(message), label);
 
-function send(message) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+function label(member) {
+  return state.names.get(member) || 'Partecipante';
 }
 
-function show(text) {
-  notice.hidden = !text;
-  notice.textContent = text || '';
+function show(element, text) {
+  element.hidden = !text;
+  element.textContent = text || '';
+}
+
+// ------------------------------------------------------------------------------------ lobby
+
+let stopMeter = () => {};
+
+async function lobby() {
+  $('enter').addEventListener('click', enter);
+  state.devices = openDevices();
+  try {
+    state.local = await state.devices;
+  } catch (error) {
+    show($('device-problem'), 'Non è stato possibile usare microfono e videocamera: controlli i permessi del browser. Può comunque entrare.');
+  }
+  $('preview').srcObject = state.local;
+  stopMeter = levelMeter(state.local, $('level'));
+  await refreshDeviceLists();
+  for (const [id, key] of [['camera', 'camera'], ['microphone', 'microphone']]) {
+    $(id).addEventListener('change', async () => {
+      state.choice[key] = $(id).value;
+      stopMeter();
+      for (const track of state.local.getTracks()) track.stop();
+      state.devices = openDevices(state.choice);
+      state.local = await state.devices;
+      $('preview').srcObject = state.local;
+      stopMeter = levelMeter(state.local, $('level'));
+    });
+  }
+  $('speaker').addEventListener('change', () => { state.choice.speaker = $('speaker').value; });
+  $('speaker-test').addEventListener('click', () => speakerTest(state.choice.speaker).catch(() => {}));
+}
+
+async function refreshDeviceLists() {
+  const devices = await listDevices().catch(() => ({ cameras: [], microphones: [], speakers: [] }));
+  const current = (kind) => state.local.getTracks().find((track) => track.kind === kind)?.getSettings().deviceId;
+  fillSelect($('camera'), devices.cameras, current('video'), 'Videocamera');
+  fillSelect($('microphone'), devices.microphones, current('audio'), 'Microfono');
+  fillSelect($('speaker'), devices.speakers, state.choice.speaker, 'Altoparlante');
+  $('speaker-choice').hidden = devices.speakers.length === 0 || !('setSinkId' in HTMLMediaElement.prototype);
+}
+
+function enter() {
+  stopMeter();
+  $('lobby').hidden = true;
+  connection.open();
+}
+
+// ------------------------------------------------------------------------------------ room
+
+function onConnectionState(connectionState) {
+  show($('connection'), CONNECTION[connectionState]);
+  if (connectionState === 'reconnecting' && state.media) {
+    // The peer connection belongs to the room connection that ended: a fresh one follows.
+    state.media.close();
+    state.media = null;
+  }
 }
 
 function tileFor(member) {
-  let tile = tiles.querySelector(`[data-member="${CSS.escape(member)}"]`);
+  let tile = $('tiles').querySelector(`[data-member="${CSS.escape(member)}"]`);
   if (!tile) {
     tile = document.createElement('figure');
     tile.className = 'tile';
@@ -49,18 +124,36 @@ function tileFor(member) {
     video.autoplay = true;
     video.playsInline = true;
     const caption = document.createElement('figcaption');
-    caption.textContent = names.get(member) || 'Partecipante';
     tile.append(video, caption);
-    tiles.append(tile);
+    $('tiles').append(tile);
+    if (state.choice.speaker && video.setSinkId) video.setSinkId(state.choice.speaker).catch(() => {});
   }
+  tile.querySelector('figcaption').textContent = label(member);
   return tile;
+}
+
+function attach(member, stream) {
+  const video = tileFor(member).querySelector('video');
+  if (video.srcObject !== stream) video.srcObject = stream;
 }
 
 function remember(members) {
   for (const member of members || []) {
-    names.set(member.id, `${member.name} (${ROLES[member.role] || member.role})`);
-    const caption = tiles.querySelector(`[data-member="${CSS.escape(member.id)}"] figcaption`);
-    if (caption) caption.textContent = names.get(member.id);
+    state.names.set(member.id, `${member.name} (${ROLES[member.role] || member.role})`);
+  }
+}
+
+/** One tile per other member of the session; tiles of those who left it go. */
+function showMembers(members) {
+  const here = new Set(members.filter((member) => member.id !== state.me).map((member) => member.id));
+  for (const tile of $('tiles').querySelectorAll('.tile:not(.me)')) {
+    if (!here.has(tile.dataset.member)) tile.remove();
+  }
+  for (const member of here) {
+    const tile = tileFor(member);
+    const stream = state.media && state.media.streamOf(member);
+    if (stream) attach(member, stream);
+    tile.classList.toggle('offline', !members.find((m) => m.id === member).connected);
   }
 }
 
@@ -69,116 +162,174 @@ function addPost(post) {
   const item = document.createElement('li');
   const from = document.createElement('span');
   from.className = 'from';
-  from.textContent = post.from === me ? 'Lei' : (names.get(post.from) || 'Partecipante');
+  from.textContent = post.from === state.me ? 'Lei' : label(post.from);
   const text = document.createElement('span');
   text.className = 'text';
   text.textContent = post.text;
   item.append(from, text);
-  messages.append(item);
-  messages.scrollTop = messages.scrollHeight;
+  $('messages').append(item);
+  $('messages').scrollTop = $('messages').scrollHeight;
 }
 
 function place(presence) {
   const here = presence.place;
-  chat.hidden = here.kind === 'waiting_room';
-  if (here.kind === 'waiting_room') {
-    show(NOTICES[here.notice] || 'Attenda, per favore.');
-  } else {
-    show(here.private_session_elsewhere && here.session_kind === 'plenary'
-      ? 'È in corso una sessione separata con altri partecipanti.' : '');
-    remember(here.members);
+  if (presence.overview) {
+    remember(presence.overview.members);
+    controls.render(presence.overview, state.me);
   }
+  $('chat').hidden = here.kind === 'waiting_room';
+  if (here.kind === 'waiting_room') {
+    show($('notice'), NOTICES[here.notice] || 'Attenda, per favore.');
+    showMembers([]);
+    state.timerEndsAt = null;
+  } else {
+    remember(here.members);
+    const elsewhere = here.private_session_elsewhere && here.session_kind === 'plenary';
+    show($('notice'), elsewhere ? 'È in corso una sessione separata con altri partecipanti.'
+      : here.session_kind === 'caucus' ? `${sessionName(here.session)}: quanto si dice qui resta riservato.` : '');
+    showMembers(here.members);
+    state.timerEndsAt = here.timer_ends_at;
+  }
+  tickTimer();
+}
+
+function tickTimer() {
+  if (!state.timerEndsAt) {
+    show($('timer'), '');
+    return;
+  }
+  const left = Math.max(0, Math.round((state.timerEndsAt - Date.now()) / 1000));
+  const minutes = String(Math.floor(left / 60)).padStart(2, '0');
+  const seconds = String(left % 60).padStart(2, '0');
+  show($('timer'), `Tempo rimasto: ${minutes}:${seconds}`);
 }
 
 async function startMedia(iceServers) {
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-  } catch (error) {
-    show('Non è stato possibile usare microfono e videocamera: controlli i permessi del browser.');
-    stream = new MediaStream();
+  // The lobby's devices (still opening if the person entered at once), or none.
+  state.local = await (state.devices || openDevices(state.choice)).catch(() => state.local);
+  state.devices = Promise.resolve(state.local);
+  $('local').srcObject = state.local;
+  applyToggles();
+  state.media = new MediaLink(state.local, iceServers, (message) => connection.send(message), attach);
+  await state.media.offer();
+}
+
+function applyToggles() {
+  for (const [button, kind, on, off] of [
+    [$('toggle-microphone'), 'audio', 'Microfono attivo', 'Microfono spento'],
+    [$('toggle-camera'), 'video', 'Videocamera attiva', 'Videocamera spenta'],
+  ]) {
+    const tracks = state.local.getTracks().filter((track) => track.kind === kind);
+    const enabled = button.getAttribute('aria-pressed') === 'true';
+    for (const track of tracks) track.enabled = enabled;
+    button.textContent = enabled ? on : off;
+    button.disabled = tracks.length === 0;
   }
-  local.srcObject = stream;
-  pc = new RTCPeerConnection({ iceServers });
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
-  if (stream.getTracks().length === 0) pc.addTransceiver('audio', { direction: 'recvonly' });
-  pc.onicecandidate = (event) => {
-    if (event.candidate) send({ type: 'ice_candidate', candidate: event.candidate.candidate, mid: event.candidate.sdpMid });
-  };
-  pc.ontrack = (event) => {
-    const member = event.streams[0] ? event.streams[0].id : 'sconosciuto';
-    const video = tileFor(member).querySelector('video');
-    const stream = video.srcObject || new MediaStream();
-    stream.addTrack(event.track);
-    video.srcObject = stream;
-  };
-  await pc.setLocalDescription(await pc.createOffer());
-  send({ type: 'sdp_offer', sdp: pc.localDescription.sdp });
 }
 
 async function onMessage(message) {
   switch (message.type) {
     case 'welcome':
-      welcomed = true;
-      me = message.member.id;
-      nextSeq = message.last_command_seq + 1;
-      who.textContent = `${message.member.name} (${ROLES[message.member.role] || message.member.role})`;
+      state.welcomed = true;
+      state.me = message.member.id;
+      state.role = message.member.role;
+      $('who').textContent = `${message.member.name} (${ROLES[message.member.role] || message.member.role})`;
+      $('stage').hidden = false;
+      if (state.media) state.media.close();
       await startMedia(message.ice_servers || []);
       break;
     case 'event':
-      if (message.event.kind === 'view') {
-        place(message.event.presence);
-        // A new view replaces what the person sees, history included.
-        messages.replaceChildren();
-        for (const post of message.event.history) addPost(post);
-      } else if (message.event.kind === 'presence') {
-        place(message.event);
-      } else if (message.event.kind === 'chat') {
-        addPost(message.event);
-      }
+      onEvent(message.event);
       break;
     case 'sdp_answer':
-      await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
-      break;
     case 'sdp_offer':
-      await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
-      await pc.setLocalDescription(await pc.createAnswer());
-      send({ type: 'sdp_answer', sdp: pc.localDescription.sdp });
+      if (state.media) await state.media.handle(message);
       break;
     case 'active_speaker':
-      for (const tile of tiles.querySelectorAll('.tile')) {
+      for (const tile of $('tiles').querySelectorAll('.tile')) {
         tile.classList.toggle('speaking', tile.dataset.member === message.member);
       }
       break;
     case 'error':
-      show(message.message);
-      if (!welcomed) {
+      show($('notice'), message.message);
+      if (!state.welcomed) {
         // Refused at the door (invalid, revoked or expired link, full room): nothing else to show.
-        who.textContent = 'Non è stato possibile entrare nella stanza.';
-        tiles.hidden = true;
+        $('who').textContent = 'Non è stato possibile entrare nella stanza.';
+        $('stage').hidden = true;
+        if ($('lobby')) $('lobby').hidden = true;
       }
       break;
     case 'bye':
-      if (message.reason === 'superseded') show('La stanza è stata aperta su un altro dispositivo.');
+      if (BYES[message.reason]) {
+        // Refused at the door, the preceding error already says why.
+        if (state.welcomed) show($('notice'), BYES[message.reason]);
+        $('stage').hidden = true;
+        if (state.media) state.media.close();
+        for (const track of state.local.getTracks()) track.stop();
+      }
       break;
     default:
       break;
   }
 }
 
-chatForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const text = chatText.value.trim();
-  if (!text) return;
-  send({ type: 'chat', seq: nextSeq++, text });
-  chatText.value = '';
-});
-
-function connect() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  socket = new WebSocket(`${scheme}://${location.host}/ws/v1`);
-  socket.onopen = () => send({ type: 'hello', v: 1, token });
-  socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+function onEvent(event) {
+  switch (event.kind) {
+    case 'view':
+      place(event.presence);
+      // A view replaces what the person sees, history included.
+      $('messages').replaceChildren();
+      for (const post of event.history) addPost(post);
+      break;
+    case 'presence':
+      place(event);
+      break;
+    case 'chat':
+      addPost(event);
+      break;
+    case 'broadcast':
+      show($('broadcast'), `Avviso del mediatore: ${event.text}`);
+      break;
+    case 'caucus_time_up':
+      show($('broadcast'), 'Il tempo previsto per questa sessione separata è terminato.');
+      break;
+    default:
+      break;
+  }
 }
 
-connect();
+$('chat-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = $('chat-text').value.trim();
+  if (text && connection.command({ type: 'chat', text })) $('chat-text').value = '';
+});
+
+for (const id of ['toggle-microphone', 'toggle-camera']) {
+  $(id).addEventListener('click', () => {
+    const pressed = $(id).getAttribute('aria-pressed') === 'true';
+    $(id).setAttribute('aria-pressed', String(!pressed));
+    applyToggles();
+  });
+}
+
+setInterval(async () => {
+  tickTimer();
+  if (!state.media) {
+    show($('quality'), '');
+    return;
+  }
+  const quality = await state.media.quality().catch(() => null);
+  show($('quality'), quality && QUALITY[quality]);
+  if (quality) $('quality').dataset.quality = quality;
+}, 2000);
+
+navigator.mediaDevices?.addEventListener?.('devicechange', () => {
+  if ($('lobby') && !$('lobby').hidden) refreshDeviceLists();
+});
+
+if (document.querySelector('main').dataset.lobby === '1') {
+  lobby();
+} else {
+  // No lobby: the link or the room cannot be used; the connection says why.
+  connection.open();
+}

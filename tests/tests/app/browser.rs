@@ -69,7 +69,12 @@ async fn two_browsers(mode: &str) -> serde_json::Value {
     let artefacts = artefacts().display().to_string();
     let result = run_browser_script(
         "two_browsers.mjs",
-        vec![link("mediator"), link("party_a"), artefacts, mode.to_owned()],
+        vec![
+            link("mediator"),
+            link("party_a"),
+            artefacts,
+            mode.to_owned(),
+        ],
     )
     .await;
     assert_eq!(result["ok"], true, "{result}");
@@ -165,4 +170,97 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
         "party_b learns only that a private session is going on: {result}"
     );
     let _ = browsers.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let people = [CAST[0], CAST[1], CAST[2], CAST[3]];
+    let setup = app.open_room(&office, &people, false).await;
+    let cast: Vec<serde_json::Value> = people
+        .iter()
+        .map(|(name, _, _)| {
+            json!({
+                "name": name,
+                "id": setup.member(name),
+                "link": format!("{}/r/{}", app.address, token_of(setup.link(name))),
+            })
+        })
+        .collect();
+    let result = run_browser_script(
+        "mediation.mjs",
+        vec![
+            serde_json::Value::from(cast).to_string(),
+            artefacts().display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+
+    // The lobby says who is entering, for which case, and what happens to their privacy.
+    let joining = result["lobby"]["joining"].as_str().unwrap_or_default();
+    assert!(joining.contains("Sig. mediator"), "{result}");
+    assert!(joining.contains("MED-"), "the case reference: {result}");
+    assert!(result["lobby"]["cameras"].as_u64() >= Some(1), "{result}");
+    assert!(
+        result["lobby"]["privacy"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("non vengono registrati"),
+        "{result}"
+    );
+    assert!(
+        result["waiting_notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Il mediatore la farà entrare a breve"),
+        "{result}"
+    );
+
+    // Everyone sees and names everyone.
+    assert_eq!(result["everyone_sees_everyone"], true, "{result}");
+    assert_eq!(
+        result["captions"][0],
+        json!([
+            "Sig. lawyer_a (Avvocato)",
+            "Sig. party_a (Parte)",
+            "Sig. party_b (Parte)"
+        ]),
+        "{result}"
+    );
+
+    // In the caucus, nothing from inside reaches the two outside; they still see each other.
+    assert_eq!(
+        result["caucus"]["frames_from_inside_while_outside"],
+        json!([[0, 0], [0, 0]]),
+        "{result}"
+    );
+    assert!(
+        result["caucus"]["frames_between_outsiders"].as_i64() > Some(0),
+        "{result}"
+    );
+    for notice in result["caucus"]["notices"].as_array().into_iter().flatten() {
+        assert!(
+            notice
+                .as_str()
+                .unwrap_or_default()
+                .contains("sessione separata"),
+            "{result}"
+        );
+    }
+    assert_eq!(result["plenary_restores_video"], true, "{result}");
+
+    // The window that lost its network came back by itself, with the whole chat.
+    assert!(
+        result["offline_notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Connessione persa"),
+        "{result}"
+    );
+    assert_eq!(result["rejoined_sees_video"], true, "{result}");
+    let chat = result["chat_after_rejoin"].to_string();
+    assert!(chat.contains("Prima del distacco"), "{result}");
+    assert!(chat.contains("Mentre era scollegato"), "{result}");
 }

@@ -73,6 +73,36 @@ async fn everyone_in_plenary(app: &TestApp, setup: &RoomSetup) -> Vec<RoomClient
 }
 
 both_backends! {
+    async fn a_personal_link_opens_a_lobby_that_names_the_person_and_the_case(app: TestApp) {
+        let setup = open(&app).await;
+        let link = setup.link("lawyer_a");
+        let path = &link[link.find("/r/").expect("a room link")..];
+        let page = app.browser().get(path).await;
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        let html = page.text().await.expect("page");
+        assert!(html.contains("id=\"lobby\""), "{html}");
+        assert!(html.contains("Sig. lawyer_a</strong> (Avvocato)"), "{html}");
+        assert!(html.contains("pratica <strong>MED-"), "{html}");
+
+        // A forged link gets no lobby: the page asks the room, which explains the refusal.
+        let forged = app.browser().get(&format!("/r/{}", "A".repeat(43))).await;
+        let html = forged.text().await.expect("page");
+        assert!(!html.contains("id=\"lobby\""), "{html}");
+        assert!(html.contains("data-lobby=\"0\""), "{html}");
+
+        // Nor does a revoked one.
+        let office = app.logged_in("segreteria2", Role::Segreteria).await;
+        let revoke = format!(
+            "/api/v1/rooms/{}/members/{}/revoke",
+            setup.room,
+            setup.member("lawyer_a")
+        );
+        office.post_json(&revoke, &json!({})).await;
+        let html = app.browser().get(path).await.text().await.expect("page");
+        assert!(!html.contains("id=\"lobby\""), "{html}");
+    }
+
     async fn a_caucus_with_side_a_leaks_nothing_to_side_b(app: TestApp) {
         let setup = open(&app).await;
         let mut clients = everyone_in_plenary(&app, &setup).await;
