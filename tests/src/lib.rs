@@ -371,9 +371,12 @@ impl TestApp {
         records.into_iter().map(|record| record.action).collect()
     }
 
-    /// Stops the server and starts it again on the same database and data directory (on a
-    /// new port: [`TestApp::address`] changes).
+    /// Stops the server and starts it again on the same database, data directory and port.
     pub async fn restart(&mut self) {
+        // Same port: clients that were connected come back to the address they know.
+        if let Some(server) = &self.server {
+            self.config.listen = server.local_addr;
+        }
         self.shutdown().await;
         let server = server::start_with(self.config.clone(), self.runtime.clone())
             .await

@@ -192,18 +192,14 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         source,
     })?;
     let csrf_secret = settings::secret(&db, "csrf", now).await?;
-    let listener =
-        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
-            address: config.listen,
-            source,
-        })?;
-    let local_addr = listener
-        .set_nonblocking(true)
-        .and_then(|()| listener.local_addr())
-        .map_err(|source| StartError::Listen {
-            address: config.listen,
-            source,
-        })?;
+    let listener = listen(config.listen).map_err(|source| StartError::Listen {
+        address: config.listen,
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        address: config.listen,
+        source,
+    })?;
     let ownership = match &config.redis_url {
         None => Ownership::Local,
         Some(redis_url) => {
@@ -346,6 +342,19 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     app.with_state(state)
+}
+
+/// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back
+/// at once (connections of the previous process may linger in TIME_WAIT).
+fn listen(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// `GET /ws/v1`: the room WebSocket (protocol in `docs/protocol.md`).

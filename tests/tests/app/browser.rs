@@ -29,6 +29,62 @@ async fn run_browser_script(script: &str, args: Vec<String>) -> serde_json::Valu
         .unwrap_or_else(|| panic!("no result from the browser:\n{stdout}\n{stderr}"))
 }
 
+/// A browser script the test talks to: it prints `ready`, waits for `go` on stdin (while the
+/// test acts on the server), then prints its result as one JSON line.
+struct Script {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Script {
+    fn start(script: &str, args: Vec<String>) -> Script {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("browser")
+            .join(script);
+        let mut child = tokio::process::Command::new("node")
+            .arg(path)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        Script {
+            child,
+            stdin,
+            stdout: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout)),
+        }
+    }
+
+    async fn line(&mut self) -> String {
+        self.stdout
+            .next_line()
+            .await
+            .expect("a line")
+            .unwrap_or_default()
+    }
+
+    async fn expect_ready(&mut self) {
+        let first = self.line().await;
+        assert_eq!(first, "ready", "{first}");
+    }
+
+    async fn go(&mut self) {
+        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, b"go\n")
+            .await
+            .expect("go");
+    }
+
+    async fn result(mut self) -> serde_json::Value {
+        let last = self.line().await;
+        let _ = self.child.wait().await;
+        serde_json::from_str(&last).unwrap_or_else(|_| panic!("{last}"))
+    }
+}
+
 fn artefacts() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
     std::fs::create_dir_all(&dir).expect("artefacts directory");
@@ -100,8 +156,6 @@ async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let people = [CAST[0], CAST[1], CAST[3]];
@@ -110,32 +164,21 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
         .await
         .expect("the mediator joins");
     let link = |name: &str| format!("{}/r/{}", app.address, token_of(setup.link(name)));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/chat_caucus.mjs");
-    let mut browsers = tokio::process::Command::new("node")
-        .arg(script)
-        .args([
+    let mut browsers = Script::start(
+        "chat_caucus.mjs",
+        vec![
             link("party_a"),
             link("party_b"),
             artefacts().display().to_string(),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    let mut stdin = browsers.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(browsers.stdout.take().expect("stdout")).lines();
-    let first = stdout
-        .next_line()
-        .await
-        .expect("a line")
-        .unwrap_or_default();
-    assert_eq!(first, "ready", "{first}");
+        ],
+    );
+    browsers.expect_ready().await;
 
     // The mediator takes party_a aside; party_b stays in the plenary.
     mediator
         .command(json!({ "type": "start_caucus", "members": [setup.member("party_a")] }))
         .await;
-    stdin.write_all(b"go\n").await.expect("go");
+    browsers.go().await;
     let chat = mediator
         .event_where("chat", |e| e["text"] == "La nostra proposta riservata")
         .await;
@@ -144,13 +187,7 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
         .command(json!({ "type": "chat", "text": "Ricevuto, ne parliamo" }))
         .await;
 
-    let last = stdout
-        .next_line()
-        .await
-        .expect("the result")
-        .unwrap_or_default();
-    let result: serde_json::Value =
-        serde_json::from_str(&last).unwrap_or_else(|_| panic!("{last}"));
+    let result = browsers.result().await;
     let inside = result["a"].to_string();
     let outside = result["b"].to_string();
     assert!(
@@ -169,7 +206,6 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
             .contains("sessione separata"),
         "party_b learns only that a private session is going on: {result}"
     );
-    let _ = browsers.wait().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,4 +299,38 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
     let chat = result["chat_after_rejoin"].to_string();
     assert!(chat.contains("Prima del distacco"), "{result}");
     assert!(chat.contains("Mentre era scollegato"), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_the_browsers_come_back_by_themselves_with_the_chat() {
+    let mut app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let setup = app.open_room(&office, &CAST[..2], true).await;
+    let cast: Vec<serde_json::Value> = ["mediator", "party_a"]
+        .iter()
+        .map(|name| {
+            json!({
+                "id": setup.member(name),
+                "link": format!("{}/r/{}", app.address, token_of(setup.link(name))),
+            })
+        })
+        .collect();
+    let mut browsers = Script::start(
+        "restart.mjs",
+        vec![
+            serde_json::Value::from(cast).to_string(),
+            artefacts().display().to_string(),
+        ],
+    );
+    browsers.expect_ready().await;
+    app.restart().await;
+    browsers.go().await;
+    let result = browsers.result().await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["before"], true, "{result}");
+    assert_eq!(result["after"], true, "they see each other again: {result}");
+    assert_eq!(result["reloaded"], false, "no page was reloaded: {result}");
+    for chat in result["chat"].as_array().into_iter().flatten() {
+        assert!(chat.to_string().contains("Prima del riavvio"), "{result}");
+    }
 }
