@@ -110,6 +110,14 @@ pub enum Command {
         /// The mediator.
         by: ParticipantId,
     },
+    /// Ends the meeting: every caucus closes, everybody (the mediators too) is disconnected with
+    /// [`crate::CloseReason::MeetingEnded`], and whoever was in a session and is not a mediator
+    /// waits to be admitted when they come back for the next meeting. Members, links and the
+    /// plenary stay.
+    EndMeeting {
+        /// The mediator.
+        by: ParticipantId,
+    },
     /// Sets (`Some`) or clears (`None`) the end time of a caucus. When it comes, the caucus members
     /// and the connected mediators are told time is up; nobody is moved.
     SetCaucusTimer {

@@ -45,6 +45,8 @@ pub enum CloseReason {
     InviteRevoked,
     /// The room reached the end of its lifetime.
     RoomExpired,
+    /// A mediator ended the meeting.
+    MeetingEnded,
 }
 
 /// An event for one member. Events are typed; the edge renders them in Italian.

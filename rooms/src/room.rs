@@ -122,6 +122,7 @@ enum Change {
     StartCaucus(BTreeSet<ParticipantId>),
     EndCaucus(SessionId),
     BackToPlenary,
+    EndMeeting,
     SetTimer {
         session: SessionId,
         ends_at: Option<Timestamp>,
@@ -503,6 +504,10 @@ impl Room {
                 }
                 Ok(Change::BackToPlenary)
             }
+            Command::EndMeeting { by } => {
+                self.mediator(by)?;
+                Ok(Change::EndMeeting)
+            }
             Command::SetCaucusTimer {
                 by,
                 session,
@@ -729,16 +734,25 @@ impl Room {
                 Vec::new()
             }
             Change::BackToPlenary => {
-                let caucuses: Vec<SessionId> = self
-                    .sessions
-                    .keys()
-                    .copied()
-                    .filter(|session| !session.is_plenary())
-                    .collect();
-                for session in caucuses {
-                    self.close_caucus(session);
-                }
+                self.close_every_caucus();
                 Vec::new()
+            }
+            Change::EndMeeting => {
+                self.close_every_caucus();
+                let members: Vec<ParticipantId> = self.members.keys().copied().collect();
+                let mut outputs = Vec::new();
+                for member in members {
+                    let closed = self.drop_connection(member);
+                    if let Some(state) = self.members.get_mut(&member) {
+                        if state.role.is_mediator() {
+                            state.location = Location::InSession(SessionId::PLENARY);
+                        } else if state.location.place() != Place::WaitingRoom {
+                            state.location = Location::WaitingToEnter;
+                        }
+                    }
+                    outputs.extend(close_output(member, closed, CloseReason::MeetingEnded));
+                }
+                outputs
             }
             Change::SetTimer { session, ends_at } => {
                 if let Some(state) = self.sessions.get_mut(&session) {
@@ -834,6 +848,18 @@ impl Room {
             .and_then(|state| state.connection.take())?;
         self.tracks.retain(|_, track| track.owner != member);
         Some(connection.id)
+    }
+
+    fn close_every_caucus(&mut self) {
+        let caucuses: Vec<SessionId> = self
+            .sessions
+            .keys()
+            .copied()
+            .filter(|session| !session.is_plenary())
+            .collect();
+        for session in caucuses {
+            self.close_caucus(session);
+        }
     }
 
     /// Closes a caucus: whoever was in it (or held from it) goes back to the plenary.

@@ -849,6 +849,7 @@ fn bye_reason(reason: CloseReason) -> ByeReason {
         CloseReason::Removed => ByeReason::Removed,
         CloseReason::InviteRevoked => ByeReason::InviteRevoked,
         CloseReason::RoomExpired => ByeReason::RoomExpired,
+        CloseReason::MeetingEnded => ByeReason::MeetingEnded,
     }
 }
 
@@ -907,6 +908,7 @@ fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
         } => ("room.member_moved", vec![member(id), session(to)]),
         Command::EndCaucus { session: id, .. } => ("room.caucus_ended", vec![session(id)]),
         Command::BackToPlenary { .. } => ("room.back_to_plenary", vec![]),
+        Command::EndMeeting { .. } => ("room.meeting_ended", vec![]),
         Command::SetCaucusTimer {
             session: id,
             ends_at,

@@ -185,6 +185,7 @@ pub enum WireCommand {
     MoveToSession { member: WireId, session: u64 },
     EndCaucus { session: u64 },
     BackToPlenary {},
+    EndMeeting {},
     SetCaucusTimer { session: u64, ends_at: Option<u64> },
     Broadcast { text: String },
     Chat { text: String },
@@ -203,6 +204,7 @@ const CLIENT_TYPES: &[&str] = &[
     "move_to_session",
     "end_caucus",
     "back_to_plenary",
+    "end_meeting",
     "set_caucus_timer",
     "broadcast",
     "chat",
@@ -294,6 +296,7 @@ impl WireCommand {
                 session: session(raw),
             },
             WireCommand::BackToPlenary {} => Command::BackToPlenary { by },
+            WireCommand::EndMeeting {} => Command::EndMeeting { by },
             WireCommand::SetCaucusTimer {
                 session: raw,
                 ends_at,
@@ -373,6 +376,8 @@ pub enum ByeReason {
     InviteRevoked,
     /// The room's life is over.
     RoomExpired,
+    /// The mediator ended the meeting.
+    MeetingEnded,
     /// The client did not read its messages fast enough.
     SlowConsumer,
     /// Nothing heard from the client for too long.

@@ -3,7 +3,7 @@
 // controls; everyone sees everyone. The mediator takes the first party into a separate session
 // (the others' video from inside stops; they see the notice), then brings everyone back (video
 // resumes). Finally one window loses its network and gets it back: it rejoins by itself and its
-// chat is intact. Prints one JSON line of observations for `tests/tests/app/browser.rs`.
+// chat is intact. Last, the mediator ends the meeting for everyone. Prints one JSON line of observations for `tests/tests/app/browser.rs`.
 //
 // Arguments: a JSON array of { name, id, link } (the mediator first), and the artefacts folder.
 import { framesByPublisher, openPage, run, until } from './lib.mjs';
@@ -107,6 +107,18 @@ await run(async (browser, result) => {
     result.rejoined_sees_video = await until(async () => ((await framesByPublisher(away))[mediator.id] || 0) > 10, 20000);
     result.chat_after_rejoin = await chatLines(away);
     step('network restored');
+
+    // The mediator ends the meeting: every window says so, and nobody reconnects.
+    lobby.once('dialog', (dialog) => dialog.accept());
+    await lobby.click('#end-meeting');
+    await Promise.all(pages.map((page) => page.waitForFunction(() => document.getElementById('notice').textContent.includes('incontro è terminato'), null, { timeout: 10000 })));
+    await pause(1000);
+    result.after_end = await Promise.all(pages.map((page) => page.evaluate(() => ({
+      stage_hidden: document.getElementById('stage').hidden,
+      reconnecting: !document.getElementById('connection').hidden,
+    }))));
+    await shot(pages[1], 'meeting-ended');
+    step('meeting ended');
     result.ok = true;
   } finally {
     if (!result.ok) {

@@ -31,6 +31,7 @@ const BYES = {
   removed: 'Il mediatore l’ha fatta uscire dall’incontro.',
   invite_revoked: 'Il suo collegamento è stato revocato. Si rivolga alla segreteria dell’organismo.',
   room_expired: 'La stanza virtuale è chiusa: per un nuovo incontro si rivolga alla segreteria dell’organismo.',
+  meeting_ended: 'L’incontro è terminato. Grazie per la partecipazione: per il prossimo incontro userà lo stesso collegamento.',
 };
 
 const state = {

@@ -109,6 +109,7 @@ fn command() -> impl Strategy<Value = Command> {
         }),
         1 => (actor(), session()).prop_map(|(by, session)| Command::EndCaucus { by, session }),
         1 => actor().prop_map(|by| Command::BackToPlenary { by }),
+        1 => actor().prop_map(|by| Command::EndMeeting { by }),
         1 => (actor(), session(), prop::option::of(0_u64..=180)).prop_map(
             |(by, session, minutes)| Command::SetCaucusTimer {
                 by,

@@ -2,8 +2,9 @@
 
 use super::support::*;
 use crate::{
-    CloseReason, Command, Endpoint, Event, FileRef, Location, Place, PlaceView, Role, RoomError,
-    RoomSettings, SessionId, SessionKind, Side, Timestamp, TrackId, TrackKind, WaitingNotice,
+    CloseReason, Command, Endpoint, Event, FileRef, Location, ParticipantId, Place, PlaceView,
+    Role, RoomError, RoomSettings, SessionId, SessionKind, Side, Timestamp, TrackId, TrackKind,
+    WaitingNotice,
 };
 
 fn waiting_notice(events: &[Event]) -> Option<WaitingNotice> {
@@ -280,6 +281,43 @@ fn a_caucus_ends_and_its_members_return_to_the_plenary() {
         }),
         RoomError::EmptyCaucus
     );
+}
+
+#[test]
+fn ending_the_meeting_disconnects_everybody_and_the_next_one_starts_from_the_waiting_room() {
+    let mut stage = Stage::new(RoomSettings::default());
+    stage.everyone_in_plenary(&[PARTY_A, LAWYER_A, PARTY_B]);
+    stage.ok(Command::StartCaucus {
+        by: MEDIATOR,
+        members: vec![PARTY_A, LAWYER_A],
+    });
+    assert!(matches!(
+        stage.refused(Command::EndMeeting { by: PARTY_B }),
+        RoomError::NotAllowed { .. }
+    ));
+
+    stage.ok(Command::EndMeeting { by: MEDIATOR });
+    let mut closed: Vec<ParticipantId> = stage
+        .closed
+        .iter()
+        .filter(|&&(_, _, reason)| reason == CloseReason::MeetingEnded)
+        .map(|&(member, _, _)| member)
+        .collect();
+    closed.sort();
+    let mut everybody = vec![MEDIATOR, PARTY_A, LAWYER_A, PARTY_B];
+    everybody.sort();
+    assert_eq!(closed, everybody);
+    assert_eq!(
+        stage.room.snapshot().sessions.len(),
+        1,
+        "every caucus is closed, the plenary stays"
+    );
+
+    // Next time, the mediator is back in the plenary and the others wait to be admitted.
+    stage.connect(MEDIATOR);
+    stage.connect(PARTY_A);
+    assert_eq!(stage.place(MEDIATOR), Place::Session(SessionId::PLENARY));
+    assert_eq!(stage.place(PARTY_A), Place::WaitingRoom);
 }
 
 #[test]

@@ -299,6 +299,16 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
     let chat = result["chat_after_rejoin"].to_string();
     assert!(chat.contains("Prima del distacco"), "{result}");
     assert!(chat.contains("Mentre era scollegato"), "{result}");
+
+    // The meeting ended for everyone: no window tries to come back.
+    assert_eq!(
+        result["after_end"],
+        serde_json::Value::from(vec![
+            json!({ "stage_hidden": true, "reconnecting": false });
+            4
+        ]),
+        "{result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -173,6 +173,30 @@ both_backends! {
         assert!(!app.audit_text().await.contains("12.000"), "the audit log holds no chat content");
     }
 
+    async fn the_mediator_ends_the_meeting_and_the_next_one_starts_from_the_waiting_room(app: TestApp) {
+        let setup = open(&app).await;
+        let mut clients = everyone_in_plenary(&app, &setup).await;
+        clients[0].command(json!({ "type": "start_caucus", "members": [setup.member("party_a")] })).await;
+        let refused = clients[3].refused(json!({ "type": "end_meeting" })).await;
+        assert_eq!(refused["code"], "not_allowed");
+
+        clients[0].send(json!({ "type": "end_meeting" })).await;
+        for mut client in clients {
+            let bye = client.closed().await;
+            assert_eq!(bye.map(|b| b["reason"].clone()), Some(json!("meeting_ended")), "{}", client.name);
+        }
+        assert!(app.audit_actions().await.iter().any(|action| action == "room.meeting_ended"));
+
+        // The next meeting: the mediator is in the plenary (no caucus left), party_a waits to be let in.
+        let mut mediator = join(&app, &setup, "mediator").await;
+        let view = mediator.event("view").await;
+        assert_eq!(place(&view)["session_kind"], "plenary");
+        assert_eq!(view["presence"]["overview"]["sessions"].as_array().map(Vec::len), Some(1));
+        let mut party_a = join(&app, &setup, "party_a").await;
+        let view = party_a.event("view").await;
+        assert_eq!(place(&view)["notice"], "waiting_for_admission");
+    }
+
     async fn after_a_server_restart_everyone_resumes_with_the_chat_intact(app: TestApp) {
         let mut app = app;
         let setup = open(&app).await;

@@ -2,7 +2,7 @@
 // after a drop a reconnection with `resume`, so that no event is lost or shown twice.
 
 /** `bye` reasons after which reconnecting is pointless. */
-const FINAL = new Set(['superseded', 'removed', 'invite_revoked', 'room_expired', 'refused']);
+const FINAL = new Set(['superseded', 'removed', 'invite_revoked', 'room_expired', 'meeting_ended', 'refused']);
 /** Error codes that close the connection for good. */
 const REFUSALS = new Set([
   'invalid_token', 'invite_revoked', 'room_not_found', 'room_not_yet_open', 'room_expired',

@@ -40,6 +40,11 @@ export class MediatorControls {
       if (this.command({ type: 'start_caucus', members: [...this.selected] })) this.selected.clear();
     });
     panel.querySelector('#back-to-plenary').addEventListener('click', () => this.command({ type: 'back_to_plenary' }));
+    panel.querySelector('#end-meeting').addEventListener('click', () => {
+      if (confirm('Terminare l\u2019incontro per tutti? Le sessioni separate si chiudono e alla prossima riunione i partecipanti attenderanno di essere fatti entrare.')) {
+        this.command({ type: 'end_meeting' });
+      }
+    });
     const form = panel.querySelector('#broadcast-form');
     const text = panel.querySelector('#broadcast-text');
     form.addEventListener('submit', (event) => {
