@@ -147,6 +147,8 @@ struct Peer {
     published: HashMap<Mid, TrackId>,
     /// Tracks this peer should receive (now or earlier) and their negotiation state.
     outgoing: HashMap<TrackId, Outgoing>,
+    /// M-lines of tracks that ended (a screen share stopped): made inactive in the next offer.
+    retiring: Vec<Mid>,
     /// The tracks the plan allowed at the last plan change, to find the newly allowed ones.
     allowed: HashSet<TrackId>,
     /// Latest figures per incoming and outgoing stream.
@@ -331,7 +333,8 @@ impl Engine {
     /// and RTCP every few seconds even with microphone and camera off, so silence is death.
     fn end_silent_peers(&mut self, now: Instant) {
         for peer in self.peers.values_mut() {
-            if now.duration_since(peer.last_heard) >= self.silence_timeout {
+            if peer.rtc.is_alive() && now.duration_since(peer.last_heard) >= self.silence_timeout {
+                tracing::info!("media peer silent for too long: closed");
                 peer.rtc.disconnect();
             }
         }
@@ -393,7 +396,8 @@ impl Engine {
         self.by_address.insert((proto, source), key);
         if let Some(peer) = self.peers.get_mut(&key) {
             peer.last_heard = Instant::now();
-            if peer.rtc.handle_input(input).is_err() {
+            if let Err(error) = peer.rtc.handle_input(input) {
+                tracing::warn!(%error, "media input refused: peer closed");
                 peer.rtc.disconnect();
             }
         }
@@ -492,6 +496,7 @@ impl Engine {
                     screen_mids: Vec::new(),
                     published: HashMap::new(),
                     outgoing: HashMap::new(),
+                    retiring: Vec::new(),
                     allowed: HashSet::new(),
                     ingress: HashMap::new(),
                     egress: HashMap::new(),
@@ -634,10 +639,13 @@ impl Engine {
             .filter(|(_, state)| **state == Outgoing::ToOpen)
             .map(|(track, _)| *track)
             .collect();
-        if waiting.is_empty() {
+        if waiting.is_empty() && peer.retiring.is_empty() {
             return;
         }
         let mut api = peer.rtc.sdp_api();
+        for mid in peer.retiring.drain(..) {
+            api.set_direction(mid, Direction::Inactive);
+        }
         let mut added = Vec::new();
         for track in waiting {
             let Some(source) = self.tracks.get(&track) else {
@@ -647,11 +655,16 @@ impl Engine {
                 TrackKind::Audio => MediaKind::Audio,
                 TrackKind::Video | TrackKind::ScreenShare => MediaKind::Video,
             };
+            // The track id of a screen share says so: the client shows it large.
+            let track_label = match source.kind {
+                TrackKind::ScreenShare => format!("screen-{}", track.get()),
+                TrackKind::Audio | TrackKind::Video => track.get().to_string(),
+            };
             let mid = api.add_media(
                 kind,
                 Direction::SendOnly,
                 Some(source.member.get().to_string()),
-                Some(track.get().to_string()),
+                Some(track_label),
                 None,
             );
             added.push((track, mid));
@@ -802,7 +815,8 @@ impl Engine {
                 }
                 let output = match peer.rtc.poll_output() {
                     Ok(output) => output,
-                    Err(_) => {
+                    Err(error) => {
+                        tracing::warn!(%error, "media output failed: peer closed");
                         peer.rtc.disconnect();
                         continue;
                     }
@@ -841,6 +855,7 @@ impl Engine {
         match event {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
+                    tracing::info!("media peer lost ICE connectivity: closed");
                     peer.rtc.disconnect();
                 }
             }
@@ -857,6 +872,21 @@ impl Engine {
                     })
                     .unwrap_or_default();
                 self.track_added(key, added.mid, added.kind, layers);
+            }
+            Event::MediaChanged(changed) => {
+                let Some(peer) = self.peers.get(&key) else {
+                    return;
+                };
+                let published = peer.published.get(&changed.mid).copied();
+                let kind = peer.rtc.media(changed.mid).map(|media| media.kind());
+                match (published, changed.direction.is_receiving(), kind) {
+                    (Some(track), false, _) => self.track_ended(key, changed.mid, track),
+                    // A stopped share started again on the same m-line.
+                    (None, true, Some(kind)) => {
+                        self.track_added(key, changed.mid, kind, Vec::new())
+                    }
+                    _ => {}
+                }
             }
             Event::MediaData(data) => self.forward(key, data),
             Event::MediaIngressStats(stats) => {
@@ -931,6 +961,34 @@ impl Engine {
                 loudness: 0.0,
             },
         );
+    }
+
+    /// A publisher stopped sending a track (its m-line is no longer sending: a screen share
+    /// ended). The room is told; every subscriber's m-line for it goes inactive.
+    fn track_ended(&mut self, key: PeerKey, mid: Mid, track: TrackId) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.published.remove(&mid);
+        peer.emit(PeerEvent::TrackUnpublished(track));
+        self.tracks.remove(&track);
+        let subscribers: Vec<PeerKey> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(other, peer)| {
+                let state = peer.outgoing.remove(&track)?;
+                peer.allowed.remove(&track);
+                peer.layers.remove(&track);
+                match state {
+                    Outgoing::Open(mid) | Outgoing::Negotiating(mid) => peer.retiring.push(mid),
+                    Outgoing::ToOpen => {}
+                }
+                Some(*other)
+            })
+            .collect();
+        for subscriber in subscribers {
+            self.negotiate(subscriber);
+        }
     }
 
     /// Turns NACKs on for an incoming video stream. str0m asks again for lost packets only
@@ -1022,10 +1080,8 @@ impl Engine {
             let Some(pt) = writer.match_params(data.params) else {
                 continue;
             };
-            if writer
-                .write(pt, data.network_time, data.time, data.data.clone())
-                .is_err()
-            {
+            if let Err(error) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                tracing::warn!(%error, "media write failed: peer closed");
                 peer.rtc.disconnect();
             }
         }

@@ -64,6 +64,8 @@ pub enum PeerEvent {
     Offer(String),
     /// The client started sending a track; the room should know (it decides who gets it).
     TrackPublished { track: TrackId, kind: TrackKind },
+    /// The client stopped sending a track (a screen share ended).
+    TrackUnpublished(TrackId),
     /// The loudest member this peer can hear changed (only members whose audio the room's
     /// plan lets this peer receive are considered).
     ActiveSpeaker(ParticipantId),

@@ -475,6 +475,13 @@ impl Session<'_> {
                 };
                 self.handle.internal(self.connection, command).await;
             }
+            PeerEvent::TrackUnpublished(track) => {
+                let command = rooms::Command::UnpublishTrack {
+                    by: self.member,
+                    track,
+                };
+                self.handle.internal(self.connection, command).await;
+            }
             PeerEvent::Rejected(reason) => {
                 let message = ServerMessage::Error {
                     seq: None,

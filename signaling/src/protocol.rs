@@ -19,13 +19,19 @@ use crate::ice::WireIceServer;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The latest time a client may name (the largest integer a JavaScript number holds exactly).
 pub const MAX_TIME: u64 = (1 << 53) - 1;
-/// The largest text frame accepted from a client, in bytes.
+/// The largest text frame accepted from a client, in bytes, except SDP.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
+/// The largest `sdp_offer` or `sdp_answer`, in bytes: a browser's description grows with every
+/// m-line (about 3 KB per video), and a full room with screen shares has a dozen or more. Also
+/// the WebSocket's frame limit: a larger frame closes the connection.
+pub const MAX_SDP_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Why a client message was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    #[error("message larger than {MAX_CLIENT_MESSAGE_BYTES} bytes")]
+    #[error(
+        "message larger than {MAX_CLIENT_MESSAGE_BYTES} bytes ({MAX_SDP_MESSAGE_BYTES} for SDP)"
+    )]
     TooLarge,
     #[error("malformed message: {0}")]
     Malformed(String),
@@ -218,7 +224,7 @@ const CLIENT_TYPES: &[&str] = &[
 impl ClientMessage {
     /// Parses one text frame. Never panics; every failure is a typed [`ProtocolError`].
     pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
-        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
+        if text.len() > MAX_SDP_MESSAGE_BYTES {
             return Err(ProtocolError::TooLarge);
         }
         let value: serde_json::Value = serde_json::from_str(text)
@@ -227,6 +233,10 @@ impl ClientMessage {
             .get("type")
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| ProtocolError::Malformed("missing `type`".to_owned()))?;
+        let sdp = matches!(kind, "sdp_offer" | "sdp_answer");
+        if !sdp && text.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(ProtocolError::TooLarge);
+        }
         if !CLIENT_TYPES.contains(&kind) {
             let shown: String = kind.chars().take(40).collect();
             return Err(ProtocolError::UnknownType(shown));
@@ -807,6 +817,19 @@ mod tests {
             "x".repeat(MAX_CLIENT_MESSAGE_BYTES)
         );
         assert_eq!(ClientMessage::parse(&huge), Err(ProtocolError::TooLarge));
+        // A browser's SDP for a full room is larger than any other message, and accepted.
+        let sdp = "a=candidate:1 1 udp 1 192.0.2.1 9 typ host\\r\\n".repeat(2000);
+        let offer = format!(r#"{{"type":"sdp_offer","sdp":"{sdp}"}}"#);
+        assert!(offer.len() > MAX_CLIENT_MESSAGE_BYTES);
+        assert!(ClientMessage::parse(&offer).is_ok());
+        let huge_offer = format!(
+            r#"{{"type":"sdp_offer","sdp":"{}"}}"#,
+            "x".repeat(MAX_SDP_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            ClientMessage::parse(&huge_offer),
+            Err(ProtocolError::TooLarge)
+        );
     }
 
     #[test]

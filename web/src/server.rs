@@ -22,7 +22,7 @@ use signaling::cluster::{Ownership, RedisOwnership};
 use signaling::connection::Staff;
 use signaling::hub::{Hub, SignalingSettings};
 use signaling::ice::IceServers;
-use signaling::protocol::MAX_CLIENT_MESSAGE_BYTES;
+use signaling::protocol::MAX_SDP_MESSAGE_BYTES;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -375,8 +375,8 @@ async fn room_socket(
         display_name: current.user.display_name,
     });
     upgrade
-        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
-        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_message_size(MAX_SDP_MESSAGE_BYTES)
+        .max_frame_size(MAX_SDP_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             signaling::connection::serve(socket, hub, Some(address.ip()), staff, stopping)
         })

@@ -44,6 +44,10 @@ const state = {
   choice: {},
   media: null,
   welcomed: false,
+  /** The screen track this person shares, if any. */
+  sharing: null,
+  /** The screen share received: { publisher, track }. */
+  screen: null,
   timerEndsAt: null,
 };
 
@@ -156,6 +160,7 @@ function showMembers(members) {
     if (stream) attach(member, stream);
     tile.classList.toggle('offline', !members.find((m) => m.id === member).connected);
   }
+  updateScreen();
 }
 
 function addPost(post) {
@@ -211,8 +216,64 @@ async function startMedia(iceServers) {
   state.devices = Promise.resolve(state.local);
   $('local').srcObject = state.local;
   applyToggles();
-  state.media = new MediaLink(state.local, iceServers, (message) => connection.send(message), attach);
+  state.media = new MediaLink(state.local, iceServers, (message) => connection.send(message), attach, showScreen);
+  if (state.sharing) state.sharing.stop();
+  setSharing(null);
+  state.screen = null;
+  updateScreen();
   await state.media.offer();
+}
+
+/** Shows a screen share large, above the tiles, while its track sends. */
+function showScreen(publisher, track) {
+  state.screen = { publisher, track };
+  $('screen').querySelector('video').srcObject = new MediaStream([track]);
+  for (const change of ['mute', 'unmute', 'ended']) track.addEventListener(change, updateScreen);
+  updateScreen();
+}
+
+/** The screen share shows while it sends and its publisher is in this person's session. */
+function updateScreen() {
+  const figure = $('screen');
+  const screen = state.screen;
+  const here = screen && $('tiles').querySelector(`[data-member="${CSS.escape(screen.publisher)}"]`);
+  figure.hidden = !here || screen.track.muted || screen.track.readyState === 'ended';
+  if (screen) figure.querySelector('figcaption').textContent = `Schermo condiviso da ${label(screen.publisher)}`;
+}
+
+/** This person's own screen share: `track` while sharing, `null` when not. */
+function setSharing(track) {
+  state.sharing = track;
+  const button = $('toggle-screen');
+  button.hidden = !navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia;
+  button.setAttribute('aria-pressed', String(Boolean(track)));
+  button.textContent = track ? 'Interrompi la condivisione' : 'Condividi lo schermo';
+}
+
+async function toggleScreen() {
+  if (!state.media) return;
+  if (state.sharing) {
+    state.sharing.stop();
+    setSharing(null);
+    await state.media.stopScreen();
+    return;
+  }
+  let display;
+  try {
+    display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (error) {
+    return; // The person chose not to share.
+  }
+  const [track] = display.getVideoTracks();
+  track.addEventListener('ended', () => {
+    // Stopped from the browser's own "stop sharing" bar.
+    if (state.sharing === track) {
+      setSharing(null);
+      if (state.media) state.media.stopScreen();
+    }
+  });
+  setSharing(track);
+  await state.media.shareScreen(track, display);
 }
 
 function applyToggles() {
@@ -304,6 +365,8 @@ $('chat-form').addEventListener('submit', (event) => {
   const text = $('chat-text').value.trim();
   if (text && connection.command({ type: 'chat', text })) $('chat-text').value = '';
 });
+
+$('toggle-screen').addEventListener('click', toggleScreen);
 
 for (const id of ['toggle-microphone', 'toggle-camera']) {
   $(id).addEventListener('click', () => {

@@ -10,6 +10,10 @@ use accordo_tests::{spawn_app, Backend, CAST};
 use backoffice::access::Role;
 use serde_json::json;
 
+/// One browser scenario at a time: several Chromium windows each decode video, and two cores
+/// shared with the rest of the suite are not enough for two scenarios at once.
+static BROWSERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs a browser script of `tests/browser/` with `args`; returns its last line as JSON.
 async fn run_browser_script(script: &str, args: Vec<String>) -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,6 +97,7 @@ fn artefacts() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_and_an_expired_link_each_say_what_to_do() {
+    let _one_at_a_time = BROWSERS.lock().await;
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, &CAST[..2], true).await;
@@ -118,6 +123,7 @@ async fn a_forged_and_an_expired_link_each_say_what_to_do() {
 
 /// The mediator and party_a open their links in two browsers (`mode`: see two_browsers.mjs).
 async fn two_browsers(mode: &str) -> serde_json::Value {
+    let _one_at_a_time = BROWSERS.lock().await;
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, &CAST[..2], true).await;
@@ -156,6 +162,7 @@ async fn two_browsers_negotiate_with_the_sfu_and_see_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
+    let _one_at_a_time = BROWSERS.lock().await;
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let people = [CAST[0], CAST[1], CAST[3]];
@@ -210,6 +217,7 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_chromium() {
+    let _one_at_a_time = BROWSERS.lock().await;
     let app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let people = [CAST[0], CAST[1], CAST[2], CAST[3]];
@@ -313,6 +321,7 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_server_restart_the_browsers_come_back_by_themselves_with_the_chat() {
+    let _one_at_a_time = BROWSERS.lock().await;
     let mut app = spawn_app(Backend::Sqlite).await;
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, &CAST[..2], true).await;
@@ -343,4 +352,44 @@ async fn after_a_server_restart_the_browsers_come_back_by_themselves_with_the_ch
     for chat in result["chat"].as_array().into_iter().flatten() {
         assert!(chat.to_string().contains("Prima del riavvio"), "{result}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_screen_is_shown_large_in_its_session_only_and_goes_away_when_stopped() {
+    let _one_at_a_time = BROWSERS.lock().await;
+    let app = spawn_app(Backend::Sqlite).await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let people = [CAST[0], CAST[1], CAST[3]];
+    let setup = app.open_room(&office, &people, true).await;
+    let cast: Vec<serde_json::Value> = people
+        .iter()
+        .map(|(name, _, _)| {
+            json!({
+                "id": setup.member(name),
+                "link": format!("{}/r/{}", app.address, token_of(setup.link(name))),
+            })
+        })
+        .collect();
+    let result = run_browser_script(
+        "screen.mjs",
+        vec![
+            serde_json::Value::from(cast).to_string(),
+            artefacts().display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["connected"], true, "{result}");
+    assert_eq!(
+        result["sharing_button"], "Interrompi la condivisione",
+        "{result}"
+    );
+    assert_eq!(result["shown"], true, "{result}");
+    assert_eq!(
+        result["caption"], "Schermo condiviso da Sig. party_a (Parte)",
+        "{result}"
+    );
+    assert_eq!(result["hidden_in_caucus"], true, "{result}");
+    assert_eq!(result["back_in_plenary"], true, "{result}");
+    assert_eq!(result["stopped_everywhere"], true, "{result}");
 }

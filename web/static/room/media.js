@@ -1,6 +1,7 @@
 // One peer connection to the SFU per room connection (docs/protocol.md, "Media"): the client
 // offers what it sends, then answers the server's offers for what it receives. Remote tracks
-// are gathered per publisher (the stream id is the publisher's member id).
+// are gathered per publisher (the stream id is the publisher's member id); a screen share (its
+// track id in the server's SDP starts with `screen-`) is handed over on its own.
 
 /** Round-trip time (s) and loss (fraction) below which the connection counts as good / fair. */
 const GOOD = { rtt: 0.15, loss: 0.02 };
@@ -12,11 +13,13 @@ export class MediaLink {
    * @param {RTCIceServer[]} iceServers from `welcome`
    * @param {function(object): void} send sends a media message on the room connection
    * @param {function(string, MediaStream): void} onStream a publisher's stream got a track
+   * @param {function(string, MediaStreamTrack): void} onScreen a publisher's screen share
    */
-  constructor(local, iceServers, send, onStream) {
+  constructor(local, iceServers, send, onStream, onScreen) {
     this.send = send;
     this.onStream = onStream;
     this.streams = new Map();
+    this.screen = null; // the transceiver of this person's own screen share
     this.previous = { lost: 0, received: 0 };
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
@@ -27,6 +30,10 @@ export class MediaLink {
     };
     pc.ontrack = (event) => {
       const publisher = event.streams[0] ? event.streams[0].id : '';
+      if (this.isScreen(event.transceiver.mid)) {
+        onScreen(publisher, event.track);
+        return;
+      }
       let stream = this.streams.get(publisher);
       if (!stream) {
         stream = new MediaStream();
@@ -39,7 +46,35 @@ export class MediaLink {
 
   async offer() {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    this.send({ type: 'sdp_offer', sdp: this.pc.localDescription.sdp });
+    const message = { type: 'sdp_offer', sdp: this.pc.localDescription.sdp };
+    if (this.screen && this.screen.mid) message.screen_mids = [this.screen.mid];
+    this.send(message);
+  }
+
+  /** Whether the server's m-line `mid` carries a screen share (`a=msid:<member> screen-<id>`). */
+  isScreen(mid) {
+    const sdp = this.pc.remoteDescription ? this.pc.remoteDescription.sdp : '';
+    const section = sdp.split(/\r\nm=/).find((part) => part.includes(`\r\na=mid:${mid}\r\n`));
+    return Boolean(section && /\r\na=msid:\S+ screen-/.test(section));
+  }
+
+  /** Starts sending `track` as a screen share (the same m-line again after a stop). */
+  async shareScreen(track, stream) {
+    if (this.screen) {
+      await this.screen.sender.replaceTrack(track);
+      this.screen.direction = 'sendonly';
+    } else {
+      this.screen = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    }
+    await this.offer();
+  }
+
+  /** Stops the screen share: its m-line goes inactive, the server tells the room. */
+  async stopScreen() {
+    if (!this.screen) return;
+    await this.screen.sender.replaceTrack(null);
+    this.screen.direction = 'inactive';
+    await this.offer();
   }
 
   /** Handles `sdp_answer` and `sdp_offer` from the server. */
