@@ -56,6 +56,28 @@ impl FileStore {
     pub async fn is_ready(&self) -> bool {
         self.store.head(&Path::from(READY_MARKER)).await.is_ok()
     }
+
+    /// Writes `bytes` at `path` (slash-separated), replacing what was there.
+    pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.store
+            .put(&Path::from(path), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// The bytes at `path`.
+    pub async fn get(&self, path: &str) -> Result<Vec<u8>, StoreError> {
+        let bytes = self.store.get(&Path::from(path)).await?.bytes().await?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Removes `path` (nothing happens if it is not there).
+    pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
+        match self.store.delete(&Path::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
 #[cfg(test)]

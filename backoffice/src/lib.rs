@@ -34,6 +34,7 @@ pub mod db;
 pub mod files;
 pub mod invites;
 pub mod organisms;
+pub mod room_files;
 pub mod room_store;
 pub mod sessions;
 pub mod settings;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backoffice::audit::{Actor, Change, NewRecord};
-use backoffice::{room_store, Db, UnixMillis};
+use backoffice::{room_files, room_store, Db, UnixMillis};
 use rand::RngCore;
 use rooms::{
     CloseReason, Command, ConnectionId, Output, ParticipantId, Room, RoomError, RoomId, Timestamp,
@@ -659,6 +659,27 @@ impl RoomTask {
         Ok(connection)
     }
 
+    /// A member may share only a file they uploaded to this room.
+    async fn check_shared_file(&self, command: &Command) -> Option<Refusal> {
+        let Command::ShareFile { by, file, .. } = command else {
+            return None;
+        };
+        match room_files::uploaded_by(&self.db, self.room.id(), *by, file.as_str()).await {
+            Ok(true) => None,
+            Ok(false) => Some(Refusal::new(
+                ErrorCode::InvalidCommand,
+                "Il documento non risulta caricato da lei in questa stanza.",
+            )),
+            Err(error) => {
+                tracing::error!(%error, "shared file lookup failed");
+                Some(Refusal::new(
+                    ErrorCode::Unavailable,
+                    "Servizio momentaneamente non disponibile.",
+                ))
+            }
+        }
+    }
+
     async fn command(&mut self, connection: ConnectionId, numbered: NumberedCommand) {
         let Some(member) = self.connections.get(&connection).map(|c| c.member) else {
             return;
@@ -685,6 +706,10 @@ impl RoomTask {
                 return;
             }
         };
+        if let Some(refusal) = self.check_shared_file(&command).await {
+            self.send_to(connection, &refusal.message(Some(seq)));
+            return;
+        }
         let actor = self
             .connections
             .get(&connection)

@@ -28,6 +28,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("payload too large")]
+    TooLarge { max_bytes: usize },
+    #[error("unsupported type")]
+    UnsupportedType,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,6 +51,8 @@ impl AppError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +68,8 @@ impl AppError {
             Self::RateLimited { .. } => "rate_limited",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnsupportedType => "unsupported_type",
             Self::Internal(_) => "internal",
         }
     }
@@ -103,6 +111,18 @@ impl AppError {
             ),
             Self::BadRequest(message) => ("Richiesta non valida", message.clone()),
             Self::Conflict(message) => ("Operazione in conflitto", message.clone()),
+            Self::TooLarge { max_bytes } => (
+                "File troppo grande",
+                format!(
+                    "Il file supera il limite di {} MB.",
+                    max_bytes.div_ceil(1024 * 1024)
+                ),
+            ),
+            Self::UnsupportedType => (
+                "Tipo di file non ammesso",
+                "Si possono condividere documenti PDF e immagini (PNG, JPEG, GIF, WebP)."
+                    .to_owned(),
+            ),
             Self::Internal(_) => (
                 "Errore del server",
                 "Si è verificato un errore imprevisto. Riprovi tra qualche istante; se il \

@@ -22,6 +22,7 @@ pub mod csrf;
 pub mod error;
 pub mod pages;
 pub mod rome_time;
+pub mod room_files_api;
 pub mod room_page;
 pub mod rooms_api;
 pub mod server;

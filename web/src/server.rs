@@ -31,7 +31,7 @@ use crate::csrf::CsrfKey;
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
-use crate::{auth, csrf, pages, room_page, rooms_api, telemetry, tls};
+use crate::{auth, csrf, pages, room_files_api, room_page, rooms_api, telemetry, tls};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +305,13 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/rooms/{room}/members/{member}/revoke",
             post(rooms_api::revoke_invite),
         )
+        .route(
+            "/api/v1/room-files",
+            post(room_files_api::upload).layer(axum::extract::DefaultBodyLimit::max(
+                backoffice::room_files::MAX_ROOM_FILE_BYTES + 1,
+            )),
+        )
+        .route("/api/v1/room-files/{file}", get(room_files_api::download))
         .route("/ws/v1", get(room_socket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -327,7 +334,8 @@ pub fn router(state: AppState) -> Router {
         (
             "content-security-policy",
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-             connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+             connect-src 'self'; frame-src blob:; frame-ancestors 'none'; form-action 'self'; \
+             base-uri 'none'",
         ),
     ] {
         app = app.layer(SetResponseHeaderLayer::if_not_present(

@@ -164,18 +164,94 @@ function showMembers(members) {
 }
 
 function addPost(post) {
-  if (post.post !== 'chat') return;
   const item = document.createElement('li');
   const from = document.createElement('span');
   from.className = 'from';
   from.textContent = post.from === state.me ? 'Lei' : label(post.from);
-  const text = document.createElement('span');
-  text.className = 'text';
-  text.textContent = post.text;
-  item.append(from, text);
+  if (post.post === 'chat') {
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = post.text;
+    item.append(from, text);
+  } else if (post.post === 'file') {
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'file-link secondary';
+    open.textContent = `Documento: ${post.name}`;
+    open.dataset.file = post.file;
+    open.addEventListener('click', () => openFile(post.file, post.name));
+    item.append(from, open);
+  } else {
+    return;
+  }
   $('messages').append(item);
   $('messages').scrollTop = $('messages').scrollHeight;
 }
+
+// ------------------------------------------------------------------------------------ files
+
+const FILE_TYPES = new Set(['application/pdf', 'image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
+async function uploadFile(file) {
+  const status = $('file-status');
+  if (!FILE_TYPES.has(file.type)) {
+    status.textContent = 'Si possono condividere documenti PDF e immagini (PNG, JPEG, GIF, WebP).';
+    return;
+  }
+  status.textContent = `Caricamento di ${file.name}…`;
+  const response = await fetch(`/api/v1/room-files?name=${encodeURIComponent(file.name)}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}` },
+    body: file,
+  }).catch(() => null);
+  const body = response ? await response.json().catch(() => ({})) : {};
+  if (!response || response.status !== 201) {
+    status.textContent = body.message || 'Caricamento non riuscito: controlli la connessione e riprovi.';
+    return;
+  }
+  status.textContent = connection.command({ type: 'share_file', file: body.id, name: body.name })
+    ? '' : 'Connessione assente: il documento sarà da condividere di nuovo.';
+}
+
+/** Opens a shared file in the viewer (PDF in the browser's own reader, images as they are). */
+async function openFile(file, name) {
+  const viewer = $('viewer');
+  const body = $('viewer-body');
+  $('viewer-title').textContent = name;
+  $('viewer-info').textContent = 'Apertura…';
+  body.replaceChildren();
+  if (!viewer.open) viewer.showModal();
+  const response = await fetch(`/api/v1/room-files/${encodeURIComponent(file)}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  }).catch(() => null);
+  if (!response || !response.ok) {
+    $('viewer-info').textContent = 'Il documento non è disponibile.';
+    return;
+  }
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  viewer.dataset.url = url;
+  const shown = blob.type === 'application/pdf' ? document.createElement('iframe') : document.createElement('img');
+  shown.src = url;
+  if (shown.tagName === 'IFRAME') shown.title = name; else shown.alt = name;
+  body.append(shown);
+  $('viewer-download').href = url;
+  $('viewer-download').download = name;
+  const kb = Math.max(1, Math.round(blob.size / 1024));
+  $('viewer-info').textContent = `${blob.type === 'application/pdf' ? 'PDF' : 'Immagine'}, ${kb} KB`;
+}
+
+$('viewer-close').addEventListener('click', () => $('viewer').close());
+$('viewer').addEventListener('close', () => {
+  $('viewer-body').replaceChildren();
+  if ($('viewer').dataset.url) URL.revokeObjectURL($('viewer').dataset.url);
+  delete $('viewer').dataset.url;
+});
+$('file-input').addEventListener('change', () => {
+  const [file] = $('file-input').files;
+  $('file-input').value = '';
+  if (file) uploadFile(file);
+});
 
 function place(presence) {
   const here = presence.place;
@@ -347,6 +423,7 @@ function onEvent(event) {
       place(event);
       break;
     case 'chat':
+    case 'file_shared':
       addPost(event);
       break;
     case 'broadcast':

@@ -190,6 +190,8 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
         .event_where("chat", |e| e["text"] == "La nostra proposta riservata")
         .await;
     assert_eq!(chat["from"], setup.member("party_a"));
+    let shared = mediator.event("file_shared").await;
+    assert_eq!(shared["name"], "proposta.pdf");
     mediator
         .command(json!({ "type": "chat", "text": "Ricevuto, ne parliamo" }))
         .await;
@@ -202,8 +204,16 @@ async fn chat_in_a_caucus_reaches_its_members_and_nobody_else() {
         "{result}"
     );
     assert!(inside.contains("Ricevuto, ne parliamo"), "{result}");
+    assert!(inside.contains("Documento: proposta.pdf"), "{result}");
+    assert_eq!(
+        result["viewer"],
+        json!({ "title": "proposta.pdf", "info": "PDF, 1 KB", "frame": true }),
+        "{result}"
+    );
     assert!(
-        !outside.contains("proposta") && !outside.contains("Ricevuto"),
+        !outside.contains("proposta")
+            && !outside.contains("Documento")
+            && !outside.contains("Ricevuto"),
         "{result}"
     );
     assert!(

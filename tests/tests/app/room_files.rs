@@ -1,0 +1,102 @@
+//! Files in the room: uploaded with the personal link's token, offered to a session with
+//! `share_file`, readable only by the people of that session.
+
+use accordo_tests::reqwest::{Client, StatusCode};
+use accordo_tests::room_client::{token_of, RoomClient};
+use accordo_tests::{both_backends, TestApp, CAST};
+use backoffice::access::Role;
+use serde_json::{json, Value};
+
+/// The smallest document a PDF reader opens: enough for the type check by content.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+
+async fn upload(app: &TestApp, link: &str, name: &str, bytes: &[u8]) -> (StatusCode, Value) {
+    let response = Client::new()
+        .post(format!("{}/api/v1/room-files", app.address))
+        .query(&[("name", name)])
+        .bearer_auth(token_of(link))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn download(app: &TestApp, link: &str, file: &str) -> (StatusCode, Vec<u8>) {
+    let response = Client::new()
+        .get(format!("{}/api/v1/room-files/{file}", app.address))
+        .bearer_auth(token_of(link))
+        .send()
+        .await
+        .expect("download");
+    let status = response.status();
+    (
+        status,
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    )
+}
+
+both_backends! {
+    async fn a_document_shared_in_a_caucus_reaches_its_members_and_nobody_else(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let people = [CAST[0], CAST[1], CAST[3]];
+        let setup = app.open_room(&office, &people, true).await;
+        let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator")).await.expect("mediator");
+        let mut party_a = RoomClient::join("party_a", &app.address, setup.link("party_a")).await.expect("party_a");
+        let mut party_b = RoomClient::join("party_b", &app.address, setup.link("party_b")).await.expect("party_b");
+        mediator.command(json!({ "type": "start_caucus", "members": [setup.member("party_a")] })).await;
+
+        // Refused, and nothing stored: a forged token, a text file named .pdf, an empty file.
+        let (status, _) = upload(&app, &format!("/r/{}", "A".repeat(43)), "x.pdf", PDF).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = upload(&app, setup.link("party_a"), "contratto.pdf", b"<html>not a pdf</html>").await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        assert_eq!(body["error"], "unsupported_type");
+        let (status, _) = upload(&app, setup.link("party_a"), "vuoto.pdf", b"").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = upload(&app, setup.link("party_a"), "enorme.pdf", &vec![b'%'; 20 * 1024 * 1024 + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_files").fetch_one(app.db.pool()).await.expect("count");
+        assert_eq!(stored, 0, "a refused upload stores nothing");
+
+        // party_a uploads and shares the proposal inside the caucus.
+        let (status, file) = upload(&app, setup.link("party_a"), "proposta riservata.pdf", PDF).await;
+        assert_eq!(status, StatusCode::CREATED, "{file}");
+        assert_eq!(file["media_type"], "application/pdf");
+        assert_eq!(file["size"], PDF.len());
+        let id = file["id"].as_str().expect("file id").to_owned();
+        // Not shared yet: only the uploader may read it.
+        assert_eq!(download(&app, setup.link("mediator"), &id).await.0, StatusCode::NOT_FOUND);
+        party_a.command(json!({ "type": "share_file", "file": id, "name": "proposta riservata.pdf" })).await;
+        let shared = mediator.event("file_shared").await;
+        assert_eq!(shared["file"], id.as_str());
+        assert_eq!(shared["name"], "proposta riservata.pdf");
+
+        let (status, bytes) = download(&app, setup.link("mediator"), &id).await;
+        assert_eq!((status, bytes.as_slice()), (StatusCode::OK, PDF));
+        assert_eq!(download(&app, setup.link("party_a"), &id).await.0, StatusCode::OK);
+        // Outside the caucus: neither the event nor the file.
+        assert_eq!(download(&app, setup.link("party_b"), &id).await.0, StatusCode::NOT_FOUND);
+        party_b.drain(std::time::Duration::from_millis(300)).await;
+        assert!(!party_b.ever_saw(&id), "party_b heard of the file");
+
+        // Nobody shares a file they did not upload, nor one that does not exist.
+        let refused = mediator.refused(json!({ "type": "share_file", "file": id, "name": "copia.pdf" })).await;
+        assert_eq!(refused["code"], "invalid_command");
+        let refused = party_b.refused(json!({ "type": "share_file", "file": "inventato", "name": "x.pdf" })).await;
+        assert_eq!(refused["code"], "invalid_command");
+
+        // The audit log says a file came, never its name.
+        let audit = app.audit_text().await;
+        assert!(audit.contains("room.file_uploaded"));
+        assert!(!audit.contains("proposta riservata"), "the audit log holds no file name");
+    }
+}
