@@ -1,6 +1,11 @@
 // What every browser script shares: Chromium launched as the tests need it, a page per person
 // with camera and microphone granted, and the figures read back from a room page.
 import { chromium } from 'playwright-core';
+import { basename } from 'node:path';
+
+/** Every page opened, for the screenshots a failure leaves in `tests/artifacts/`. */
+const opened = [];
+const ARTEFACTS = new URL('../artifacts/', import.meta.url).pathname;
 
 /** Debian's Chromium, headless, with a fake camera and microphone. */
 export function launch() {
@@ -59,6 +64,7 @@ export async function openPage(browser, link, options = {}) {
   await context.addInitScript(watchPeerConnections);
   if (options.udpBlocked) await context.addInitScript(udpBlocked);
   const page = await context.newPage();
+  opened.push(page);
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   await page.goto(link);
   if (!options.lobby && await page.$('#enter')) await page.click('#enter');
@@ -128,6 +134,10 @@ export async function run(body) {
     await body(browser, result);
   } catch (error) {
     result.error = String(error);
+    const script = basename(process.argv[1], '.mjs');
+    for (const [i, page] of opened.entries()) {
+      await page.screenshot({ path: `${ARTEFACTS}failure-${script}-${i}.png`, fullPage: true }).catch(() => {});
+    }
   } finally {
     await browser.close();
   }

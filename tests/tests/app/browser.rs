@@ -303,6 +303,18 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
             "{result}"
         );
     }
+    let timer = result["timer_inside"].as_str().unwrap_or_default();
+    assert!(
+        timer == "Tempo rimasto: 10:00" || timer.starts_with("Tempo rimasto: 09:"),
+        "{result}"
+    );
+    assert_eq!(result["timer_outside_hidden"], true, "{result}");
+    for notice in result["broadcast"].as_array().into_iter().flatten() {
+        assert_eq!(
+            notice, "Avviso del mediatore: Riprendiamo tutti insieme alle 11",
+            "{result}"
+        );
+    }
     assert_eq!(result["plenary_restores_video"], true, "{result}");
 
     // The window that lost its network came back by itself, with the whole chat.
