@@ -26,6 +26,7 @@ await run(async (browser, result) => {
   }, 30000);
 
   await sharer.click('#toggle-screen');
+  await sharer.waitForSelector('#toggle-screen[aria-pressed="true"]', { timeout: 10000 });
   result.sharing_button = await sharer.textContent('#toggle-screen');
   result.shown = await until(async () => (await screenShown(mediator)) && (await screenShown(other)), 30000);
   result.caption = await other.textContent('#screen figcaption');
