@@ -67,8 +67,9 @@ await run(async (browser, result) => {
   await lobby.check(`#pick-${inside.id}`);
   await lobby.click('#start-caucus');
   await lobby.waitForSelector('#sessions li[data-session="1"]', { timeout: 10000 });
-  await pause(1000);
   const outsidePages = pages.slice(2);
+  await Promise.all(outsidePages.map((page) => page.waitForFunction(() => document.getElementById('notice').textContent.includes('sessione separata'), null, { timeout: 10000 })));
+  await pause(1000);
   const before = await Promise.all(outsidePages.map(framesByPublisher));
   await pause(2500);
   const after = await Promise.all(outsidePages.map(framesByPublisher));
