@@ -30,6 +30,8 @@ pub enum Permission {
     ViewAuditLog,
     /// Open online meeting rooms for cases and manage who is invited.
     ManageRooms,
+    /// Add documents to case files (fascicoli).
+    ManageCaseFiles,
 }
 
 impl Role {
@@ -46,7 +48,9 @@ impl Role {
         match permission {
             Permission::ViewDashboard => true,
             Permission::ManageUsers | Permission::ViewAuditLog => self == Role::Admin,
-            Permission::ManageRooms => matches!(self, Role::Admin | Role::Segreteria),
+            Permission::ManageRooms | Permission::ManageCaseFiles => {
+                matches!(self, Role::Admin | Role::Segreteria)
+            }
         }
     }
 

@@ -65,6 +65,25 @@ impl FileStore {
         Ok(())
     }
 
+    /// Writes `bytes` at `path`, then runs `record` (the database side); when `record` fails the
+    /// bytes are removed again, so that no file is stored without its row.
+    pub async fn put_recorded<F>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        record: F,
+    ) -> Result<(), StoreError>
+    where
+        F: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        self.put(path, bytes).await?;
+        if let Err(error) = record.await {
+            self.delete(path).await?;
+            return Err(error);
+        }
+        Ok(())
+    }
+
     /// The bytes at `path`.
     pub async fn get(&self, path: &str) -> Result<Vec<u8>, StoreError> {
         let bytes = self.store.get(&Path::from(path)).await?.bytes().await?;

@@ -29,6 +29,7 @@
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod case_documents;
 pub mod cases;
 pub mod db;
 pub mod files;

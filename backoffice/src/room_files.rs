@@ -15,6 +15,7 @@ use sqlx::Row;
 use rooms::{ParticipantId, RoomId};
 
 use crate::audit::{self, Actor, Change, NewRecord};
+use crate::case_documents;
 use crate::files::FileStore;
 use crate::room_store::to_bigint;
 use crate::{Db, StoreError, UnixMillis};
@@ -67,6 +68,32 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A new file record for `bytes` named `name`, if both are acceptable (name, size, type by
+/// content); its id is 128 random bits.
+pub(crate) fn checked(name: &str, bytes: &[u8]) -> Result<RoomFile, UploadError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_FILE_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(UploadError::BadName);
+    }
+    if bytes.is_empty() {
+        return Err(UploadError::Empty);
+    }
+    if bytes.len() > MAX_ROOM_FILE_BYTES {
+        return Err(UploadError::TooLarge);
+    }
+    let media_type = sniff(bytes).ok_or(UploadError::UnsupportedType)?;
+    Ok(RoomFile {
+        id: hex::encode(rand::random::<[u8; 16]>()),
+        name: name.to_owned(),
+        media_type: media_type.to_owned(),
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    })
+}
+
 fn object_path(room: RoomId, id: &str) -> String {
     format!("rooms/{}/{id}", room.get())
 }
@@ -81,33 +108,11 @@ pub async fn upload(
     name: &str,
     bytes: Vec<u8>,
 ) -> Result<RoomFile, UploadError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_FILE_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(UploadError::BadName);
-    }
-    if bytes.is_empty() {
-        return Err(UploadError::Empty);
-    }
-    if bytes.len() > MAX_ROOM_FILE_BYTES {
-        return Err(UploadError::TooLarge);
-    }
-    let media_type = sniff(&bytes).ok_or(UploadError::UnsupportedType)?;
-    let file = RoomFile {
-        id: hex::encode(rand::random::<[u8; 16]>()),
-        name: name.to_owned(),
-        media_type: media_type.to_owned(),
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
-    };
+    let file = checked(name, &bytes)?;
     let path = object_path(room, &file.id);
-    files.put(&path, bytes).await?;
-    if let Err(error) = record(db, actor, now, (room, member), &file).await {
-        files.delete(&path).await?;
-        return Err(error.into());
-    }
+    files
+        .put_recorded(&path, bytes, record(db, actor, now, (room, member), &file))
+        .await?;
     Ok(file)
 }
 
@@ -150,6 +155,34 @@ async fn record(
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A copy, in `room`, of shareable document `document` of the room's case, made by `member`
+/// (the mediator: the caller checks the role) to share it with their session. `None` when the
+/// document is not a shareable one of this room's case.
+pub async fn copy_from_case(
+    db: &Db,
+    files: &FileStore,
+    actor: &Actor,
+    now: UnixMillis,
+    (room, member): (RoomId, ParticipantId),
+    document: &str,
+) -> Result<Option<RoomFile>, UploadError> {
+    let Some(case) = crate::room_store::room_case(db, room).await? else {
+        return Ok(None);
+    };
+    let Some(document) = case_documents::find(db, &case.id, document).await? else {
+        return Ok(None);
+    };
+    if !document.shareable {
+        return Ok(None);
+    }
+    let bytes = files
+        .get(&case_documents::object_path(&case.id, &document.id))
+        .await?;
+    upload(db, files, actor, now, (room, member), &document.name, bytes)
+        .await
+        .map(Some)
 }
 
 /// Whether `member` uploaded file `id` in `room` (only the uploader may share it).

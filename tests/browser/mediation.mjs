@@ -103,6 +103,13 @@ await run(async (browser, result) => {
   }, 20000);
   step('back to plenary');
 
+  // A document of the case file, shown by the mediator to the whole plenary.
+  await lobby.click('#case-documents button:has-text("Mostra alla sessione")');
+  result.case_document_seen = await Promise.all(pages.map((page) => page
+    .waitForSelector('#messages button.file-link:has-text("perizia.pdf")', { timeout: 10000 })
+    .then(() => true, () => false)));
+  step('case document');
+
   // The network of the last window drops and comes back.
   const [away] = pages.slice(-1);
   await away.fill('#chat-text', 'Prima del distacco');

@@ -284,6 +284,7 @@ pub async fn open_room(
     let room: serde_json::Value = room.json().await.expect("room JSON");
     let room = room["room"].as_str().unwrap_or_default().to_owned();
     let mut setup = RoomSetup {
+        case: case["id"].as_str().unwrap_or_default().to_owned(),
         room: room.clone(),
         members: HashMap::new(),
         links: HashMap::new(),
@@ -461,6 +462,12 @@ impl Node {
     }
 }
 
+/// The smallest document a PDF reader opens: enough for the type check by content.
+pub const SAMPLE_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+
 /// The people of a mediation, as (name, role, side): the mediator, side A (istante) with a
 /// lawyer, side B (chiamata) with a lawyer.
 pub const CAST: [(&str, &str, Option<&str>); 5] = [
@@ -473,6 +480,8 @@ pub const CAST: [(&str, &str, Option<&str>); 5] = [
 
 /// A room opened by [`TestApp::open_room`].
 pub struct RoomSetup {
+    /// The case the room belongs to.
+    pub case: String,
     pub room: String,
     /// Member ids by actor name.
     pub members: HashMap<&'static str, String>,
@@ -556,14 +565,25 @@ impl Browser {
 
     /// Posts a JSON body with this browser's CSRF token in the `X-CSRF-Token` header.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
-        let token = self.csrf_token().await;
-        self.client
-            .post(self.url(path))
-            .header("x-csrf-token", token)
+        self.post_with_csrf(path)
+            .await
             .json(body)
             .send()
             .await
             .expect("POST")
+    }
+
+    /// Posts raw bytes (a file upload) with this browser's CSRF token.
+    pub async fn post_bytes(&self, path: &str, bytes: &[u8]) -> Response {
+        let request = self.post_with_csrf(path).await;
+        request.body(bytes.to_vec()).send().await.expect("POST")
+    }
+
+    async fn post_with_csrf(&self, path: &str) -> reqwest::RequestBuilder {
+        let token = self.csrf_token().await;
+        self.client
+            .post(self.url(path))
+            .header("x-csrf-token", token)
     }
 
     /// Posts exactly `fields`, without adding a CSRF token.

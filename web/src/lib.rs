@@ -15,6 +15,7 @@
 //! - [`tls`]: rustls from certificate files or a generated development certificate.
 
 pub mod auth;
+pub mod case_documents_api;
 pub mod cli;
 pub mod config;
 pub mod cookies;

@@ -10,6 +10,9 @@
 //!   400 `bad_request` (empty file or bad name), 401 `unauthenticated`.
 //! - `GET /api/v1/room-files/{id}`: the bytes, with their checked type; 404 when the member may
 //!   not read the file (whether or not it exists).
+//! - `GET /api/v1/room-case-documents` (mediators): the shareable documents of the room's case
+//!   file; `POST /api/v1/room-case-documents/{id}/copy`: a room file copied from one of them,
+//!   201 as for an upload, then shared with `share_file` like any other.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -17,8 +20,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::audit::Actor;
-use backoffice::invites;
-use backoffice::room_files::{self, UploadError, MAX_ROOM_FILE_BYTES};
+use backoffice::room_files::{self, RoomFile, UploadError, MAX_ROOM_FILE_BYTES};
+use backoffice::{case_documents, invites, room_store};
 use rooms::{ParticipantId, RoomId};
 use serde::Deserialize;
 use serde_json::json;
@@ -54,22 +57,23 @@ pub async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (room, member) = member(&state, &headers).await?;
-    let actor = Actor {
-        user_id: None,
-        label: format!("partecipante {}", member.get()),
-        ip: None,
-    };
     let stored = room_files::upload(
         &state.db,
         &state.files,
-        &actor,
+        &member_actor(member),
         state.clock_now(),
         (room, member),
         &query.name,
         body.to_vec(),
     )
     .await
-    .map_err(|error| match error {
+    .map_err(upload_error)?;
+    Ok(created(&stored))
+}
+
+/// How a refused upload is answered (room files and case documents alike).
+pub fn upload_error(error: UploadError) -> AppError {
+    match error {
         UploadError::TooLarge => AppError::TooLarge {
             max_bytes: MAX_ROOM_FILE_BYTES,
         },
@@ -78,16 +82,92 @@ pub async fn upload(
         UploadError::BadName => AppError::BadRequest(
             "Il nome del file è vuoto, troppo lungo o contiene caratteri non ammessi.".to_owned(),
         ),
+        UploadError::Store(backoffice::StoreError::NotFound) => AppError::NotFound,
         UploadError::Store(error) => error.into(),
-    })?;
+    }
+}
+
+fn created(file: &RoomFile) -> Response {
     let body = json!({
-        "id": stored.id,
-        "name": stored.name,
-        "media_type": stored.media_type,
-        "size": stored.size,
-        "sha256": stored.sha256,
+        "id": file.id,
+        "name": file.name,
+        "media_type": file.media_type,
+        "size": file.size,
+        "sha256": file.sha256,
     });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn member_actor(member: ParticipantId) -> Actor {
+    Actor {
+        user_id: None,
+        label: format!("partecipante {}", member.get()),
+        ip: None,
+    }
+}
+
+/// The room and member of a mediator's link token; 404 for anyone else.
+async fn mediator(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(RoomId, ParticipantId), ApiError> {
+    let (room, member) = member(state, headers).await?;
+    let snapshot = room_store::load(&state.db, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let is_mediator = snapshot
+        .members
+        .iter()
+        .any(|record| record.id == member && record.role == rooms::Role::Mediator);
+    if !is_mediator {
+        return Err(AppError::NotFound.into());
+    }
+    Ok((room, member))
+}
+
+/// `GET /api/v1/room-case-documents`.
+pub async fn case_documents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (room, _) = mediator(&state, &headers).await?;
+    let case = room_store::room_case(&state.db, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let documents = case_documents::shareable(&state.db, &case.id).await?;
+    let listed: Vec<serde_json::Value> = documents
+        .iter()
+        .map(|document| {
+            json!({
+                "id": document.id,
+                "name": document.name,
+                "media_type": document.media_type,
+                "size": document.size,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "documents": listed })).into_response())
+}
+
+/// `POST /api/v1/room-case-documents/{id}/copy`.
+pub async fn copy_case_document(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(document): Path<String>,
+) -> Result<Response, ApiError> {
+    let (room, member) = mediator(&state, &headers).await?;
+    let copied = room_files::copy_from_case(
+        &state.db,
+        &state.files,
+        &member_actor(member),
+        state.clock_now(),
+        (room, member),
+        &document,
+    )
+    .await
+    .map_err(upload_error)?
+    .ok_or(AppError::NotFound)?;
+    Ok(created(&copied))
 }
 
 /// `GET /api/v1/room-files/{id}`.

@@ -31,7 +31,9 @@ use crate::csrf::CsrfKey;
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
-use crate::{auth, csrf, pages, room_files_api, room_page, rooms_api, telemetry, tls};
+use crate::{
+    auth, case_documents_api, csrf, pages, room_files_api, room_page, rooms_api, telemetry, tls,
+};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -307,11 +309,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/room-files",
-            post(room_files_api::upload).layer(axum::extract::DefaultBodyLimit::max(
-                backoffice::room_files::MAX_ROOM_FILE_BYTES + 1,
-            )),
+            post(room_files_api::upload).layer(file_body_limit()),
         )
         .route("/api/v1/room-files/{file}", get(room_files_api::download))
+        .route(
+            "/api/v1/cases/{case}/documents",
+            post(case_documents_api::add).layer(file_body_limit()),
+        )
+        .route(
+            "/api/v1/room-case-documents",
+            get(room_files_api::case_documents),
+        )
+        .route(
+            "/api/v1/room-case-documents/{document}/copy",
+            post(room_files_api::copy_case_document),
+        )
         .route("/ws/v1", get(room_socket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -350,6 +362,12 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     app.with_state(state)
+}
+
+/// The body limit of file uploads: one byte over the largest file, so that the handler sees
+/// an oversized file and refuses it with its own error.
+fn file_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(backoffice::room_files::MAX_ROOM_FILE_BYTES + 1)
 }
 
 /// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back

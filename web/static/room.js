@@ -192,6 +192,41 @@ function addPost(post) {
 
 const FILE_TYPES = new Set(['application/pdf', 'image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
+/** Asks the server with the link's token: the status (0 without network) and the JSON. */
+async function api(path, method = 'GET', body = undefined) {
+  const response = await fetch(path, { method, body, headers: { Authorization: `Bearer ${token}` } }).catch(() => null);
+  if (!response) return { status: 0, body: {} };
+  return { status: response.status, body: await response.json().catch(() => ({})) };
+}
+
+/** The mediator's list of shareable documents of the case file, each with a share button. */
+async function loadCaseDocuments() {
+  const { status, body } = await api('/api/v1/room-case-documents');
+  const list = $('case-documents');
+  if (status !== 200) return;
+  list.replaceChildren(...body.documents.map((doc) => {
+    const item = document.createElement('li');
+    const name = document.createElement('span');
+    name.textContent = doc.name;
+    const share = document.createElement('button');
+    share.type = 'button';
+    share.className = 'small secondary';
+    share.textContent = 'Mostra alla sessione';
+    share.addEventListener('click', async () => {
+      const copy = await api(`/api/v1/room-case-documents/${encodeURIComponent(doc.id)}/copy`, 'POST');
+      if (copy.status === 201) connection.command({ type: 'share_file', file: copy.body.id, name: copy.body.name });
+    });
+    item.append(name, share);
+    return item;
+  }));
+  if (body.documents.length === 0) {
+    const empty = document.createElement('li');
+    empty.className = 'hint';
+    empty.textContent = 'Nessun documento condivisibile.';
+    list.append(empty);
+  }
+}
+
 async function uploadFile(file) {
   const status = $('file-status');
   if (!FILE_TYPES.has(file.type)) {
@@ -199,13 +234,8 @@ async function uploadFile(file) {
     return;
   }
   status.textContent = `Caricamento di ${file.name}…`;
-  const response = await fetch(`/api/v1/room-files?name=${encodeURIComponent(file.name)}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${token}` },
-    body: file,
-  }).catch(() => null);
-  const body = response ? await response.json().catch(() => ({})) : {};
-  if (!response || response.status !== 201) {
+  const { status: code, body } = await api(`/api/v1/room-files?name=${encodeURIComponent(file.name)}`, 'POST', file);
+  if (code !== 201) {
     status.textContent = body.message || 'Caricamento non riuscito: controlli la connessione e riprovi.';
     return;
   }
@@ -371,6 +401,7 @@ async function onMessage(message) {
       state.welcomed = true;
       state.me = message.member.id;
       state.role = message.member.role;
+      if (state.role === 'mediator') loadCaseDocuments();
       $('who').textContent = `${message.member.name} (${ROLES[message.member.role] || message.member.role})`;
       $('stage').hidden = false;
       if (state.media) state.media.close();

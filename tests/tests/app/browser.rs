@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use accordo_tests::room_client::{token_of, RoomClient};
-use accordo_tests::{spawn_app, Backend, CAST};
+use accordo_tests::{spawn_app, Backend, CAST, SAMPLE_PDF};
 use backoffice::access::Role;
 use serde_json::json;
 
@@ -232,6 +232,12 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let people = [CAST[0], CAST[1], CAST[2], CAST[3]];
     let setup = app.open_room(&office, &people, false).await;
+    let document = format!(
+        "/api/v1/cases/{}/documents?name=perizia.pdf&shareable=true",
+        setup.case
+    );
+    let added = office.post_bytes(&document, SAMPLE_PDF).await;
+    assert_eq!(added.status(), accordo_tests::reqwest::StatusCode::CREATED);
     let cast: Vec<serde_json::Value> = people
         .iter()
         .map(|(name, _, _)| {
@@ -316,6 +322,11 @@ async fn a_mediator_and_three_people_meet_caucus_and_survive_a_network_drop_in_c
         );
     }
     assert_eq!(result["plenary_restores_video"], true, "{result}");
+    assert_eq!(
+        result["case_document_seen"],
+        json!([true, true, true, true]),
+        "the mediator showed the case file's document to everyone: {result}"
+    );
 
     // The window that lost its network came back by itself, with the whole chat.
     assert!(

@@ -3,15 +3,11 @@
 
 use accordo_tests::reqwest::{Client, StatusCode};
 use accordo_tests::room_client::{token_of, RoomClient};
-use accordo_tests::{both_backends, TestApp, CAST};
+use accordo_tests::{both_backends, TestApp, CAST, SAMPLE_PDF};
 use backoffice::access::Role;
 use serde_json::{json, Value};
 
-/// The smallest document a PDF reader opens: enough for the type check by content.
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
-2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
-3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]>>endobj\n\
-trailer<</Root 1 0 R>>\n%%EOF\n";
+const PDF: &[u8] = SAMPLE_PDF;
 
 async fn upload(app: &TestApp, link: &str, name: &str, bytes: &[u8]) -> (StatusCode, Value) {
     let response = Client::new()
@@ -98,5 +94,63 @@ both_backends! {
         let audit = app.audit_text().await;
         assert!(audit.contains("room.file_uploaded"));
         assert!(!audit.contains("proposta riservata"), "the audit log holds no file name");
+    }
+
+    async fn the_mediator_shows_a_shareable_document_of_the_case_file_and_nothing_else(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let people = [CAST[0], CAST[1]];
+        let setup = app.open_room(&office, &people, true).await;
+        let add = |name: &str, shareable: bool| {
+            format!("/api/v1/cases/{}/documents?name={name}&shareable={shareable}", setup.case)
+        };
+        let response = office.post_bytes(&add("perizia.pdf", true), PDF).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let shareable: Value = response.json().await.expect("document");
+        let response = office.post_bytes(&add("appunti.pdf", false), PDF).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let private: Value = response.json().await.expect("document");
+        let response = office.post_bytes(&add("virus.pdf", true), b"MZ\x90\x00").await;
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // A mediator account (not the segreteria) may not add documents.
+        let mediator_user = app.logged_in("mediatore1", Role::Mediatore).await;
+        let response = mediator_user.post_bytes(&add("x.pdf", true), PDF).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        let list = |link: &str| {
+            Client::new()
+                .get(format!("{}/api/v1/room-case-documents", app.address))
+                .bearer_auth(token_of(link).to_owned())
+                .send()
+        };
+        let listed: Value = list(setup.link("mediator")).await.expect("list").json().await.expect("JSON");
+        assert_eq!(listed["documents"].as_array().map(Vec::len), Some(1), "{listed}");
+        assert_eq!(listed["documents"][0]["name"], "perizia.pdf");
+        // A party learns nothing of the case file.
+        assert_eq!(list(setup.link("party_a")).await.expect("list").status(), StatusCode::NOT_FOUND);
+
+        let copy = |link: &str, document: &str| {
+            Client::new()
+                .post(format!("{}/api/v1/room-case-documents/{document}/copy", app.address))
+                .bearer_auth(token_of(link).to_owned())
+                .send()
+        };
+        let private_id = private["id"].as_str().expect("id");
+        assert_eq!(copy(setup.link("mediator"), private_id).await.expect("copy").status(), StatusCode::NOT_FOUND);
+        let shareable_id = shareable["id"].as_str().expect("id");
+        assert_eq!(copy(setup.link("party_a"), shareable_id).await.expect("copy").status(), StatusCode::NOT_FOUND);
+        let response = copy(setup.link("mediator"), shareable_id).await.expect("copy");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let file: Value = response.json().await.expect("file");
+        assert_eq!(file["sha256"], shareable["sha256"]);
+
+        // Shared in the plenary, the party reads it.
+        let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator")).await.expect("mediator");
+        let mut party_a = RoomClient::join("party_a", &app.address, setup.link("party_a")).await.expect("party_a");
+        party_a.event("view").await;
+        mediator.command(json!({ "type": "share_file", "file": file["id"], "name": "perizia.pdf" })).await;
+        assert_eq!(party_a.event("file_shared").await["name"], "perizia.pdf");
+        let (status, bytes) = download(&app, setup.link("party_a"), file["id"].as_str().expect("id")).await;
+        assert_eq!((status, bytes.as_slice()), (StatusCode::OK, PDF));
+        assert!(app.audit_actions().await.iter().any(|action| action == "case.document_added"));
     }
 }
