@@ -2,12 +2,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use backoffice::access::Role;
 use backoffice::accounts::{self, NewUser, Username};
 use backoffice::audit::Actor;
-use backoffice::{StoreError, UnixMillis};
+use backoffice::{cases, invites, room_store, StoreError, UnixMillis};
 use clap::{Parser, Subcommand};
+use rooms::ParticipantId;
+use signaling::clock::SystemClock;
+use signaling::cluster::Ownership;
+use signaling::hub::{Hub, SignalingSettings};
 
 use crate::config::{mask_url_password, Config};
 use crate::server::{self, StartError};
@@ -51,7 +56,26 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Things to try Accordo with.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
 }
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Open a demo case with its online room (a mediator and two parties, who wait to be
+    /// admitted) and print their personal links, to open in separate browser windows.
+    Room,
+}
+
+/// The people of the demo room: name, role and side.
+const DEMO_PEOPLE: [(&str, &str, Option<&str>); 3] = [
+    ("Avv. Maria Rossi", "mediator", None),
+    ("Giovanni Bianchi", "party", Some("istante")),
+    ("Lucia Verdi", "party", Some("chiamata")),
+];
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
@@ -116,6 +140,9 @@ pub fn run() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await,
             Command::Admin { command } => admin(&config, command).await,
+            Command::Demo {
+                command: DemoCommand::Room,
+            } => demo_room(&config).await,
             Command::Config {
                 command: ConfigCommand::Check,
             } => check(&config),
@@ -309,6 +336,46 @@ async fn admin(config: &Config, command: AdminCommand) -> Result<(), Failure> {
         },
         other => other.into(),
     })
+}
+
+async fn demo_room(config: &Config) -> Result<(), Failure> {
+    let db = server::open_database(config).await?;
+    let actor = Actor::command_line();
+    let now = UnixMillis::now();
+    let reference = format!("DEMO-{}", now.0);
+    let case =
+        cases::create_minimal(&db, &actor, now, None, &reference, "Incontro di prova").await?;
+    let settings = crate::rooms_api::room_settings(config, false);
+    let room = room_store::create_room(&db, &actor, now, &case.id, settings).await?;
+    // The room's own path for adding members: a hub on this database, no media.
+    let hub = Hub::new(
+        db.clone(),
+        Arc::new(SystemClock),
+        SignalingSettings::default(),
+        Ownership::Local,
+        None,
+    );
+    let base = config.public_url.as_str().trim_end_matches('/');
+    println!("Case {reference}: its room is open. Personal links:");
+    for (name, role, side) in DEMO_PEOPLE {
+        let member = ParticipantId::new(rand::random::<u64>() % (i64::MAX as u64) + 1);
+        let command = rooms::Command::AddMember {
+            member,
+            role: rooms::Role::from_code(role).unwrap_or(rooms::Role::Party),
+            side: side.and_then(rooms::Side::from_code),
+            display_name: rooms::Redacted::new(name.to_owned()),
+        };
+        hub.office_command(room.id, actor.clone(), command)
+            .await
+            .map_err(|error| Failure {
+                message: error.to_string(),
+                code: EXIT_FAILURE,
+            })?;
+        let token = invites::issue(&db, &actor, now, room.id, member, None).await?;
+        println!("  {name}: {base}/r/{}", token.reveal());
+    }
+    db.close().await;
+    Ok(())
 }
 
 fn check(config: &Config) -> Result<(), Failure> {

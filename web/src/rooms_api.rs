@@ -24,6 +24,7 @@ use signaling::hub::HubError;
 use signaling::protocol::WireId;
 
 use crate::auth::{ApiUser, CurrentUser};
+use crate::config::Config;
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
@@ -111,6 +112,17 @@ pub struct NewRoom {
     auto_admit: bool,
 }
 
+/// The settings of a new room: lifetime and capacity from the configuration.
+pub fn room_settings(config: &Config, auto_admit: bool) -> RoomSettings {
+    RoomSettings {
+        lifetime: Duration::from_secs(u64::from(config.room_lifetime_days) * 24 * 60 * 60),
+        capacity: NonZeroU8::new(u8::try_from(config.room_capacity).unwrap_or(u8::MAX))
+            .unwrap_or(NonZeroU8::MIN),
+        auto_admit,
+        hold_when_no_mediator: true,
+    }
+}
+
 /// `POST /api/v1/cases/{case}/room`: opens the case's online room.
 pub async fn create_room(
     State(state): State<AppState>,
@@ -119,14 +131,7 @@ pub async fn create_room(
     ApiJson(body): ApiJson<NewRoom>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
-    let config = &state.config;
-    let settings = RoomSettings {
-        lifetime: Duration::from_secs(u64::from(config.room_lifetime_days) * 24 * 60 * 60),
-        capacity: NonZeroU8::new(u8::try_from(config.room_capacity).unwrap_or(u8::MAX))
-            .unwrap_or(NonZeroU8::MIN),
-        auto_admit: body.auto_admit,
-        hold_when_no_mediator: true,
-    };
+    let settings = room_settings(&state.config, body.auto_admit);
     let now = state.clock_now();
     let room = room_store::create_room(&state.db, &current.actor(), now, &case_id, settings)
         .await
