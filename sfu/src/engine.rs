@@ -38,6 +38,14 @@ const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
 const SPEAKING_LOUDNESS: f32 = 60.0;
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Loss reported by a subscriber (RTCP receiver reports) above which its downlink is
+/// congested: what it receives is capped below what is being sent. The thresholds are those
+/// of the loss-based half of Google Congestion Control (decrease above 10 %, increase below
+/// 2 %).
+const CONGESTED_LOSS: f32 = 0.10;
+/// Loss below which the downlink is clear; after [`PROBE_AFTER`] of it the cap is raised.
+const CLEAR_LOSS: f32 = 0.02;
+const PROBE_AFTER: Duration = Duration::from_secs(8);
 /// How often peers are checked for silence.
 const SILENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -164,6 +172,14 @@ struct Peer {
     speaker: Option<ParticipantId>,
     /// When a datagram of this peer last arrived (or the peer was created).
     last_heard: Instant,
+    /// The downlink estimate: at most this many bits per second of video, from the loss the
+    /// peer reports (see [`Engine::estimate_downlinks`]); `None` until it reports congestion.
+    downlink_cap: Option<u64>,
+    /// Since when the peer reports a clear downlink.
+    clear_since: Option<Instant>,
+    /// Packets sent on each outgoing stream at the last estimate (only streams still flowing
+    /// count: a stream the plan stopped keeps its last loss figure).
+    egress_counted: HashMap<(Mid, Option<Rid>), u64>,
 }
 
 impl Peer {
@@ -298,9 +314,50 @@ impl Engine {
                 source.layer_bitrate.insert(rid, bitrate);
             }
         }
+        self.estimate_downlinks(Instant::now());
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.choose_layers(key);
+        }
+    }
+
+    /// Estimates each subscriber's downlink from the loss it reports on the streams it is
+    /// receiving (RTCP receiver reports): above [`CONGESTED_LOSS`], video is capped at three
+    /// quarters of what is being sent; after [`PROBE_AFTER`] below [`CLEAR_LOSS`], the cap grows
+    /// by a quarter. `choose_layers` keeps the layers within the cap.
+    fn estimate_downlinks(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            let mut loss: Option<f32> = None;
+            for (stream, figures) in &peer.egress {
+                let counted = peer.egress_counted.insert(*stream, figures.packets);
+                if counted.is_some_and(|before| figures.packets > before) {
+                    loss = Some(loss.unwrap_or(0.0).max(figures.loss));
+                }
+            }
+            let Some(loss) = loss else {
+                continue;
+            };
+            let sent: u64 = peer
+                .layers
+                .iter()
+                .filter_map(|(track, choice)| {
+                    let source = self.tracks.get(track)?;
+                    source.layer_bitrate.get(&choice.current?).copied()
+                })
+                .sum();
+            if loss > CONGESTED_LOSS && sent > 0 {
+                let base = peer.downlink_cap.map_or(sent, |cap| cap.min(sent));
+                peer.downlink_cap = Some(base * 3 / 4);
+                peer.clear_since = None;
+            } else if loss < CLEAR_LOSS {
+                let since = *peer.clear_since.get_or_insert(now);
+                if let Some(cap) = peer.downlink_cap {
+                    if now.duration_since(since) >= PROBE_AFTER {
+                        peer.downlink_cap = Some(cap + cap / 4);
+                        peer.clear_since = Some(now);
+                    }
+                }
+            }
         }
     }
 
@@ -505,6 +562,9 @@ impl Engine {
                     layers: HashMap::new(),
                     speaker: None,
                     last_heard: Instant::now(),
+                    downlink_cap: None,
+                    clear_since: None,
+                    egress_counted: HashMap::new(),
                 },
             );
         }
@@ -748,7 +808,11 @@ impl Engine {
             })
             .collect();
         wanted.sort_by_key(|(track, _)| track.get());
-        if let Some(budget) = peer.max_bitrate {
+        let budget = match (peer.max_bitrate, peer.downlink_cap) {
+            (Some(declared), Some(estimated)) => Some(declared.min(estimated)),
+            (declared, estimated) => declared.or(estimated),
+        };
+        if let Some(budget) = budget {
             let cost = |choice: &[(TrackId, usize)]| -> u64 {
                 choice
                     .iter()

@@ -19,9 +19,9 @@ use web::config::Config;
 use web::server::{self, RunningServer, Runtime};
 
 pub mod media_peer;
+pub mod network;
 pub mod participant;
 pub mod room_client;
-pub mod vanishing;
 
 pub use reqwest;
 pub use signaling::clock::ManualClock;

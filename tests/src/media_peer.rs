@@ -128,10 +128,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::vanishing::{Vanish, VanishingRuntime};
+use crate::network::{lock, ControlledRuntime, Network};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -618,7 +618,7 @@ pub struct MediaPeer {
     shared: Arc<Shared>,
     outgoing: Vec<Arc<Outgoing>>,
     generators: Vec<JoinHandle<()>>,
-    vanish: Vanish,
+    network: Network,
 }
 
 /// What the peer connection's callbacks, the generators and the readers share.
@@ -745,7 +745,7 @@ impl MediaPeer {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_network_types(vec![NetworkType::Udp4])
             .build();
-        let (runtime, vanish) = VanishingRuntime::new();
+        let (runtime, network) = ControlledRuntime::new();
         let connection = PeerConnectionBuilder::new()
             .with_runtime(runtime)
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -840,7 +840,7 @@ impl MediaPeer {
             shared,
             outgoing,
             generators,
-            vanish,
+            network,
         })
     }
 
@@ -1098,7 +1098,12 @@ impl MediaPeer {
     /// Disappears without a word, as a device that lost its network: from now on nothing this
     /// peer sends reaches the wire (no media, RTCP, ICE consent check or DTLS close).
     pub fn vanish(&self) {
-        self.vanish.vanish();
+        self.network.vanish();
+    }
+
+    /// Limits what reaches this peer to `bits_per_second`, as a slow line: the rest is lost.
+    pub fn limit_downlink(&self, bits_per_second: u64) {
+        self.network.limit_downlink(bits_per_second);
     }
 
     /// Stops sending and closes the connection.
@@ -2036,13 +2041,6 @@ impl Interceptor for WireInterceptor {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
-
-/// Locks `mutex`, going on after a panic elsewhere: the statistics stay readable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn unix_micros() -> u64 {

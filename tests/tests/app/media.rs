@@ -493,3 +493,35 @@ async fn the_active_speaker_is_told_only_within_the_session() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_on_a_slow_line_is_moved_to_a_lower_layer_by_the_loss_it_reports() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut participants = join_all(&app, 3, |name| PeerOptions {
+        simulcast: name == "party_a",
+        video: name == "party_a",
+        keyframe_interval: Duration::from_secs(30),
+        ..PeerOptions::default()
+    })
+    .await;
+    let sender = participants[1].member.clone();
+    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
+        [0, 2].iter().all(|i| all[*i].packets_from(&sender) >= 50)
+    })
+    .await;
+    // lawyer_a's line carries 400 kbit/s: the top layer (about 600) does not fit. It declares
+    // nothing: the server learns it from the losses lawyer_a reports.
+    participants[2].peer.limit_downlink(400_000);
+    keep_negotiating(&mut participants, Duration::from_secs(6)).await;
+    let marks: Vec<_> = participants.iter().map(|p| p.peer.mark()).collect();
+    keep_negotiating(&mut participants, Duration::from_secs(2)).await;
+    let high = |index: usize| marks[index].packets_from_layer("party_a", Layer::High);
+    let lower = |index: usize| {
+        marks[index].packets_from_layer("party_a", Layer::Medium)
+            + marks[index].packets_from_layer("party_a", Layer::Low)
+    };
+    assert_eq!(high(2), 0, "the slow line gets no top layer any more");
+    assert!(lower(2) >= 20, "it gets a lower one: {}", lower(2));
+    assert!(high(0) >= 20, "the mediator's line is fast: top layer");
+    assert_eq!(lower(0), 0);
+}
