@@ -32,6 +32,8 @@ pub enum Permission {
     ManageRooms,
     /// Add documents to case files (fascicoli).
     ManageCaseFiles,
+    /// Add people to the registry and look for duplicates.
+    ManagePeople,
 }
 
 impl Role {
@@ -48,7 +50,7 @@ impl Role {
         match permission {
             Permission::ViewDashboard => true,
             Permission::ManageUsers | Permission::ViewAuditLog => self == Role::Admin,
-            Permission::ManageRooms | Permission::ManageCaseFiles => {
+            Permission::ManageRooms | Permission::ManageCaseFiles | Permission::ManagePeople => {
                 matches!(self, Role::Admin | Role::Segreteria)
             }
         }

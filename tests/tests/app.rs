@@ -7,6 +7,7 @@ mod app {
     mod cluster;
     mod health;
     mod media;
+    mod people;
     mod room_files;
     mod room_store;
     mod rooms;

@@ -22,6 +22,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod pages;
+pub mod people_api;
 pub mod rome_time;
 pub mod room_files_api;
 pub mod room_page;

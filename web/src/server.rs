@@ -32,7 +32,8 @@ use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
 use crate::{
-    auth, case_documents_api, csrf, pages, room_files_api, room_page, rooms_api, telemetry, tls,
+    auth, case_documents_api, csrf, pages, people_api, room_files_api, room_page, rooms_api,
+    telemetry, tls,
 };
 
 /// Why a node could not start.
@@ -312,6 +313,8 @@ pub fn router(state: AppState) -> Router {
             post(room_files_api::upload).layer(file_body_limit()),
         )
         .route("/api/v1/room-files/{file}", get(room_files_api::download))
+        .route("/api/v1/people", post(people_api::create))
+        .route("/api/v1/people/duplicates", get(people_api::duplicates))
         .route(
             "/api/v1/cases/{case}/documents",
             post(case_documents_api::add).layer(file_body_limit()),

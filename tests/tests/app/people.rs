@@ -1,0 +1,72 @@
+//! The people registry: tax identifiers checked by their check characters, duplicates found
+//! before a second record of the same person is made.
+
+use accordo_tests::reqwest::StatusCode;
+use accordo_tests::{both_backends, TestApp};
+use backoffice::access::Role;
+use serde_json::{json, Value};
+
+both_backends! {
+    async fn a_clerk_registers_people_and_is_warned_of_duplicates(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let mario = json!({
+            "kind": "natural", "given_name": "Mario", "family_name": "Rossi",
+            "fiscal_code": "RSSMRA85T10A562S", "birth_date": "1985-12-10",
+            "email": "mario.rossi@example.invalid",
+        });
+        let created = office.post_json("/api/v1/people", &mario).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: Value = created.json().await.expect("person");
+        assert_eq!(created["display_name"], "Rossi Mario");
+
+        // The same person typed with an omocodia variant of the code: found, and refused
+        // until the clerk confirms.
+        let again = json!({ "kind": "natural", "given_name": "Mario", "family_name": "Rossi", "fiscal_code": "RSSMRAURTMLARSNL" });
+        let response = office.post_json("/api/v1/people", &again).await;
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let refused: Value = response.json().await.expect("JSON");
+        assert_eq!(refused["error"], "possible_duplicates");
+        assert_eq!(refused["candidates"][0]["person"]["id"], created["id"]);
+        assert_eq!(refused["candidates"][0]["reason"], "same_fiscal_code");
+
+        // As you type: name and birth date are enough.
+        let typed = office
+            .get("/api/v1/people/duplicates?given_name=mario&family_name=ROSSI&birth_date=1985-12-10")
+            .await
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        assert_eq!(typed["candidates"][0]["reason"], "same_name_and_birth_date", "{typed}");
+        let nobody = office.get("/api/v1/people/duplicates?family_name=Bianchi").await.json::<Value>().await.expect("JSON");
+        assert_eq!(nobody["candidates"], json!([]));
+
+        // Wrong identifiers say what is wrong, and store nothing.
+        for (body, says) in [
+            (json!({ "kind": "natural", "given_name": "A", "family_name": "B", "fiscal_code": "RSSMRA85T10A562T" }), "carattere di controllo"),
+            (json!({ "kind": "natural", "given_name": "A", "family_name": "B", "fiscal_code": "RSSMRA85T10A562S", "birth_date": "1985-12-11" }), "non corrisponde al codice fiscale"),
+            (json!({ "kind": "legal", "company_name": "Alfa S.r.l.", "vat_number": "01234567898" }), "partita IVA"),
+            (json!({ "kind": "legal" }), "denominazione"),
+        ] {
+            let response = office.post_json("/api/v1/people", &body).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+            let error: Value = response.json().await.expect("JSON");
+            assert!(error["message"].as_str().unwrap_or_default().contains(says), "{error}");
+        }
+
+        // A company, then the same VAT number again: a duplicate; confirmed, it is added.
+        let alfa = json!({ "kind": "legal", "company_name": "Alfa S.r.l.", "vat_number": "IT01234567897" });
+        assert_eq!(office.post_json("/api/v1/people", &alfa).await.status(), StatusCode::CREATED);
+        let beta = json!({ "kind": "legal", "company_name": "Alfa Servizi S.r.l.", "vat_number": "01234567897" });
+        let response = office.post_json("/api/v1/people", &beta).await;
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let mut confirmed = beta.clone();
+        confirmed["confirm_not_duplicate"] = json!(true);
+        assert_eq!(office.post_json("/api/v1/people", &confirmed).await.status(), StatusCode::CREATED);
+
+        // A mediator account may not touch the registry.
+        let mediator = app.logged_in("mediatore1", Role::Mediatore).await;
+        let response = mediator.post_json("/api/v1/people", &mario).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(app.audit_actions().await.iter().filter(|action| *action == "person.created").count() == 3);
+    }
+}

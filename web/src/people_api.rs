@@ -1,0 +1,157 @@
+//! The people registry over JSON (segreteria and administrators).
+//!
+//! - `GET /api/v1/people/duplicates?fiscal_code=&vat_number=&given_name=&family_name=&birth_date=`:
+//!   who may be the person being typed (any field may be missing): `{ "candidates": [ { "person",
+//!   "reason" } ] }`, reason `same_fiscal_code` (omocodia variants included), `same_vat_number`
+//!   or `same_name_and_birth_date`.
+//! - `POST /api/v1/people`: adds a person; 201 with the person; 400 with the reason in Italian
+//!   (a wrong check character, a birth date that does not match the codice fiscale…); 409
+//!   `possible_duplicates` with the candidates, unless `confirm_not_duplicate` is true.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use backoffice::access::Permission;
+use backoffice::people::{self, Candidate, Kind, NewPerson, Person, PersonError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::ApiUser;
+use crate::error::{ApiError, AppError};
+use crate::rooms_api::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonFields {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    given_name: Option<String>,
+    #[serde(default)]
+    family_name: Option<String>,
+    #[serde(default)]
+    company_name: Option<String>,
+    #[serde(default)]
+    fiscal_code: Option<String>,
+    #[serde(default)]
+    vat_number: Option<String>,
+    #[serde(default)]
+    birth_date: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    pec: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    confirm_not_duplicate: bool,
+}
+
+impl PersonFields {
+    fn person(self) -> Result<(NewPerson, bool), ApiError> {
+        let kind = match self.kind.as_deref() {
+            None => None,
+            Some(code) => Some(Kind::parse(code).ok_or_else(|| {
+                ApiError(AppError::BadRequest(
+                    "Tipo di persona sconosciuto.".to_owned(),
+                ))
+            })?),
+        };
+        let person = NewPerson {
+            kind,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            company_name: self.company_name,
+            fiscal_code: self.fiscal_code,
+            vat_number: self.vat_number,
+            birth_date: self.birth_date,
+            email: self.email,
+            pec: self.pec,
+            phone: self.phone,
+            address: self.address,
+        };
+        Ok((person, self.confirm_not_duplicate))
+    }
+}
+
+fn person_json(person: &Person) -> Value {
+    json!({
+        "id": person.id,
+        "kind": person.kind.code(),
+        "display_name": person.display_name,
+        "fiscal_code": person.fiscal_code,
+        "vat_number": person.vat_number,
+        "birth_date": person.birth_date,
+    })
+}
+
+fn candidates_json(candidates: &[Candidate]) -> Vec<Value> {
+    candidates
+        .iter()
+        .map(|candidate| {
+            json!({ "person": person_json(&candidate.person), "reason": candidate.reason.code() })
+        })
+        .collect()
+}
+
+/// `GET /api/v1/people/duplicates`.
+pub async fn duplicates(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Query(fields): Query<PersonFields>,
+) -> Result<Response, ApiError> {
+    current.require(Permission::ManagePeople)?;
+    let (probe, _) = fields.person()?;
+    let candidates =
+        people::duplicates(&state.db, current.user.organism_id.as_deref(), &probe).await?;
+    Ok(Json(json!({ "candidates": candidates_json(&candidates) })).into_response())
+}
+
+/// `POST /api/v1/people`.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    ApiJson(fields): ApiJson<PersonFields>,
+) -> Result<Response, ApiError> {
+    current.require(Permission::ManagePeople)?;
+    let (new, confirmed) = fields.person()?;
+    let created = people::create(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        &new,
+        confirmed,
+    )
+    .await;
+    match created {
+        Ok(person) => Ok((StatusCode::CREATED, Json(person_json(&person))).into_response()),
+        Err(PersonError::Duplicates(candidates)) => {
+            let body = json!({
+                "error": "possible_duplicates",
+                "message": "Nel registro ci sono persone che potrebbero essere la stessa: \
+                            controlli e, se è davvero un'altra persona, confermi.",
+                "candidates": candidates_json(&candidates),
+            });
+            Ok((StatusCode::CONFLICT, Json(body)).into_response())
+        }
+        Err(PersonError::Fiscal(error)) => {
+            Err(AppError::BadRequest(capitalized(&error.to_string())).into())
+        }
+        Err(PersonError::Invalid(reason)) => Err(AppError::BadRequest(capitalized(reason)).into()),
+        Err(PersonError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// "la partita IVA…" → "La partita IVA….": the reasons are sentence fragments.
+fn capitalized(reason: &str) -> String {
+    let mut chars = reason.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
