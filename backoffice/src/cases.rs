@@ -56,18 +56,77 @@ pub async fn create_minimal(
     if title.is_empty() {
         return Err(StoreError::Invalid("case title"));
     }
-    let id = uuid::Uuid::now_v7().to_string();
     let mut tx = db.pool().begin().await?;
+    let case = insert(&mut tx, actor, now, organism_id, reference, title, None).await?;
+    tx.commit().await?;
+    Ok(case)
+}
+
+/// Registers a case with the next number of `organism_id` in `year` (1, 2, 3… without gaps
+/// or duplicates, also under concurrent registrations): its reference is `NUMBER/YEAR`.
+pub async fn register(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    organism_id: Option<&str>,
+    year: u16,
+    title: &str,
+) -> Result<Case, StoreError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(StoreError::Invalid("case title"));
+    }
+    let mut tx = db.pool().begin().await?;
+    // The first statement writes: the counter row stays locked until commit, and SQLite takes
+    // its write lock at once (no read-then-write upgrade to fail under contention).
+    let number: i64 = sqlx::query_scalar(
+        "INSERT INTO case_counters (organism_key, year, last_number) VALUES ($1, $2, 1) \
+         ON CONFLICT (organism_key, year) \
+         DO UPDATE SET last_number = case_counters.last_number + 1 RETURNING last_number",
+    )
+    .bind(organism_id.unwrap_or(""))
+    .bind(i64::from(year))
+    .fetch_one(&mut *tx)
+    .await?;
+    let reference = CaseRef::parse(&format!("{number}/{year}"))
+        .map_err(|_| StoreError::Invalid("case reference"))?;
+    let case = insert(
+        &mut tx,
+        actor,
+        now,
+        organism_id,
+        reference,
+        title,
+        Some((i64::from(year), number)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(case)
+}
+
+/// Inserts a case and its audit record in `tx`.
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    now: UnixMillis,
+    organism_id: Option<&str>,
+    reference: CaseRef,
+    title: &str,
+    numbered: Option<(i64, i64)>,
+) -> Result<Case, StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
     let inserted = sqlx::query(
-        "INSERT INTO cases (id, organism_id, reference, title, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO cases (id, organism_id, reference, title, created_at, year, number) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.as_str())
     .bind(organism_id)
     .bind(reference.as_str())
     .bind(title)
     .bind(now.0)
-    .execute(&mut *tx)
+    .bind(numbered.map(|(year, _)| year))
+    .bind(numbered.map(|(_, number)| number))
+    .execute(&mut **tx)
     .await;
     match inserted {
         Err(error) if is_unique_violation(&error) => return Err(StoreError::AlreadyExists("case")),
@@ -86,8 +145,7 @@ pub async fn create_minimal(
         entity_id: &id,
         changes,
     };
-    audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await?;
+    audit::record(tx, actor, now, record).await?;
     Ok(Case {
         id,
         organism_id: organism_id.map(str::to_owned),

@@ -4,6 +4,7 @@ mod app {
     mod accounts;
     mod architecture;
     mod browser;
+    mod cases;
     mod cluster;
     mod health;
     mod media;

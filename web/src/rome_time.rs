@@ -7,12 +7,22 @@
 use backoffice::UnixMillis;
 use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 
+/// The time in Italy at `at`, if representable.
+fn local(at: UnixMillis) -> Option<OffsetDateTime> {
+    let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000).ok()?;
+    Some(utc.to_offset(rome_offset(utc)))
+}
+
+/// The year in Italy at `at` (a case registered at 00:30 on 1 January belongs to the new year).
+pub fn year(at: UnixMillis) -> u16 {
+    local(at).map_or(1970, |local| u16::try_from(local.year()).unwrap_or(1970))
+}
+
 /// `dd/mm/yyyy hh:mm` in Italian time.
 pub fn format(at: UnixMillis) -> String {
-    let Ok(utc) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000) else {
+    let Some(local) = local(at) else {
         return "—".to_owned();
     };
-    let local = utc.to_offset(rome_offset(utc));
     format!(
         "{:02}/{:02}/{} {:02}:{:02}",
         local.day(),
@@ -66,5 +76,11 @@ mod tests {
         assert_eq!(format(at("2026-03-29T01:00:00Z")), "29/03/2026 03:00");
         assert_eq!(format(at("2026-10-25T00:59:00Z")), "25/10/2026 02:59");
         assert_eq!(format(at("2026-10-25T01:00:00Z")), "25/10/2026 02:00");
+    }
+
+    #[test]
+    fn the_year_is_the_italian_one() {
+        assert_eq!(year(at("2026-12-31T22:59:00Z")), 2026);
+        assert_eq!(year(at("2026-12-31T23:30:00Z")), 2027, "00:30 in Rome");
     }
 }

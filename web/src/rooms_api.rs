@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::access::Permission;
-use backoffice::{accounts, cases, invites, room_store, StoreError, UnixMillis};
+use backoffice::{accounts, cases, invites, room_store, StoreError};
 use rand::Rng;
 use rooms::{Command, ParticipantId, Redacted, RoomId, RoomSettings};
 use rooms::{Role, Side};
@@ -77,7 +77,9 @@ fn hub_error(error: HubError) -> ApiError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCase {
-    reference: String,
+    /// Without it, the case gets the next number of the organism's year (`NUMBER/YEAR`).
+    #[serde(default)]
+    reference: Option<String>,
     title: String,
 }
 
@@ -88,15 +90,18 @@ pub async fn create_case(
     ApiJson(body): ApiJson<NewCase>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
-    let case = cases::create_minimal(
-        &state.db,
-        &current.actor(),
-        UnixMillis::now(),
-        current.user.organism_id.as_deref(),
-        &body.reference,
-        &body.title,
-    )
-    .await
+    let now = state.clock_now();
+    let organism = current.user.organism_id.as_deref();
+    let actor = current.actor();
+    let case = match body.reference.as_deref() {
+        Some(reference) => {
+            cases::create_minimal(&state.db, &actor, now, organism, reference, &body.title).await
+        }
+        None => {
+            let year = crate::rome_time::year(now);
+            cases::register(&state.db, &actor, now, organism, year, &body.title).await
+        }
+    }
     .map_err(store_error)?;
     Ok(created(json!({
         "id": case.id,

@@ -1,0 +1,14 @@
+-- Case numbers: per organism and year, from 1, without gaps or duplicates. The counter row is
+-- bumped in the same transaction that inserts the case, so a failed insert takes its number
+-- back. Keep the same meaning as ../postgres/20261128000007_case_numbers.sql.
+ALTER TABLE cases ADD COLUMN year INTEGER;
+ALTER TABLE cases ADD COLUMN number INTEGER;
+CREATE UNIQUE INDEX cases_number ON cases (COALESCE(organism_id, ''), year, number);
+
+CREATE TABLE case_counters (
+    -- The organism's id, or '' for cases without one.
+    organism_key  TEXT NOT NULL,
+    year          INTEGER NOT NULL,
+    last_number   INTEGER NOT NULL CHECK (last_number > 0),
+    PRIMARY KEY (organism_key, year)
+);
