@@ -22,6 +22,8 @@ use crate::{Db, StoreError, UnixMillis};
 
 /// The largest file a member may upload, in bytes.
 pub const MAX_ROOM_FILE_BYTES: usize = 20 * 1024 * 1024;
+/// The most a room may hold in uploaded files, in bytes.
+pub const ROOM_QUOTA_BYTES: u64 = 200 * 1024 * 1024;
 /// The longest file name kept, in characters (longer names are refused).
 pub const MAX_FILE_NAME_CHARS: usize = 200;
 
@@ -44,6 +46,8 @@ pub enum UploadError {
     TooLarge,
     #[error("the content is not a PDF or an image")]
     UnsupportedType,
+    #[error("the room holds {ROOM_QUOTA_BYTES} bytes of files already")]
+    QuotaExceeded,
     #[error("the file name is empty, too long or has control characters")]
     BadName,
     #[error(transparent)]
@@ -109,6 +113,20 @@ pub async fn upload(
     bytes: Vec<u8>,
 ) -> Result<RoomFile, UploadError> {
     let file = checked(name, &bytes)?;
+    let used: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM room_files WHERE room_id = $1",
+    )
+    .bind(to_bigint(room.get(), "room id")?)
+    .fetch_one(db.pool())
+    .await
+    .map_err(StoreError::from)?;
+    if u64::try_from(used)
+        .unwrap_or(u64::MAX)
+        .saturating_add(file.size)
+        > ROOM_QUOTA_BYTES
+    {
+        return Err(UploadError::QuotaExceeded);
+    }
     let path = object_path(room, &file.id);
     files
         .put_recorded(&path, bytes, record(db, actor, now, (room, member), &file))

@@ -78,6 +78,10 @@ pub fn upload_error(error: UploadError) -> AppError {
             max_bytes: MAX_ROOM_FILE_BYTES,
         },
         UploadError::UnsupportedType => AppError::UnsupportedType,
+        UploadError::QuotaExceeded => AppError::Conflict(
+            "La stanza ha raggiunto lo spazio massimo per i documenti: si rivolga alla segreteria."
+                .to_owned(),
+        ),
         UploadError::Empty => AppError::BadRequest("Il file è vuoto.".to_owned()),
         UploadError::BadName => AppError::BadRequest(
             "Il nome del file è vuoto, troppo lungo o contiene caratteri non ammessi.".to_owned(),

@@ -90,6 +90,18 @@ both_backends! {
         let refused = party_b.refused(json!({ "type": "share_file", "file": "inventato", "name": "x.pdf" })).await;
         assert_eq!(refused["code"], "invalid_command");
 
+        // A room that holds its quota of files takes no more.
+        sqlx::query("INSERT INTO room_files (id, room_id, member_id, name, media_type, size_bytes, sha256, uploaded_at) VALUES ('pieno', $1, $2, 'x', 'application/pdf', $3, '', 0)")
+            .bind(setup.room.parse::<i64>().expect("room id"))
+            .bind(setup.member("party_b").parse::<i64>().expect("member id"))
+            .bind(i64::try_from(backoffice::room_files::ROOM_QUOTA_BYTES).expect("fits"))
+            .execute(app.db.pool())
+            .await
+            .expect("a full room");
+        let (status, body) = upload(&app, setup.link("party_b"), "altro.pdf", PDF).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("spazio massimo"), "{body}");
+
         // The audit log says a file came, never its name.
         let audit = app.audit_text().await;
         assert!(audit.contains("room.file_uploaded"));
