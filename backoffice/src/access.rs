@@ -34,6 +34,8 @@ pub enum Permission {
     ManageCaseFiles,
     /// Add people to the registry and look for duplicates.
     ManagePeople,
+    /// Keep the mediators' register and appoint mediators on cases.
+    ManageMediators,
 }
 
 impl Role {
@@ -50,7 +52,10 @@ impl Role {
         match permission {
             Permission::ViewDashboard => true,
             Permission::ManageUsers | Permission::ViewAuditLog => self == Role::Admin,
-            Permission::ManageRooms | Permission::ManageCaseFiles | Permission::ManagePeople => {
+            Permission::ManageRooms
+            | Permission::ManageCaseFiles
+            | Permission::ManagePeople
+            | Permission::ManageMediators => {
                 matches!(self, Role::Admin | Role::Segreteria)
             }
         }

@@ -35,6 +35,7 @@ pub mod db;
 pub mod files;
 pub mod fiscal;
 pub mod invites;
+pub mod mediators;
 pub mod organisms;
 pub mod people;
 pub mod room_files;

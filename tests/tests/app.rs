@@ -8,6 +8,7 @@ mod app {
     mod cluster;
     mod health;
     mod media;
+    mod mediators;
     mod people;
     mod room_files;
     mod room_store;

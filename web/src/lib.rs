@@ -21,6 +21,7 @@ pub mod config;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod mediators_api;
 pub mod pages;
 pub mod people_api;
 pub mod rome_time;
