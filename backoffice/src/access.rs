@@ -36,6 +36,8 @@ pub enum Permission {
     ManagePeople,
     /// Keep the mediators' register and appoint mediators on cases.
     ManageMediators,
+    /// Keep the agenda: meeting rooms and meetings.
+    ManageAgenda,
 }
 
 impl Role {
@@ -55,7 +57,8 @@ impl Role {
             Permission::ManageRooms
             | Permission::ManageCaseFiles
             | Permission::ManagePeople
-            | Permission::ManageMediators => {
+            | Permission::ManageMediators
+            | Permission::ManageAgenda => {
                 matches!(self, Role::Admin | Role::Segreteria)
             }
         }

@@ -28,6 +28,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod agenda;
 pub mod audit;
 pub mod case_documents;
 pub mod cases;

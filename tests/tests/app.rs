@@ -2,6 +2,7 @@
 
 mod app {
     mod accounts;
+    mod agenda;
     mod architecture;
     mod browser;
     mod cases;

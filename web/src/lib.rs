@@ -14,6 +14,7 @@
 //! - [`telemetry`]: logs, request ids, Prometheus metrics.
 //! - [`tls`]: rustls from certificate files or a generated development certificate.
 
+pub mod agenda_api;
 pub mod auth;
 pub mod case_documents_api;
 pub mod cli;

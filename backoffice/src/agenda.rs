@@ -1,0 +1,157 @@
+//! The agenda: meetings of cases, in a meeting room of one of the organism's offices (sedi) or
+//! online, with their mediator. A meeting is refused when its mediator or its room already has
+//! a meeting overlapping it (times are half-open: one may end when the next starts); the
+//! conflicts come back so that the clerk sees which meetings are in the way.
+
+use sqlx::Row;
+
+use crate::audit::{self, Actor, Change, NewRecord};
+use crate::{Db, StoreError, UnixMillis};
+
+/// A meeting to schedule.
+#[derive(Debug, Clone)]
+pub struct NewMeeting<'a> {
+    pub case_id: &'a str,
+    pub starts_at: UnixMillis,
+    pub ends_at: UnixMillis,
+    /// A meeting room (`meeting_places` id), or `None` for an online meeting.
+    pub place: Option<&'a str>,
+    pub mediator: Option<&'a str>,
+}
+
+/// What a meeting clashes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// The same mediator is busy.
+    Mediator,
+    /// The same meeting room is taken.
+    Room,
+}
+
+/// A meeting in the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub kind: ConflictKind,
+    pub meeting: String,
+    pub case_reference: String,
+    pub starts_at: UnixMillis,
+    pub ends_at: UnixMillis,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgendaError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("the meeting clashes with others")]
+    Conflicts(Vec<Conflict>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds a meeting room of `sede`.
+pub async fn add_place(
+    db: &Db,
+    organism: Option<&str>,
+    sede: &str,
+    room: &str,
+) -> Result<String, AgendaError> {
+    let (sede, room) = (sede.trim(), room.trim());
+    if sede.is_empty() || room.is_empty() {
+        return Err(AgendaError::Invalid("servono la sede e il nome della sala"));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO meeting_places (id, organism_id, sede, room) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(organism)
+        .bind(sede)
+        .bind(room)
+        .execute(db.pool())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// The meetings (not cancelled) overlapping `[starts_at, ends_at)` that share the mediator or
+/// the room of `meeting`.
+async fn conflicts(
+    conn: &mut sqlx::AnyConnection,
+    meeting: &NewMeeting<'_>,
+) -> Result<Vec<Conflict>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.starts_at, m.ends_at, m.mediator_id, m.place_id, c.reference \
+         FROM meetings m JOIN cases c ON c.id = m.case_id \
+         WHERE m.cancelled_at IS NULL AND m.starts_at < $1 AND m.ends_at > $2 \
+         AND ((m.mediator_id IS NOT NULL AND m.mediator_id = $3) \
+              OR (m.place_id IS NOT NULL AND m.place_id = $4)) \
+         ORDER BY m.starts_at",
+    )
+    .bind(meeting.ends_at.0)
+    .bind(meeting.starts_at.0)
+    .bind(meeting.mediator)
+    .bind(meeting.place)
+    .fetch_all(conn)
+    .await?;
+    let mut found = Vec::new();
+    for row in &rows {
+        let mediator: Option<String> = row.try_get("mediator_id")?;
+        let kind = if mediator.is_some() && mediator.as_deref() == meeting.mediator {
+            ConflictKind::Mediator
+        } else {
+            ConflictKind::Room
+        };
+        found.push(Conflict {
+            kind,
+            meeting: row.try_get("id")?,
+            case_reference: row.try_get("reference")?,
+            starts_at: UnixMillis(row.try_get("starts_at")?),
+            ends_at: UnixMillis(row.try_get("ends_at")?),
+        });
+    }
+    Ok(found)
+}
+
+/// Schedules `meeting` unless it clashes ([`AgendaError::Conflicts`]); returns its id.
+pub async fn schedule(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    meeting: &NewMeeting<'_>,
+) -> Result<String, AgendaError> {
+    if meeting.ends_at.0 <= meeting.starts_at.0 {
+        return Err(AgendaError::Invalid("l'incontro deve finire dopo l'inizio"));
+    }
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let clashes = conflicts(&mut tx, meeting).await?;
+    if !clashes.is_empty() {
+        return Err(AgendaError::Conflicts(clashes));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO meetings (id, case_id, starts_at, ends_at, place_id, mediator_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(meeting.case_id)
+    .bind(meeting.starts_at.0)
+    .bind(meeting.ends_at.0)
+    .bind(meeting.place)
+    .bind(meeting.mediator)
+    .bind(now.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let record = NewRecord {
+        action: "meeting.scheduled",
+        entity_type: "case",
+        entity_id: meeting.case_id,
+        changes: vec![
+            Change::set("meeting", id.clone()),
+            Change::set("starts_at", meeting.starts_at.0.to_string()),
+            Change::set("ends_at", meeting.ends_at.0.to_string()),
+            Change::set("online", meeting.place.is_none().to_string()),
+        ],
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}

@@ -1,0 +1,62 @@
+//! The agenda: a meeting is refused when its mediator or its room is already taken at that
+//! time, with an explanation; back-to-back meetings and online meetings elsewhere are fine.
+
+use accordo_tests::reqwest::StatusCode;
+use accordo_tests::{both_backends, Browser, TestApp};
+use backoffice::access::Role;
+use serde_json::{json, Value};
+
+/// 12 March 2027, 10:00 in Rome (09:00 UTC).
+const TEN: i64 = 1_804_842_000_000;
+const MINUTE: i64 = 60_000;
+
+async fn post(office: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = office.post_json(path, &body).await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+both_backends! {
+    async fn meetings_that_clash_on_mediator_or_room_are_refused_with_the_reason(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let (_, room) = post(&office, "/api/v1/places", json!({ "sede": "Sede di Roma", "room": "Sala 1" })).await;
+        let room = room["id"].as_str().expect("room").to_owned();
+        let mut mediators = Vec::new();
+        for name in ["Avv. Anna Neri", "Avv. Bruno Gialli"] {
+            let (_, mediator) = post(&office, "/api/v1/mediators", json!({ "display_name": name, "subjects": ["locazione"] })).await;
+            mediators.push(mediator["id"].as_str().expect("mediator").to_owned());
+        }
+        let (_, case) = post(&office, "/api/v1/cases", json!({ "title": "Locazione via Roma" })).await;
+        let meetings = format!("/api/v1/cases/{}/meetings", case["id"].as_str().expect("case"));
+        let meeting = |starts_at: i64, place: Option<&str>, mediator: &str| {
+            json!({ "starts_at": starts_at, "duration_minutes": 60, "place": place, "mediator": mediator })
+        };
+
+        let (status, first) = post(&office, &meetings, meeting(TEN, Some(&room), &mediators[0])).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+
+        // Anna at 10:30, online: she is busy until 11:00.
+        let (status, refused) = post(&office, &meetings, meeting(TEN + 30 * MINUTE, None, &mediators[0])).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["conflicts"][0]["kind"], "mediator");
+        assert_eq!(
+            refused["conflicts"][0]["explanation"],
+            format!("Il mediatore ha già un incontro dal 12/03/2027 10:00 al 12/03/2027 11:00 (pratica {}).", refused["conflicts"][0]["case"].as_str().unwrap_or_default())
+        );
+        // Bruno at 10:30 in the same room: the room is taken.
+        let (status, refused) = post(&office, &meetings, meeting(TEN + 30 * MINUTE, Some(&room), &mediators[1])).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["conflicts"][0]["kind"], "room");
+
+        // Anna right after, in the same room; Bruno online at 10:30: both fine.
+        let (status, _) = post(&office, &meetings, meeting(TEN + 60 * MINUTE, Some(&room), &mediators[0])).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = post(&office, &meetings, meeting(TEN + 30 * MINUTE, None, &mediators[1])).await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        // Nonsense is refused.
+        let (status, _) = post(&office, &meetings, json!({ "starts_at": TEN, "duration_minutes": 0 })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(app.audit_actions().await.iter().filter(|action| *action == "meeting.scheduled").count(), 3);
+    }
+}
