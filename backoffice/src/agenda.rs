@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use crate::audit::{self, Actor, Change, NewRecord};
-use crate::{Db, StoreError, UnixMillis};
+use crate::{Backend, Db, StoreError, UnixMillis};
 
 /// A meeting to schedule.
 #[derive(Debug, Clone)]
@@ -121,10 +121,19 @@ pub async fn schedule(
         return Err(AgendaError::Invalid("l'incontro deve finire dopo l'inizio"));
     }
     let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
-    let clashes = conflicts(&mut tx, meeting).await?;
-    if !clashes.is_empty() {
-        return Err(AgendaError::Conflicts(clashes));
+    if db.backend() == Backend::Postgres {
+        // Two clerks booking the same mediator or room at once: the second waits for the
+        // first to commit, then sees its meeting.
+        for key in [meeting.mediator, meeting.place].into_iter().flatten() {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
     }
+    // Written first, checked after: on SQLite the insert takes the write lock, so concurrent
+    // bookings queue up behind it instead of failing to upgrade a read lock.
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO meetings (id, case_id, starts_at, ends_at, place_id, mediator_id, created_at) \
@@ -140,6 +149,15 @@ pub async fn schedule(
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
+    let clashes: Vec<Conflict> = conflicts(&mut tx, meeting)
+        .await?
+        .into_iter()
+        .filter(|conflict| conflict.meeting != id)
+        .collect();
+    if !clashes.is_empty() {
+        tx.rollback().await.map_err(StoreError::from)?;
+        return Err(AgendaError::Conflicts(clashes));
+    }
     let record = NewRecord {
         action: "meeting.scheduled",
         entity_type: "case",

@@ -2,8 +2,11 @@
 //! time, with an explanation; back-to-back meetings and online meetings elsewhere are fine.
 
 use accordo_tests::reqwest::StatusCode;
-use accordo_tests::{both_backends, Browser, TestApp};
+use accordo_tests::{both_backends, Browser, TestApp, TestDb};
 use backoffice::access::Role;
+use backoffice::agenda::{self, AgendaError, NewMeeting};
+use backoffice::audit::Actor;
+use backoffice::{cases, mediators, UnixMillis};
 use serde_json::{json, Value};
 
 /// 12 March 2027, 10:00 in Rome (09:00 UTC).
@@ -58,5 +61,36 @@ both_backends! {
         let (status, _) = post(&office, &meetings, json!({ "starts_at": TEN, "duration_minutes": 0 })).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(app.audit_actions().await.iter().filter(|action| *action == "meeting.scheduled").count(), 3);
+    }
+
+    async fn twenty_clerks_booking_one_mediator_at_once_get_one_meeting(db: TestDb) {
+        let actor = Actor::system();
+        let now = UnixMillis(TEN);
+        let mediator = mediators::add(&db.db, &actor, now, None, "Avv. Anna Neri", &["locazione".to_owned()])
+            .await
+            .expect("mediator");
+        let case = cases::register(&db.db, &actor, now, None, 2027, "Locazione").await.expect("case");
+        let bookings = (0..20).map(|_| {
+            let (db, actor, case, mediator) = (db.db.clone(), actor.clone(), case.id.clone(), mediator.id.clone());
+            tokio::spawn(async move {
+                let meeting = NewMeeting {
+                    case_id: &case,
+                    starts_at: UnixMillis(TEN),
+                    ends_at: UnixMillis(TEN + 60 * MINUTE),
+                    place: None,
+                    mediator: Some(&mediator),
+                };
+                agenda::schedule(&db, &actor, now, &meeting).await
+            })
+        });
+        let mut booked = 0;
+        for booking in bookings.collect::<Vec<_>>() {
+            match booking.await.expect("task") {
+                Ok(_) => booked += 1,
+                Err(AgendaError::Conflicts(_)) => {}
+                Err(other) => panic!("a booking failed instead of being refused: {other}"),
+            }
+        }
+        assert_eq!(booked, 1);
     }
 }
