@@ -4,7 +4,8 @@
 //! Tax identifiers are checked with their check characters (`fiscal`). Before a person is
 //! added, [`duplicates`] finds who may be the same one: the same codice fiscale (any omocodia
 //! variant), the same partita IVA, or the same name and birth date; adding someone who has
-//! candidates needs the clerk's explicit confirmation.
+//! candidates needs the clerk's explicit confirmation. Two records of one person are merged by
+//! pointing the older at the one that continues it ([`merge`]): nothing is deleted.
 
 use sqlx::Row;
 
@@ -63,6 +64,8 @@ pub struct Person {
     pub fiscal_code: Option<String>,
     pub vat_number: Option<String>,
     pub birth_date: Option<String>,
+    /// The record that continues this one, when it was merged.
+    pub merged_into: Option<String>,
 }
 
 /// Why someone may be the same person.
@@ -99,6 +102,10 @@ pub enum PersonError {
     Invalid(&'static str),
     #[error("there may be duplicates")]
     Duplicates(Vec<Candidate>),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("no such person")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -206,7 +213,7 @@ fn check(new: &NewPerson) -> Result<Checked, PersonError> {
 }
 
 const COLUMNS: &str = "id, kind, given_name, family_name, company_name, fiscal_code, \
-                       vat_number, birth_date";
+                       vat_number, birth_date, merged_into";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Person, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -229,7 +236,73 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Person, StoreError> {
         fiscal_code: row.try_get("fiscal_code")?,
         vat_number: row.try_get("vat_number")?,
         birth_date: row.try_get("birth_date")?,
+        merged_into: row.try_get("merged_into")?,
     })
+}
+
+/// Person `id` of `organism`'s registry.
+pub async fn find(db: &Db, organism: Option<&str>, id: &str) -> Result<Option<Person>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM people WHERE id = $1 \
+         AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(organism)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Merges person `from` into person `into` (both of `organism`, neither merged already):
+/// `from` stays, pointing at `into`, and is no longer proposed as a duplicate.
+pub async fn merge(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    organism: Option<&str>,
+    (from, into): (&str, &str),
+) -> Result<Person, PersonError> {
+    if from == into {
+        return Err(PersonError::Invalid(
+            "una persona non si unisce a se stessa",
+        ));
+    }
+    for id in [from, into] {
+        match find(db, organism, id).await? {
+            None => return Err(PersonError::NotFound),
+            Some(person) if person.merged_into.is_some() => {
+                return Err(PersonError::Conflict(
+                    "la persona è già stata unita a un'altra",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let updated = sqlx::query(
+        "UPDATE people SET merged_into = $1, merged_at = $2 WHERE id = $3 AND merged_into IS NULL",
+    )
+    .bind(into)
+    .bind(now.0)
+    .bind(from)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    if updated.rows_affected() != 1 {
+        return Err(PersonError::Conflict(
+            "la persona è già stata unita a un'altra",
+        ));
+    }
+    let record = NewRecord {
+        action: "person.merged",
+        entity_type: "person",
+        entity_id: from,
+        changes: vec![Change::set("merged_into", into)],
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    find(db, organism, into).await?.ok_or(PersonError::NotFound)
 }
 
 /// Who in `organism`'s registry may be the person described by `probe` (fields may be
@@ -239,7 +312,8 @@ pub async fn duplicates(
     organism: Option<&str>,
     probe: &NewPerson,
 ) -> Result<Vec<Candidate>, StoreError> {
-    let organism_filter = "(organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL))";
+    let organism_filter =
+        "merged_into IS NULL AND (organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL))";
     let mut found: Vec<Candidate> = Vec::new();
     let mut add = |rows: Vec<sqlx::any::AnyRow>, reason| -> Result<(), StoreError> {
         for row in &rows {

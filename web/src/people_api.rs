@@ -7,8 +7,11 @@
 //! - `POST /api/v1/people`: adds a person; 201 with the person; 400 with the reason in Italian
 //!   (a wrong check character, a birth date that does not match the codice fiscale…); 409
 //!   `possible_duplicates` with the candidates, unless `confirm_not_duplicate` is true.
+//! - `GET /api/v1/people/{id}`: the person (with `merged_into` when merged).
+//! - `POST /api/v1/people/{id}/merge` `{ "into" }`: the record `id` continues as `into` (kept,
+//!   pointing at it); 200 with the continuing person; 409 when one of them was merged already.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -86,7 +89,59 @@ fn person_json(person: &Person) -> Value {
         "fiscal_code": person.fiscal_code,
         "vat_number": person.vat_number,
         "birth_date": person.birth_date,
+        "merged_into": person.merged_into,
     })
+}
+
+/// How a refused registry operation is answered (duplicates aside).
+fn person_error(error: PersonError) -> ApiError {
+    ApiError(match error {
+        PersonError::Fiscal(error) => AppError::BadRequest(capitalized(&error.to_string())),
+        PersonError::Invalid(reason) => AppError::BadRequest(capitalized(reason)),
+        PersonError::Conflict(reason) => AppError::Conflict(capitalized(reason)),
+        PersonError::NotFound => AppError::NotFound,
+        PersonError::Duplicates(_) => AppError::Conflict("Possibili duplicati.".to_owned()),
+        PersonError::Store(error) => error.into(),
+    })
+}
+
+/// `GET /api/v1/people/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    current.require(Permission::ManagePeople)?;
+    let person = people::find(&state.db, current.user.organism_id.as_deref(), &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(person_json(&person)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    into: String,
+}
+
+/// `POST /api/v1/people/{id}/merge`.
+pub async fn merge(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Merge>,
+) -> Result<Response, ApiError> {
+    current.require(Permission::ManagePeople)?;
+    let continuing = people::merge(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        (&id, &body.into),
+    )
+    .await
+    .map_err(person_error)?;
+    Ok(Json(person_json(&continuing)).into_response())
 }
 
 fn candidates_json(candidates: &[Candidate]) -> Vec<Value> {
@@ -139,11 +194,7 @@ pub async fn create(
             });
             Ok((StatusCode::CONFLICT, Json(body)).into_response())
         }
-        Err(PersonError::Fiscal(error)) => {
-            Err(AppError::BadRequest(capitalized(&error.to_string())).into())
-        }
-        Err(PersonError::Invalid(reason)) => Err(AppError::BadRequest(capitalized(reason)).into()),
-        Err(PersonError::Store(error)) => Err(error.into()),
+        Err(other) => Err(person_error(other)),
     }
 }
 

@@ -314,6 +314,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/room-files/{file}", get(room_files_api::download))
         .route("/api/v1/people", post(people_api::create))
+        .route("/api/v1/people/{person}", get(people_api::show))
+        .route("/api/v1/people/{person}/merge", post(people_api::merge))
         .route("/api/v1/mediators", post(mediators_api::add))
         .route("/api/v1/places", post(agenda_api::add_place))
         .route("/api/v1/cases/{case}/meetings", post(agenda_api::schedule))

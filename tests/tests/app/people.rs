@@ -63,10 +63,33 @@ both_backends! {
         confirmed["confirm_not_duplicate"] = json!(true);
         assert_eq!(office.post_json("/api/v1/people", &confirmed).await.status(), StatusCode::CREATED);
 
+        // The clerk confirmed a second Mario Rossi by mistake: merged, the older record stays
+        // and points at the one that continues; it is no longer proposed as a duplicate.
+        let mut second = mario.clone();
+        second["confirm_not_duplicate"] = json!(true);
+        second["email"] = json!("m.rossi@example.invalid");
+        let second: Value = office.post_json("/api/v1/people", &second).await.json().await.expect("person");
+        let (first_id, second_id) = (created["id"].as_str().expect("id"), second["id"].as_str().expect("id"));
+        let merge = |from: &str, into: &str| {
+            let (path, body) = (format!("/api/v1/people/{from}/merge"), json!({ "into": into }));
+            let office = &office;
+            async move { office.post_json(&path, &body).await }
+        };
+        let merged = merge(second_id, first_id).await;
+        assert_eq!(merged.status(), StatusCode::OK);
+        let kept: Value = office.get(&format!("/api/v1/people/{second_id}")).await.json().await.expect("person");
+        assert_eq!(kept["merged_into"], json!(first_id), "{kept}");
+        let probe = office.get("/api/v1/people/duplicates?fiscal_code=RSSMRA85T10A562S").await.json::<Value>().await.expect("JSON");
+        assert_eq!(probe["candidates"].as_array().map(Vec::len), Some(1), "{probe}");
+        assert_eq!(merge(second_id, first_id).await.status(), StatusCode::CONFLICT, "already merged");
+        assert_eq!(merge(first_id, first_id).await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(merge(first_id, "nessuno").await.status(), StatusCode::NOT_FOUND);
+        assert!(app.audit_actions().await.iter().any(|action| action == "person.merged"));
+
         // A mediator account may not touch the registry.
         let mediator = app.logged_in("mediatore1", Role::Mediatore).await;
         let response = mediator.post_json("/api/v1/people", &mario).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert!(app.audit_actions().await.iter().filter(|action| *action == "person.created").count() == 3);
+        assert!(app.audit_actions().await.iter().filter(|action| *action == "person.created").count() == 4);
     }
 }
