@@ -355,10 +355,10 @@ fn camera_track(receiver: &Participant, publisher: &str) -> String {
         .expect("the camera arrives")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let mut participants = join_all(&app, 4, |name| PeerOptions {
+/// `count` people in a call where only party_a sends video, as a simulcast camera; returns
+/// once everyone else receives it. party_a's member id is the second value.
+async fn simulcast_call(app: &TestApp, count: usize) -> (Vec<Participant>, String) {
+    let mut participants = join_all(app, count, |name| PeerOptions {
         simulcast: name == "party_a",
         video: name == "party_a",
         keyframe_interval: Duration::from_secs(30),
@@ -367,11 +367,19 @@ async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
     .await;
     let sender = participants[1].member.clone();
     negotiate_until(&mut participants, Duration::from_secs(15), |all| {
-        [0, 2, 3]
-            .iter()
-            .all(|i| all[*i].packets_from(&sender) >= 50)
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .all(|(_, receiver)| receiver.packets_from(&sender) >= 50)
     })
     .await;
+    (participants, sender)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (mut participants, sender) = simulcast_call(&app, 4).await;
 
     // lawyer_a shows party_a in a small tile; party_b can take at most 300 kbit/s; the
     // mediator says nothing and gets the best layer.
@@ -497,18 +505,7 @@ async fn the_active_speaker_is_told_only_within_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_on_a_slow_line_is_moved_to_a_lower_layer_by_the_loss_it_reports() {
     let app = spawn_app(Backend::Sqlite).await;
-    let mut participants = join_all(&app, 3, |name| PeerOptions {
-        simulcast: name == "party_a",
-        video: name == "party_a",
-        keyframe_interval: Duration::from_secs(30),
-        ..PeerOptions::default()
-    })
-    .await;
-    let sender = participants[1].member.clone();
-    negotiate_until(&mut participants, Duration::from_secs(15), |all| {
-        [0, 2].iter().all(|i| all[*i].packets_from(&sender) >= 50)
-    })
-    .await;
+    let (mut participants, _) = simulcast_call(&app, 3).await;
     // lawyer_a's line carries 400 kbit/s: the top layer (about 600) does not fit. It declares
     // nothing: the server learns it from the losses lawyer_a reports.
     participants[2].peer.limit_downlink(400_000);
