@@ -1,11 +1,13 @@
 //! The agenda: meetings of cases, in a meeting room of one of the organism's offices (sedi) or
 //! online, with their mediator. A meeting is refused when its mediator or its room already has
 //! a meeting overlapping it (times are half-open: one may end when the next starts); the
-//! conflicts come back so that the clerk sees which meetings are in the way.
+//! conflicts come back so that the clerk sees which meetings are in the way. Each mediator may
+//! have a calendar feed: a secret URL their calendar application reads the meetings from.
 
 use sqlx::Row;
 
 use crate::audit::{self, Actor, Change, NewRecord};
+use crate::invites::{is_well_formed, token_hash, InviteToken};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
 /// A meeting to schedule.
@@ -172,4 +174,100 @@ pub async fn schedule(
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
+}
+
+/// A meeting as a calendar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedMeeting {
+    pub id: String,
+    pub starts_at: UnixMillis,
+    pub ends_at: UnixMillis,
+    pub case_reference: String,
+    /// `(sede, room)`, or `None` online.
+    pub place: Option<(String, String)>,
+}
+
+/// Issues the calendar feed of `mediator` (of `organism`); a previous feed stops working.
+pub async fn issue_feed(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    organism: Option<&str>,
+    mediator: &str,
+) -> Result<InviteToken, AgendaError> {
+    let known: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM mediators WHERE id = $1 \
+         AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
+    )
+    .bind(mediator)
+    .bind(organism)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(StoreError::from)?;
+    if known.is_none() {
+        return Err(StoreError::NotFound.into());
+    }
+    let token = InviteToken::generate();
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    sqlx::query("DELETE FROM mediator_feeds WHERE mediator_id = $1")
+        .bind(mediator)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    sqlx::query(
+        "INSERT INTO mediator_feeds (mediator_id, token_hash, issued_at) VALUES ($1, $2, $3)",
+    )
+    .bind(mediator)
+    .bind(token_hash(token.reveal()))
+    .bind(now.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let record = NewRecord {
+        action: "mediator.feed_issued",
+        entity_type: "mediator",
+        entity_id: mediator,
+        changes: Vec::new(),
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(token)
+}
+
+/// The meetings (not cancelled) of the mediator whose feed `token` is; `None` for a token that
+/// is malformed, unknown or replaced.
+pub async fn feed(db: &Db, token: &str) -> Result<Option<Vec<FeedMeeting>>, StoreError> {
+    if !is_well_formed(token) {
+        return Ok(None);
+    }
+    let mediator: Option<String> =
+        sqlx::query_scalar("SELECT mediator_id FROM mediator_feeds WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(mediator) = mediator else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT m.id, m.starts_at, m.ends_at, c.reference, p.sede, p.room \
+         FROM meetings m JOIN cases c ON c.id = m.case_id \
+         LEFT JOIN meeting_places p ON p.id = m.place_id \
+         WHERE m.mediator_id = $1 AND m.cancelled_at IS NULL ORDER BY m.starts_at",
+    )
+    .bind(&mediator)
+    .fetch_all(db.pool())
+    .await?;
+    let mut meetings = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let sede: Option<String> = row.try_get("sede")?;
+        let room: Option<String> = row.try_get("room")?;
+        meetings.push(FeedMeeting {
+            id: row.try_get("id")?,
+            starts_at: UnixMillis(row.try_get("starts_at")?),
+            ends_at: UnixMillis(row.try_get("ends_at")?),
+            case_reference: row.try_get("reference")?,
+            place: sede.zip(room),
+        });
+    }
+    Ok(Some(meetings))
 }

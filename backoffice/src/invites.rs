@@ -25,12 +25,12 @@ const TOKEN_BYTES: usize = 32;
 /// Characters of a token: 32 bytes in base64url without padding.
 pub const TOKEN_CHARS: usize = 43;
 
-/// The secret of a personal link. Its `Debug` does not print it.
+/// The secret of a personal link (or of a calendar feed). Its `Debug` does not print it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InviteToken(String);
 
 impl InviteToken {
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0_u8; TOKEN_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
@@ -49,7 +49,7 @@ impl std::fmt::Debug for InviteToken {
 }
 
 /// Whether `text` has the shape of a token: exactly the 43 characters that encode 32 bytes.
-fn is_well_formed(text: &str) -> bool {
+pub(crate) fn is_well_formed(text: &str) -> bool {
     text.len() == TOKEN_CHARS
         && URL_SAFE_NO_PAD
             .decode(text)
@@ -57,7 +57,7 @@ fn is_well_formed(text: &str) -> bool {
 }
 
 /// What the database stores instead of a token.
-fn token_hash(text: &str) -> String {
+pub(crate) fn token_hash(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 

@@ -16,6 +16,7 @@
 
 pub mod agenda_api;
 pub mod auth;
+pub mod calendar;
 pub mod case_documents_api;
 pub mod cli;
 pub mod config;

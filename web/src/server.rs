@@ -32,8 +32,8 @@ use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
 use crate::{
-    agenda_api, auth, case_documents_api, csrf, mediators_api, pages, people_api, room_files_api,
-    room_page, rooms_api, telemetry, tls,
+    agenda_api, auth, calendar, case_documents_api, csrf, mediators_api, pages, people_api,
+    room_files_api, room_page, rooms_api, telemetry, tls,
 };
 
 /// Why a node could not start.
@@ -318,6 +318,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/people/{person}/merge", post(people_api::merge))
         .route("/api/v1/mediators", post(mediators_api::add))
         .route("/api/v1/places", post(agenda_api::add_place))
+        .route(
+            "/api/v1/mediators/{mediator}/calendar",
+            post(calendar::issue),
+        )
+        .route("/calendar/{token}", get(calendar::feed))
         .route("/api/v1/cases/{case}/meetings", post(agenda_api::schedule))
         .route(
             "/api/v1/mediators/{mediator}/unavailability",

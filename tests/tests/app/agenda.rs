@@ -57,6 +57,23 @@ both_backends! {
         let (status, _) = post(&office, &meetings, meeting(TEN + 30 * MINUTE, None, &mediators[1])).await;
         assert_eq!(status, StatusCode::CREATED);
 
+        // Anna's calendar application reads her two meetings from her feed, and nothing else.
+        let (status, feed) = post(&office, &format!("/api/v1/mediators/{}/calendar", mediators[0]), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{feed}");
+        let url = feed["url"].as_str().expect("url");
+        let path = &url[url.find("/calendar/").expect("a feed URL")..];
+        let calendar = app.browser().get(path).await;
+        assert_eq!(calendar.headers()["content-type"], "text/calendar; charset=utf-8");
+        let calendar = calendar.text().await.expect("iCalendar");
+        assert_eq!(calendar.matches("BEGIN:VEVENT").count(), 2, "{calendar}");
+        assert!(calendar.contains("DTSTART:20270312T090000Z\r\n"), "{calendar}");
+        assert!(calendar.contains("LOCATION:Sede di Roma – Sala 1"), "{calendar}");
+        // A new feed replaces it; a forged one is unknown.
+        let (status, _) = post(&office, &format!("/api/v1/mediators/{}/calendar", mediators[0]), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(app.browser().get(path).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(app.browser().get(&format!("/calendar/{}", "A".repeat(43))).await.status(), StatusCode::NOT_FOUND);
+
         // Nonsense is refused.
         let (status, _) = post(&office, &meetings, json!({ "starts_at": TEN, "duration_minutes": 0 })).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
