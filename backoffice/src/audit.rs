@@ -37,6 +37,15 @@ impl Actor {
             ip: None,
         }
     }
+
+    /// A room member acting through their personal link (by id: no name in the log).
+    pub fn room_member(member: u64, ip: Option<String>) -> Self {
+        Self {
+            user_id: None,
+            label: format!("partecipante {member}"),
+            ip,
+        }
+    }
 }
 
 /// One field's change. `None` means absent (before a creation, after a deletion).

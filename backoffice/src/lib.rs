@@ -32,6 +32,7 @@ pub mod agenda;
 pub mod audit;
 pub mod case_documents;
 pub mod cases;
+pub mod dates;
 pub mod db;
 pub mod files;
 pub mod fiscal;

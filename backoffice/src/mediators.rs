@@ -83,18 +83,11 @@ pub enum MediatorError {
 }
 
 fn check_date(date: &str) -> Result<(), MediatorError> {
-    let valid = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(MediatorError::Invalid(
+    crate::dates::parse(date)
+        .map(|_| ())
+        .ok_or(MediatorError::Invalid(
             "le date vanno scritte come AAAA-MM-GG",
         ))
-    }
 }
 
 /// Adds a mediator qualified for `subjects` (codes of [`SUBJECTS`]).

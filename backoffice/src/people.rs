@@ -131,24 +131,11 @@ fn trimmed(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `YYYY-MM-DD` with a real month and day.
+/// A birth date as stored (see `dates`).
 fn check_date(date: &str) -> Result<(u16, u8, u8), PersonError> {
-    let invalid = PersonError::Invalid("la data di nascita va scritta come AAAA-MM-GG");
-    let mut parts = date.split('-');
-    let (Some(year), Some(month), Some(day), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid);
-    };
-    let (Ok(year), Ok(month), Ok(day)) =
-        (year.parse::<u16>(), month.parse::<u8>(), day.parse::<u8>())
-    else {
-        return Err(invalid);
-    };
-    if !(1900..=2100).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return Err(invalid);
-    }
-    Ok((year, month, day))
+    crate::dates::parse(date).ok_or(PersonError::Invalid(
+        "la data di nascita va scritta come AAAA-MM-GG",
+    ))
 }
 
 fn check(new: &NewPerson) -> Result<Checked, PersonError> {

@@ -74,11 +74,7 @@ pub async fn serve(
     let (outbox, inbox) = mpsc::channel(hub.settings().outbox_capacity);
     let actor = match &staff {
         Some(staff) if by_login => staff.actor(ip.as_deref()),
-        _ => Actor {
-            user_id: None,
-            label: format!("partecipante {}", member.get()),
-            ip,
-        },
+        _ => Actor::room_member(member.get(), ip),
     };
     let attached = handle
         .attach(Attach {

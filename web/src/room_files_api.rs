@@ -60,7 +60,7 @@ pub async fn upload(
     let stored = room_files::upload(
         &state.db,
         &state.files,
-        &member_actor(member),
+        &Actor::room_member(member.get(), None),
         state.clock_now(),
         (room, member),
         &query.name,
@@ -100,14 +100,6 @@ fn created(file: &RoomFile) -> Response {
         "sha256": file.sha256,
     });
     (StatusCode::CREATED, Json(body)).into_response()
-}
-
-fn member_actor(member: ParticipantId) -> Actor {
-    Actor {
-        user_id: None,
-        label: format!("partecipante {}", member.get()),
-        ip: None,
-    }
 }
 
 /// The room and member of a mediator's link token; 404 for anyone else.
@@ -163,7 +155,7 @@ pub async fn copy_case_document(
     let copied = room_files::copy_from_case(
         &state.db,
         &state.files,
-        &member_actor(member),
+        &Actor::room_member(member.get(), None),
         state.clock_now(),
         (room, member),
         &document,
