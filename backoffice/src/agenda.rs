@@ -119,21 +119,45 @@ pub async fn schedule(
     now: UnixMillis,
     meeting: &NewMeeting<'_>,
 ) -> Result<String, AgendaError> {
-    if meeting.ends_at.0 <= meeting.starts_at.0 {
-        return Err(AgendaError::Invalid("l'incontro deve finire dopo l'inizio"));
-    }
     let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
-    if db.backend() == Backend::Postgres {
+    let id = schedule_in(&mut tx, db.backend(), actor, now, meeting).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// Serialises bookings of the same mediator or room (on PostgreSQL; SQLite's write lock does
+/// it there), until the caller's transaction ends.
+pub(crate) async fn lock_resources(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    resources: [Option<&str>; 2],
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
         // Two clerks booking the same mediator or room at once: the second waits for the
         // first to commit, then sees its meeting.
-        for key in [meeting.mediator, meeting.place].into_iter().flatten() {
+        for key in resources.into_iter().flatten() {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind(key)
                 .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+                .await?;
         }
     }
+    Ok(())
+}
+
+/// [`schedule`] in the caller's transaction: the meeting is written, then checked; on a
+/// clash the caller must roll back.
+pub(crate) async fn schedule_in(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    actor: &Actor,
+    now: UnixMillis,
+    meeting: &NewMeeting<'_>,
+) -> Result<String, AgendaError> {
+    if meeting.ends_at.0 <= meeting.starts_at.0 {
+        return Err(AgendaError::Invalid("l'incontro deve finire dopo l'inizio"));
+    }
+    lock_resources(tx, backend, [meeting.mediator, meeting.place]).await?;
     // Written first, checked after: on SQLite the insert takes the write lock, so concurrent
     // bookings queue up behind it instead of failing to upgrade a read lock.
     let id = uuid::Uuid::new_v4().to_string();
@@ -151,15 +175,7 @@ pub async fn schedule(
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
-    let clashes: Vec<Conflict> = conflicts(&mut tx, meeting)
-        .await?
-        .into_iter()
-        .filter(|conflict| conflict.meeting != id)
-        .collect();
-    if !clashes.is_empty() {
-        tx.rollback().await.map_err(StoreError::from)?;
-        return Err(AgendaError::Conflicts(clashes));
-    }
+    check_free(tx, meeting, &id).await?;
     let record = NewRecord {
         action: "meeting.scheduled",
         entity_type: "case",
@@ -171,9 +187,26 @@ pub async fn schedule(
             Change::set("online", meeting.place.is_none().to_string()),
         ],
     };
-    audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    audit::record(tx, actor, now, record).await?;
     Ok(id)
+}
+
+/// Refuses with the clashes when meetings other than `id` overlap `meeting`'s mediator or room.
+pub(crate) async fn check_free(
+    tx: &mut sqlx::AnyConnection,
+    meeting: &NewMeeting<'_>,
+    id: &str,
+) -> Result<(), AgendaError> {
+    let clashes: Vec<Conflict> = conflicts(tx, meeting)
+        .await?
+        .into_iter()
+        .filter(|conflict| conflict.meeting != id)
+        .collect();
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(AgendaError::Conflicts(clashes))
+    }
 }
 
 /// A meeting as a calendar shows it.
@@ -183,6 +216,8 @@ pub struct FeedMeeting {
     pub starts_at: UnixMillis,
     pub ends_at: UnixMillis,
     pub case_reference: String,
+    /// The iCalendar SEQUENCE: how many times the meeting changed.
+    pub sequence: u32,
     /// `(sede, room)`, or `None` online.
     pub place: Option<(String, String)>,
 }
@@ -249,7 +284,7 @@ pub async fn feed(db: &Db, token: &str) -> Result<Option<Vec<FeedMeeting>>, Stor
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT m.id, m.starts_at, m.ends_at, c.reference, p.sede, p.room \
+        "SELECT m.id, m.starts_at, m.ends_at, m.sequence, c.reference, p.sede, p.room \
          FROM meetings m JOIN cases c ON c.id = m.case_id \
          LEFT JOIN meeting_places p ON p.id = m.place_id \
          WHERE m.mediator_id = $1 AND m.cancelled_at IS NULL ORDER BY m.starts_at",
@@ -266,8 +301,119 @@ pub async fn feed(db: &Db, token: &str) -> Result<Option<Vec<FeedMeeting>>, Stor
             starts_at: UnixMillis(row.try_get("starts_at")?),
             ends_at: UnixMillis(row.try_get("ends_at")?),
             case_reference: row.try_get("reference")?,
+            sequence: u32::try_from(row.try_get::<i64, _>("sequence")?).unwrap_or(u32::MAX),
             place: sede.zip(room),
         });
     }
     Ok(Some(meetings))
+}
+
+/// A meeting of a case, as the case page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseMeeting {
+    pub id: String,
+    pub starts_at: UnixMillis,
+    pub ends_at: UnixMillis,
+    /// `(sede, room)`, or `None` online.
+    pub place: Option<(String, String)>,
+    pub mediator: Option<String>,
+    pub cancelled: bool,
+    pub cancel_reason: Option<String>,
+}
+
+/// The meetings of case `case_id`, cancelled ones included, by start.
+pub async fn of_case(db: &Db, case_id: &str) -> Result<Vec<CaseMeeting>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.starts_at, m.ends_at, m.cancelled_at, m.cancel_reason, p.sede, p.room, \
+         d.display_name AS mediator FROM meetings m \
+         LEFT JOIN meeting_places p ON p.id = m.place_id \
+         LEFT JOIN mediators d ON d.id = m.mediator_id \
+         WHERE m.case_id = $1 ORDER BY m.starts_at",
+    )
+    .bind(case_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut meetings = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let sede: Option<String> = row.try_get("sede")?;
+        let room: Option<String> = row.try_get("room")?;
+        let cancelled: Option<i64> = row.try_get("cancelled_at")?;
+        meetings.push(CaseMeeting {
+            id: row.try_get("id")?,
+            starts_at: UnixMillis(row.try_get("starts_at")?),
+            ends_at: UnixMillis(row.try_get("ends_at")?),
+            place: sede.zip(room),
+            mediator: row.try_get("mediator")?,
+            cancelled: cancelled.is_some(),
+            cancel_reason: row.try_get("cancel_reason")?,
+        });
+    }
+    Ok(meetings)
+}
+
+/// The case meeting `id` belongs to.
+pub async fn case_of(db: &Db, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
+/// A meeting as the agenda views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgendaItem {
+    pub id: String,
+    pub case_id: String,
+    pub case_reference: String,
+    pub case_title: String,
+    pub starts_at: UnixMillis,
+    pub ends_at: UnixMillis,
+    /// `(sede, room)`, or `None` online.
+    pub place: Option<(String, String)>,
+    pub mediator: Option<String>,
+}
+
+/// The meetings (not cancelled) of `organism` starting in `[from, to)`, by start; with
+/// `mediator_user`, only those of the mediator linked to that user.
+pub async fn between(
+    db: &Db,
+    organism: Option<&str>,
+    (from, to): (UnixMillis, UnixMillis),
+    mediator_user: Option<&str>,
+) -> Result<Vec<AgendaItem>, StoreError> {
+    let mut sql = "SELECT m.id, m.case_id, m.starts_at, m.ends_at, c.reference, c.title, \
+         p.sede, p.room, d.display_name AS mediator FROM meetings m \
+         JOIN cases c ON c.id = m.case_id \
+         LEFT JOIN meeting_places p ON p.id = m.place_id \
+         LEFT JOIN mediators d ON d.id = m.mediator_id \
+         WHERE m.cancelled_at IS NULL AND m.starts_at >= $1 AND m.starts_at < $2 \
+         AND (c.organism_id = $3 OR ($3 IS NULL AND c.organism_id IS NULL))"
+        .to_owned();
+    if mediator_user.is_some() {
+        sql.push_str(" AND d.user_id = $4");
+    }
+    sql.push_str(" ORDER BY m.starts_at, m.id");
+    let mut query = sqlx::query(&sql).bind(from.0).bind(to.0).bind(organism);
+    if let Some(user) = mediator_user {
+        query = query.bind(user);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let sede: Option<String> = row.try_get("sede")?;
+        let room: Option<String> = row.try_get("room")?;
+        items.push(AgendaItem {
+            id: row.try_get("id")?,
+            case_id: row.try_get("case_id")?,
+            case_reference: row.try_get("reference")?,
+            case_title: row.try_get("title")?,
+            starts_at: UnixMillis(row.try_get("starts_at")?),
+            ends_at: UnixMillis(row.try_get("ends_at")?),
+            place: sede.zip(room),
+            mediator: row.try_get("mediator")?,
+        });
+    }
+    Ok(items)
 }

@@ -100,10 +100,24 @@ pub async fn issue(
     member_id: ParticipantId,
     email: Option<&str>,
 ) -> Result<InviteToken, StoreError> {
+    let mut tx = db.pool().begin().await?;
+    let token = issue_in(&mut tx, actor, now, room_id, member_id, email).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// [`issue`] in the caller's transaction.
+pub async fn issue_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    now: UnixMillis,
+    room_id: RoomId,
+    member_id: ParticipantId,
+    email: Option<&str>,
+) -> Result<InviteToken, StoreError> {
     let room = to_bigint(room_id.get(), "room id")?;
     let member = to_bigint(member_id.get(), "member id")?;
     let token = InviteToken::generate();
-    let mut tx = db.pool().begin().await?;
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM room_members WHERE room_id = $1 AND member_id = $2")
             .bind(room)
@@ -153,8 +167,7 @@ pub async fn issue(
         entity_id: &entity_id,
         changes,
     };
-    audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await?;
+    audit::record(tx, actor, now, record).await?;
     Ok(token)
 }
 

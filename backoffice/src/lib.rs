@@ -10,13 +10,20 @@
 //! - [`sessions`]: server-side login sessions (only a hash of the cookie is stored).
 //! - [`audit`]: the append-only audit log every state change writes to, in its transaction.
 //! - [`organisms`]: the bodies (organismi) that run on an installation; the demo one.
-//! - [`cases`]: cases (fascicoli), for now the minimal record a room belongs to.
+//! - [`cases`]: cases (fascicoli): numbering and the minimal record a room belongs to.
+//! - [`case_record`]: the full record of a case: details, participants, accounts, history.
 //! - [`room_store`]: mediation rooms kept durable: a [`rooms::RoomSnapshot`] saved after every
 //!   command and loaded back to restore the room; one room per case.
+//! - [`scheduling`]: online meetings scheduled from a case: room, links and invitations in one
+//!   transaction; moving and cancelling them.
 //! - [`invites`]: the personal links to a room, one current token per member (only its hash is
 //!   stored).
 //! - [`settings`]: installation-wide values such as the secret that signs tokens.
+//! - [`rome_time`]: times as a person in Italy reads them (Europe/Rome, without a tz database).
+//! - [`ical`]: iCalendar text for feeds and the `.ics` attached to invitations.
 //! - [`files`]: the file store (local directory or an S3-compatible bucket).
+//! - [`outbox`]: mail queued in the transaction of the change that causes it, and the worker
+//!   step that delivers it (SMTP or `.eml` files) at least once, with retries and backoff.
 //!
 //! **Invariant:** every function that changes state takes an [`audit::Actor`] and writes its
 //! audit record in the same transaction as the change, so a change without its record cannot
@@ -31,17 +38,22 @@ pub mod accounts;
 pub mod agenda;
 pub mod audit;
 pub mod case_documents;
+pub mod case_record;
 pub mod cases;
 pub mod dates;
 pub mod db;
 pub mod files;
 pub mod fiscal;
+pub mod ical;
 pub mod invites;
 pub mod mediators;
 pub mod organisms;
+pub mod outbox;
 pub mod people;
+pub mod rome_time;
 pub mod room_files;
 pub mod room_store;
+pub mod scheduling;
 pub mod sessions;
 pub mod settings;
 

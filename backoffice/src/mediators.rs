@@ -90,41 +90,71 @@ fn check_date(date: &str) -> Result<(), MediatorError> {
         ))
 }
 
-/// Adds a mediator qualified for `subjects` (codes of [`SUBJECTS`]).
+/// A mediator to register.
+#[derive(Debug, Clone, Default)]
+pub struct Profile<'a> {
+    pub display_name: &'a str,
+    /// Codes of [`SUBJECTS`].
+    pub subjects: &'a [String],
+    /// Where invitations to meetings go.
+    pub email: Option<&'a str>,
+    /// The back-office user of the mediator: they see their cases, and only those.
+    pub user_id: Option<&'a str>,
+}
+
+/// Registers a mediator.
 pub async fn add(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     organism: Option<&str>,
-    display_name: &str,
-    subjects: &[String],
+    profile: &Profile<'_>,
 ) -> Result<Mediator, MediatorError> {
-    let display_name = display_name.trim();
+    let display_name = profile.display_name.trim();
+    let subjects = profile.subjects;
     if display_name.is_empty() {
         return Err(MediatorError::Invalid("serve il nome del mediatore"));
     }
     if subjects.is_empty() || subjects.iter().any(|code| subject_name(code).is_none()) {
         return Err(MediatorError::Invalid("materie sconosciute o mancanti"));
     }
+    let email = profile
+        .email
+        .map(str::trim)
+        .filter(|email| !email.is_empty());
+    if email.is_some_and(|email| !email.contains('@')) {
+        return Err(MediatorError::Invalid("indirizzo e-mail non valido"));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
     sqlx::query(
-        "INSERT INTO mediators (id, organism_id, display_name, subjects, active, created_at) \
-         VALUES ($1, $2, $3, $4, 1, $5)",
+        "INSERT INTO mediators (id, organism_id, display_name, subjects, active, created_at, \
+         email, user_id) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)",
     )
     .bind(&id)
     .bind(organism)
     .bind(display_name)
     .bind(subjects.join(","))
     .bind(now.0)
+    .bind(email)
+    .bind(profile.user_id)
     .execute(&mut *tx)
     .await
-    .map_err(StoreError::from)?;
+    .map_err(|error| match error {
+        error if crate::error::is_foreign_key_violation(&error) => {
+            MediatorError::Invalid("utente sconosciuto")
+        }
+        error => StoreError::from(error).into(),
+    })?;
+    let mut changes = vec![Change::set("subjects", subjects.join(","))];
+    if let Some(user) = profile.user_id {
+        changes.push(Change::set("user", user));
+    }
     let record = NewRecord {
         action: "mediator.added",
         entity_type: "mediator",
         entity_id: &id,
-        changes: vec![Change::set("subjects", subjects.join(","))],
+        changes,
     };
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -250,16 +280,26 @@ pub async fn propose(
             ))
     });
     Ok(chosen.map(|chosen| {
-        let history = if chosen.last.is_some() {
-            "il nominato meno di recente"
+        let date = crate::dates::parse(need.date)
+            .map(|(year, month, day)| format!("{day:02}/{month:02}/{year}"))
+            .unwrap_or_else(|| need.date.to_owned());
+        let name = &chosen.mediator.display_name;
+        let reason = if how_many == 1 {
+            format!(
+                "Rotazione: {name} è l'unico mediatore qualificato per «{subject}», disponibile \
+                 il {date} e senza conflitti con le parti."
+            )
         } else {
-            "non ancora nominato"
+            let history = if chosen.last.is_some() {
+                "il nominato meno di recente"
+            } else {
+                "mai nominato finora"
+            };
+            format!(
+                "Rotazione: tra i {how_many} mediatori qualificati per «{subject}», disponibili \
+                 il {date} e senza conflitti con le parti, è proposto {name}, {history}."
+            )
         };
-        let reason = format!(
-            "Rotazione: tra {how_many} mediatori qualificati per «{subject}», disponibili il {} e \
-             senza conflitti con le parti, {} è {history}.",
-            need.date, chosen.mediator.display_name
-        );
         Proposal {
             mediator: chosen.mediator,
             reason,
@@ -302,4 +342,51 @@ pub async fn appoint(
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+/// A mediator as the register lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub mediator: Mediator,
+    pub email: Option<String>,
+    pub user_id: Option<String>,
+}
+
+fn registered_from_row(row: &sqlx::any::AnyRow) -> Result<Registered, StoreError> {
+    let subjects: String = row.try_get("subjects")?;
+    Ok(Registered {
+        mediator: Mediator {
+            id: row.try_get("id")?,
+            display_name: row.try_get("display_name")?,
+            subjects: subjects.split(',').map(str::to_owned).collect(),
+        },
+        email: row.try_get("email")?,
+        user_id: row.try_get("user_id")?,
+    })
+}
+
+/// The active mediators of `organism`, by name.
+pub async fn list(db: &Db, organism: Option<&str>) -> Result<Vec<Registered>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, display_name, subjects, email, user_id FROM mediators WHERE active = 1 \
+         AND (organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL)) ORDER BY display_name",
+    )
+    .bind(organism)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(registered_from_row).collect()
+}
+
+/// The current appointment of case `case_id`: the mediator and the recorded reason.
+pub async fn appointed(db: &Db, case_id: &str) -> Result<Option<(Registered, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT m.id, m.display_name, m.subjects, m.email, m.user_id, a.reason \
+         FROM case_appointments a JOIN mediators m ON m.id = a.mediator_id \
+         WHERE a.case_id = $1 ORDER BY a.appointed_at DESC LIMIT 1",
+    )
+    .bind(case_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| Ok((registered_from_row(&row)?, row.try_get("reason")?)))
+        .transpose()
 }

@@ -281,11 +281,22 @@ pub async fn merge(
             "la persona è già stata unita a un'altra",
         ));
     }
+    // The cases the merged record took part in now name the record that continues it.
+    let repointed = sqlx::query("UPDATE case_parties SET person_id = $1 WHERE person_id = $2")
+        .bind(into)
+        .bind(from)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
     let record = NewRecord {
         action: "person.merged",
         entity_type: "person",
         entity_id: from,
-        changes: vec![Change::set("merged_into", into)],
+        changes: vec![
+            Change::set("merged_into", into),
+            Change::set("case_participations", repointed.to_string()),
+        ],
     };
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -62,17 +62,20 @@ pub async fn create_room(
     let case = cases::find(db, case_id)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let created_at =
-        Timestamp::from_unix_millis(u64::try_from(now.0).map_err(|_| StoreError::Invalid("time"))?);
     let mut attempts = 0;
     loop {
         attempts += 1;
         if room_for_case(db, &case.id).await?.is_some() {
             return Err(StoreError::AlreadyExists("room"));
         }
-        let id = RoomId::new(rand::thread_rng().gen_range(1..=i64::MAX).unsigned_abs());
-        let snapshot = Room::new(id, case.reference.clone(), created_at, settings).snapshot();
-        match insert_room(db, actor, now, &case.id, &snapshot).await {
+        let snapshot = new_snapshot(&case, now, settings, &[])?;
+        let mut tx = db.pool().begin().await?;
+        let inserted = insert_room(&mut tx, actor, now, &case.id, &snapshot).await;
+        let inserted = match inserted {
+            Ok(()) => tx.commit().await.map_err(StoreError::from),
+            Err(error) => Err(error),
+        };
+        match inserted {
             Ok(()) => return Ok(snapshot),
             // Either the drawn id is taken or another room was just created for the case,
             // which the check at the top of the loop tells.
@@ -89,15 +92,62 @@ pub async fn create_room(
     }
 }
 
+/// A member to put in a room as it is created.
+#[derive(Debug, Clone)]
+pub struct FirstMember {
+    pub member: ParticipantId,
+    pub role: Role,
+    pub side: Option<Side>,
+    pub display_name: String,
+}
+
+/// The snapshot of a new room of `case` holding `members`, under a fresh random id.
+fn new_snapshot(
+    case: &Case,
+    now: UnixMillis,
+    settings: RoomSettings,
+    members: &[FirstMember],
+) -> Result<RoomSnapshot, StoreError> {
+    let created_at =
+        Timestamp::from_unix_millis(u64::try_from(now.0).map_err(|_| StoreError::Invalid("time"))?);
+    let id = RoomId::new(rand::thread_rng().gen_range(1..=i64::MAX).unsigned_abs());
+    let mut room = Room::new(id, case.reference.clone(), created_at, settings);
+    for member in members {
+        let command = rooms::Command::AddMember {
+            member: member.member,
+            role: member.role,
+            side: member.side,
+            display_name: Redacted::new(member.display_name.clone()),
+        };
+        room.handle(created_at, command)
+            .map_err(|_| StoreError::Invalid("room member"))?;
+    }
+    Ok(room.snapshot())
+}
+
+/// Creates the room of `case` with `members`, in the caller's transaction (the caller knows
+/// the case has no room yet: a concurrent creation makes the commit fail on the unique case).
+pub async fn create_room_in(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    now: UnixMillis,
+    case: &Case,
+    settings: RoomSettings,
+    members: &[FirstMember],
+) -> Result<RoomSnapshot, StoreError> {
+    let snapshot = new_snapshot(case, now, settings, members)?;
+    insert_room(conn, actor, now, &case.id, &snapshot).await?;
+    Ok(snapshot)
+}
+
 async fn insert_room(
-    db: &Db,
+    tx: &mut AnyConnection,
     actor: &Actor,
     now: UnixMillis,
     case_id: &str,
     snapshot: &RoomSnapshot,
 ) -> Result<(), StoreError> {
     let room = RoomRow::new(snapshot)?;
-    let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO rooms (id, case_id, case_ref, created_at, lifetime_ms, capacity, \
          auto_admit, hold_when_no_mediator, next_session, next_post) \
@@ -115,7 +165,7 @@ async fn insert_room(
     .bind(room.next_post)
     .execute(&mut *tx)
     .await?;
-    write_contents(&mut tx, now, room.id, snapshot).await?;
+    write_contents(tx, now, room.id, snapshot).await?;
     let settings = &snapshot.settings;
     let entity_id = snapshot.id.to_string();
     let record = NewRecord {
@@ -134,8 +184,7 @@ async fn insert_room(
             ),
         ],
     };
-    audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await?;
+    audit::record(tx, actor, now, record).await?;
     Ok(())
 }
 
@@ -290,9 +339,23 @@ pub async fn link_user(
     member_id: ParticipantId,
     user_id: &str,
 ) -> Result<(), StoreError> {
+    let mut tx = db.pool().begin().await?;
+    link_user_in(&mut tx, actor, now, room_id, member_id, user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`link_user`] in the caller's transaction.
+pub async fn link_user_in(
+    tx: &mut AnyConnection,
+    actor: &Actor,
+    now: UnixMillis,
+    room_id: RoomId,
+    member_id: ParticipantId,
+    user_id: &str,
+) -> Result<(), StoreError> {
     let room = to_bigint(room_id.get(), "room id")?;
     let member = to_bigint(member_id.get(), "member id")?;
-    let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO room_member_users (room_id, member_id, user_id) VALUES ($1, $2, $3)",
     )
@@ -318,9 +381,7 @@ pub async fn link_user(
             Change::set("user", user_id),
         ],
     };
-    audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await?;
-    Ok(())
+    audit::record(tx, actor, now, record).await
 }
 
 /// The member a back-office user is in a room, if linked.

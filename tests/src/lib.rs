@@ -22,6 +22,7 @@ pub mod media_peer;
 pub mod network;
 pub mod participant;
 pub mod room_client;
+pub mod smtp_sink;
 
 pub use reqwest;
 pub use signaling::clock::ManualClock;
@@ -571,6 +572,29 @@ impl Browser {
             .send()
             .await
             .expect("POST")
+    }
+
+    /// Puts a JSON body with this browser's CSRF token.
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        let token = self.csrf_token().await;
+        self.client
+            .put(self.url(path))
+            .header("x-csrf-token", token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    /// Sends a DELETE with this browser's CSRF token.
+    pub async fn delete(&self, path: &str) -> Response {
+        let token = self.csrf_token().await;
+        self.client
+            .delete(self.url(path))
+            .header("x-csrf-token", token)
+            .send()
+            .await
+            .expect("DELETE")
     }
 
     /// Posts raw bytes (a file upload) with this browser's CSRF token.

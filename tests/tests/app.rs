@@ -5,14 +5,17 @@ mod app {
     mod agenda;
     mod architecture;
     mod browser;
+    mod case_record;
     mod cases;
     mod cluster;
     mod health;
     mod media;
     mod mediators;
+    mod outbox;
     mod people;
     mod room_files;
     mod room_store;
     mod rooms;
+    mod scheduling;
     mod shutdown;
 }

@@ -17,9 +17,9 @@ use serde_json::json;
 
 use crate::auth::ApiUser;
 use crate::error::{ApiError, AppError};
-use crate::rome_time;
 use crate::rooms_api::ApiJson;
 use crate::state::AppState;
+use backoffice::rome_time;
 
 /// The longest meeting accepted, in minutes.
 const MAX_MEETING_MINUTES: u32 = 12 * 60;
@@ -42,7 +42,7 @@ fn agenda_error(error: AgendaError) -> Response {
     }
 }
 
-fn conflict_json(conflict: &Conflict) -> serde_json::Value {
+pub fn conflict_json(conflict: &Conflict) -> serde_json::Value {
     let (kind, who) = match conflict.kind {
         ConflictKind::Mediator => ("mediator", "Il mediatore ha già"),
         ConflictKind::Room => ("room", "La sala ospita già"),

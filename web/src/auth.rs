@@ -11,8 +11,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Sta
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
-use backoffice::access::Permission;
+use axum::Extension;
+use backoffice::access::{self, Permission, Policy};
 use backoffice::accounts::{self, LoginError, PasswordChangeError, PasswordPolicyError, User};
 use backoffice::audit::Actor;
 use backoffice::sessions::{self, SessionToken};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::cookies;
 use crate::csrf::CsrfToken;
 use crate::error::{ApiError, AppError};
-use crate::pages::{self, LoginPage, PasswordPage};
+use crate::pages::{self, LoginPage, PageForm, PasswordPage};
 use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "accordo_session";
@@ -32,6 +32,8 @@ const SESSION_COOKIE: &str = "accordo_session";
 pub struct CurrentUser {
     pub user: User,
     pub ip: Option<IpAddr>,
+    /// What the roles of the user's organism may do.
+    pub policy: Policy,
 }
 
 /// A logged-in user, possibly still on a one-time password (for the password page only).
@@ -45,11 +47,16 @@ pub struct ApiUser(pub CurrentUser);
 impl CurrentUser {
     /// `Ok` when the user's role allows `permission`, else [`AppError::Forbidden`].
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
-        if self.user.role.allows(permission) {
+        if self.allows(permission) {
             Ok(())
         } else {
             Err(AppError::Forbidden)
         }
+    }
+
+    /// Whether the user's role may do `permission` (for pages that show what one may do).
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.policy.allows(self.user.role, permission)
     }
 
     /// The user as the author of a change, for the audit log.
@@ -78,9 +85,11 @@ async fn session_user(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
     )
     .await?
     .ok_or(AppError::Unauthenticated)?;
+    let policy = access::policy(&state.db, user.organism_id.as_deref()).await?;
     Ok(CurrentUser {
         user,
         ip: client_ip(parts),
+        policy,
     })
 }
 
@@ -159,7 +168,7 @@ pub async fn login_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     ConnectInfo(address): ConnectInfo<SocketAddr>,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, AppError> {
     state
         .login_limiter
@@ -245,7 +254,7 @@ pub async fn password_submit(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
     Extension(csrf): Extension<CsrfToken>,
-    Form(form): Form<PasswordForm>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
     let refused = |message: &str| {
         let page = PasswordPage::new(&csrf, &current.user, Some(message.to_owned()));

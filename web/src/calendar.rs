@@ -12,9 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::access::Permission;
 use backoffice::agenda::{self, AgendaError, FeedMeeting};
-use backoffice::{StoreError, UnixMillis};
+use backoffice::{ical, StoreError, UnixMillis};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::auth::ApiUser;
 use crate::error::{ApiError, AppError};
@@ -63,121 +62,35 @@ pub async fn feed(
         .into_response())
 }
 
-/// The iCalendar text of `meetings` (times in UTC; lines folded at 75 octets, CRLF).
+/// The iCalendar text of `meetings`.
 pub fn render(meetings: &[FeedMeeting], now: UnixMillis) -> String {
-    let mut lines = vec![
-        "BEGIN:VCALENDAR".to_owned(),
-        "VERSION:2.0".to_owned(),
-        "PRODID:-//Accordo//Agenda//IT".to_owned(),
-        "CALSCALE:GREGORIAN".to_owned(),
-        "X-WR-CALNAME:Incontri di mediazione".to_owned(),
-    ];
-    for meeting in meetings {
-        let location = match &meeting.place {
-            Some((sede, room)) => format!("{sede} – {room}"),
-            None => "Online (stanza virtuale Accordo)".to_owned(),
-        };
-        lines.extend([
-            "BEGIN:VEVENT".to_owned(),
-            format!("UID:{}@accordo", meeting.id),
-            format!("DTSTAMP:{}", utc(now)),
-            format!("DTSTART:{}", utc(meeting.starts_at)),
-            format!("DTEND:{}", utc(meeting.ends_at)),
-            format!(
-                "SUMMARY:{}",
-                escape(&format!(
-                    "Incontro di mediazione – pratica {}",
-                    meeting.case_reference
-                ))
-            ),
-            format!("LOCATION:{}", escape(&location)),
-            "END:VEVENT".to_owned(),
-        ]);
-    }
-    lines.push("END:VCALENDAR".to_owned());
-    lines.iter().map(|line| fold(line)).collect()
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-fn utc(at: UnixMillis) -> String {
-    match OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000)) {
-        Ok(time) => format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            time.year(),
-            u8::from(time.month()),
-            time.day(),
-            time.hour(),
-            time.minute(),
-            time.second()
-        ),
-        Err(_) => "19700101T000000Z".to_owned(),
-    }
-}
-
-/// TEXT escaping (RFC 5545 §3.3.11).
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            ';' => escaped.push_str("\\;"),
-            ',' => escaped.push_str("\\,"),
-            '\n' => escaped.push_str("\\n"),
-            '\r' => {}
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
-
-/// One content line, folded after 75 octets (never inside a character), ending in CRLF.
-fn fold(line: &str) -> String {
-    let mut folded = String::with_capacity(line.len() + 8);
-    let mut octets = 0;
-    for c in line.chars() {
-        if octets + c.len_utf8() > 75 {
-            folded.push_str("\r\n ");
-            octets = 1;
-        }
-        folded.push(c);
-        octets += c.len_utf8();
-    }
-    folded.push_str("\r\n");
-    folded
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_are_escaped_folded_and_in_utc() {
-        let meeting = FeedMeeting {
-            id: "m1".to_owned(),
-            starts_at: UnixMillis(1_804_842_000_000),
-            ends_at: UnixMillis(1_804_845_600_000),
-            case_reference: "12/2027".to_owned(),
-            place: Some((
-                "Sede di Roma, via Appia; 1".to_owned(),
-                "Sala grande con vista sul parco e sulla città".to_owned(),
-            )),
-        };
-        let text = render(&[meeting], UnixMillis(1_804_000_000_000));
-        assert!(text.contains("DTSTART:20270312T090000Z\r\n"), "{text}");
-        assert!(text.contains("DTEND:20270312T100000Z\r\n"), "{text}");
-        assert!(
-            text.contains("SUMMARY:Incontro di mediazione – pratica 12/2027\r\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("LOCATION:Sede di Roma\\, via Appia\\; 1 – Sala grande"),
-            "{text}"
-        );
-        for line in text.split("\r\n") {
-            assert!(line.len() <= 75, "{line:?} is {} octets", line.len());
-        }
-        let unfolded = text.replace("\r\n ", "");
-        assert!(unfolded.contains("sulla città\r\n"), "{unfolded}");
-        assert!(text.starts_with("BEGIN:VCALENDAR\r\n") && text.ends_with("END:VCALENDAR\r\n"));
-    }
+    let texts: Vec<(String, String)> = meetings
+        .iter()
+        .map(|meeting| {
+            let summary = format!(
+                "Incontro di mediazione – pratica {}",
+                meeting.case_reference
+            );
+            let location = match &meeting.place {
+                Some((sede, room)) => format!("{sede} – {room}"),
+                None => "Online (stanza virtuale Accordo)".to_owned(),
+            };
+            (summary, location)
+        })
+        .collect();
+    let events: Vec<ical::Event<'_>> = meetings
+        .iter()
+        .zip(&texts)
+        .map(|(meeting, (summary, location))| ical::Event {
+            uid: &meeting.id,
+            sequence: meeting.sequence,
+            starts_at: meeting.starts_at,
+            ends_at: meeting.ends_at,
+            summary,
+            location,
+            description: None,
+            url: None,
+        })
+        .collect();
+    ical::feed("Incontri di mediazione", &events, now)
 }

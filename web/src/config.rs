@@ -40,11 +40,22 @@ pub struct Config {
     /// A local directory, or `s3://BUCKET` (endpoint and keys from the `AWS_*` variables).
     /// Default: `DATA_DIR/files`.
     pub file_store: Option<String>,
-    /// `smtp://USER:PASSWORD@HOST:PORT` or `smtps://…`. Without it, outgoing mail is written as
+    /// `smtp://HOST:PORT`, `smtp://USER:PASSWORD@HOST:587?tls=required` (STARTTLS) or
+    /// `smtps://USER:PASSWORD@HOST` (TLS from the start). Without it, outgoing mail is written as
     /// `.eml` files into `DATA_DIR/outbox`.
     pub smtp_url: Option<String>,
-    /// The sender of outgoing mail.
+    /// The sender of outgoing mail: `Name <address>` or an address.
     pub mail_from: String,
+    /// Milliseconds between two looks at the outbox for mail due to be sent.
+    #[serde(deserialize_with = "lenient::number")]
+    pub outbox_poll_ms: u64,
+    /// Hours before an online meeting at which its participants get a reminder (none: no
+    /// reminders); a list, or comma-separated in the environment.
+    #[serde(deserialize_with = "lenient::numbers")]
+    pub reminder_lead_hours: Vec<u32>,
+    /// The segreteria's address: it gets its own reminders of meetings and the news of a
+    /// cancellation.
+    pub office_email: Option<String>,
     /// `off` (plain HTTP, for localhost or behind a TLS proxy), `self-signed` (a development
     /// certificate generated into `DATA_DIR/tls`), or `files` (`tls_cert` and `tls_key`).
     pub tls: TlsMode,
@@ -120,7 +131,10 @@ impl Default for Config {
             node_url: None,
             file_store: None,
             smtp_url: None,
-            mail_from: "Accordo <noreply@localhost>".to_owned(),
+            mail_from: "Accordo <noreply@accordo.invalid>".to_owned(),
+            outbox_poll_ms: 5_000,
+            reminder_lead_hours: vec![24],
+            office_email: None,
             tls: TlsMode::Off,
             tls_cert: None,
             tls_key: None,
@@ -303,6 +317,48 @@ impl Config {
                     "smtp_url",
                     problem,
                     "smtp://USER:PASSWORD@HOST:PORT or smtps://…",
+                )
+            })?;
+            backoffice::outbox::check_smtp_url(smtp_url).map_err(|error| {
+                fail(
+                    "smtp_url",
+                    error.to_string(),
+                    "smtp://HOST:PORT, smtp://USER:PASSWORD@HOST:587?tls=required or \
+                     smtps://USER:PASSWORD@HOST",
+                )
+            })?;
+        }
+        backoffice::outbox::check_sender(&self.mail_from).map_err(|_| {
+            fail(
+                "mail_from",
+                format!("`{}` is not a mail address", self.mail_from),
+                "an address such as `Accordo <noreply@example.org>`",
+            )
+        })?;
+        if !(10..=3_600_000).contains(&self.outbox_poll_ms) {
+            return Err(fail(
+                "outbox_poll_ms",
+                format!("{} is out of range", self.outbox_poll_ms),
+                "a whole number of milliseconds from 10 to 3600000",
+            ));
+        }
+        if let Some(hours) = self
+            .reminder_lead_hours
+            .iter()
+            .find(|h| !(1..=24 * 30).contains(*h))
+        {
+            return Err(fail(
+                "reminder_lead_hours",
+                format!("{hours} is out of range"),
+                "whole numbers of hours from 1 to 720, e.g. [24, 2]",
+            ));
+        }
+        if let Some(office) = &self.office_email {
+            backoffice::outbox::check_sender(office).map_err(|_| {
+                fail(
+                    "office_email",
+                    format!("`{office}` is not a mail address"),
+                    "an address such as `segreteria@example.org`",
                 )
             })?;
         }
@@ -488,6 +544,26 @@ mod lenient {
         Text(String),
     }
 
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumbersOrText {
+        List(Vec<u32>),
+        Text(String),
+    }
+
+    /// Whole numbers: a list, or comma-separated text (as an environment variable gives).
+    pub fn numbers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
+        match NumbersOrText::deserialize(deserializer)? {
+            NumbersOrText::List(list) => Ok(list),
+            NumbersOrText::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| item.parse().map_err(serde::de::Error::custom))
+                .collect(),
+        }
+    }
+
     pub fn address_or_off<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<SocketAddr>, D::Error> {
@@ -640,6 +716,25 @@ mod tests {
             config.media_public_ip.map(|ip| ip.to_string()).as_deref(),
             Some("203.0.113.7")
         );
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        let config = load_env(&[]).expect("defaults load");
+        assert_eq!(config.mail_from, "Accordo <noreply@accordo.invalid>");
+        assert_eq!(config.outbox_poll_ms, 5_000);
+        let error = load_env(&[("ACCORDO_MAIL_FROM", "Accordo")]).expect_err("refused");
+        assert_eq!(error.key, "mail_from");
+        let error = load_env(&[("ACCORDO_SMTP_URL", "smtp://mail.example:587?tls=sometimes")])
+            .expect_err("refused");
+        assert_eq!(error.key, "smtp_url");
+        let error = load_env(&[("ACCORDO_OUTBOX_POLL_MS", "0")]).expect_err("refused");
+        assert_eq!(error.key, "outbox_poll_ms");
+        load_env(&[(
+            "ACCORDO_SMTP_URL",
+            "smtp://posta:segreto@mail.example:587?tls=required",
+        )])
+        .expect("a STARTTLS URL loads");
     }
 
     #[test]

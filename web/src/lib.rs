@@ -10,23 +10,33 @@
 //! - [`pages`]: server-rendered pages (askama templates in `templates/`) and the JSON API.
 //! - [`rooms_api`]: the JSON API that opens a case's online room and invites people; the
 //!   room WebSocket (`/ws/v1`) is served by `signaling`.
+//! - [`outbox_api`]: the worker that delivers queued mail, the outbox's JSON API and its page
+//!   (`/posta`).
+//! - [`agenda_pages`]: the agenda by day, week and month.
+//! - [`mediator_pages`]: the register of mediators as a page.
+//! - [`case_pages`]: the segreteria's case pages (list, registration, the case page).
+//! - [`cases_api`]: the case record over JSON and online meetings scheduled from the case.
 //! - [`error`]: how failures become pages (HTML) or JSON bodies.
 //! - [`telemetry`]: logs, request ids, Prometheus metrics.
 //! - [`tls`]: rustls from certificate files or a generated development certificate.
 
 pub mod agenda_api;
+pub mod agenda_pages;
 pub mod auth;
 pub mod calendar;
 pub mod case_documents_api;
+pub mod case_pages;
+pub mod cases_api;
 pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod mediator_pages;
 pub mod mediators_api;
+pub mod outbox_api;
 pub mod pages;
 pub mod people_api;
-pub mod rome_time;
 pub mod room_files_api;
 pub mod room_page;
 pub mod rooms_api;

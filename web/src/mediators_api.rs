@@ -13,11 +13,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::access::Permission;
-use backoffice::mediators::{self, MediatorError, Need};
+use backoffice::accounts;
+use backoffice::case_record::{self, Scope};
+use backoffice::mediators::{self, MediatorError, Need, Proposal};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::ApiUser;
+use crate::auth::{ApiUser, CurrentUser};
 use crate::error::{ApiError, AppError};
 use crate::rooms_api::ApiJson;
 use crate::state::AppState;
@@ -34,8 +36,53 @@ fn mediator_error(error: MediatorError) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMediator {
-    display_name: String,
-    subjects: Vec<String>,
+    pub display_name: String,
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The username of the mediator's back-office login, if they have one.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Registers a mediator of the user's organism; `username` links their back-office login.
+pub async fn register(
+    state: &AppState,
+    current: &CurrentUser,
+    body: &NewMediator,
+) -> Result<mediators::Mediator, AppError> {
+    current.require(Permission::ManageMediators)?;
+    let username = body
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    let user = match username {
+        None => None,
+        Some(username) => Some(
+            accounts::find_by_username(&state.db, username)
+                .await?
+                .filter(|user| user.active && user.organism_id == current.user.organism_id)
+                .ok_or_else(|| {
+                    AppError::BadRequest("Nessun utente attivo con questo nome utente.".to_owned())
+                })?,
+        ),
+    };
+    let profile = mediators::Profile {
+        display_name: &body.display_name,
+        subjects: &body.subjects,
+        email: body.email.as_deref(),
+        user_id: user.as_ref().map(|user| user.id.as_str()),
+    };
+    mediators::add(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        &profile,
+    )
+    .await
+    .map_err(|error| mediator_error(error).0)
 }
 
 pub async fn add(
@@ -43,17 +90,7 @@ pub async fn add(
     ApiUser(current): ApiUser,
     ApiJson(body): ApiJson<NewMediator>,
 ) -> Result<Response, ApiError> {
-    current.require(Permission::ManageMediators)?;
-    let mediator = mediators::add(
-        &state.db,
-        &current.actor(),
-        state.clock_now(),
-        current.user.organism_id.as_deref(),
-        &body.display_name,
-        &body.subjects,
-    )
-    .await
-    .map_err(mediator_error)?;
+    let mediator = register(&state, &current, &body).await?;
     let body = json!({ "id": mediator.id, "display_name": mediator.display_name, "subjects": mediator.subjects });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -100,33 +137,83 @@ pub async fn conflict(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Appointment {
-    subject: String,
-    date: String,
+    /// Default: the case's subject matter.
     #[serde(default)]
-    parties: Vec<String>,
+    subject: Option<String>,
+    /// The date the mediator must be free (`YYYY-MM-DD`); default: today.
+    #[serde(default)]
+    date: Option<String>,
+    /// Registry ids the mediator must have no conflict with; default: the case's participants.
+    #[serde(default)]
+    parties: Option<Vec<String>>,
     #[serde(default)]
     mediator: Option<String>,
     #[serde(default)]
     override_reason: Option<String>,
 }
 
-pub async fn appoint(
-    State(state): State<AppState>,
-    ApiUser(current): ApiUser,
-    Path(case): Path<String>,
-    ApiJson(body): ApiJson<Appointment>,
-) -> Result<Response, ApiError> {
+impl Appointment {
+    /// From the case's own data: the engine's proposal, or `mediator` with a reason.
+    pub fn chosen(mediator: Option<String>, override_reason: Option<String>) -> Self {
+        Self {
+            subject: None,
+            date: None,
+            parties: None,
+            mediator,
+            override_reason,
+        }
+    }
+}
+
+/// An appointment made: who, why, and what the engine had proposed.
+pub struct Appointed {
+    pub mediator: String,
+    pub reason: String,
+    pub overridden: bool,
+    pub proposal: Option<Proposal>,
+}
+
+/// Appoints a mediator on case `case_id` of the user's organism: the engine's proposal (from
+/// the case's subject matter and participants unless `body` says otherwise), or the clerk's
+/// choice with a reason.
+pub async fn appoint_on_case(
+    state: &AppState,
+    current: &CurrentUser,
+    case_id: &str,
+    body: Appointment,
+) -> Result<Appointed, AppError> {
     current.require(Permission::ManageMediators)?;
-    let need = Need {
-        subject: &body.subject,
-        date: &body.date,
-        parties: &body.parties,
+    let organism = current.user.organism_id.as_deref();
+    let (_, details) = case_record::find(&state.db, organism, Scope::All, case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let subject = body.subject.or(details.subject).ok_or_else(|| {
+        AppError::BadRequest(
+            "Indichi prima la materia della pratica: serve a proporre il mediatore.".to_owned(),
+        )
+    })?;
+    let date = body
+        .date
+        .unwrap_or_else(|| backoffice::rome_time::date(state.clock_now()));
+    let parties = match body.parties {
+        Some(parties) => parties,
+        None => case_record::participants(&state.db, case_id)
+            .await?
+            .into_iter()
+            .map(|participant| participant.person_id)
+            .collect(),
     };
-    let proposal = mediators::propose(&state.db, current.user.organism_id.as_deref(), &need)
+    let need = Need {
+        subject: &subject,
+        date: &date,
+        parties: &parties,
+    };
+    let proposal = mediators::propose(&state.db, organism, &need)
         .await
-        .map_err(mediator_error)?;
+        .map_err(|error| mediator_error(error).0)?;
     let proposed_id = proposal.as_ref().map(|p| p.mediator.id.clone());
-    let (mediator, reason, overridden) = match (body.mediator, &proposal) {
+    let (mediator, reason, overridden) = match (body.mediator.filter(|m| !m.is_empty()), &proposal)
+    {
         (Some(chosen), _) if Some(&chosen) != proposed_id.as_ref() => {
             let why = body
                 .override_reason
@@ -147,20 +234,41 @@ pub async fn appoint(
                 "Nessun mediatore qualificato, disponibile e senza conflitti: ne scelga uno \
                  indicando il motivo."
                     .to_owned(),
-            )
-            .into())
+            ))
         }
     };
     mediators::appoint(
         &state.db,
         &current.actor(),
         state.clock_now(),
-        &case,
+        case_id,
         (&mediator, &reason, overridden),
     )
     .await
-    .map_err(mediator_error)?;
-    let proposed = proposal.map(|p| json!({ "mediator": p.mediator.id, "reason": p.reason }));
-    let body = json!({ "mediator": mediator, "reason": reason, "overridden": overridden, "proposed": proposed });
+    .map_err(|error| mediator_error(error).0)?;
+    Ok(Appointed {
+        mediator,
+        reason,
+        overridden,
+        proposal,
+    })
+}
+
+pub async fn appoint(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    Path(case): Path<String>,
+    ApiJson(body): ApiJson<Appointment>,
+) -> Result<Response, ApiError> {
+    let appointed = appoint_on_case(&state, &current, &case, body).await?;
+    let proposed = appointed
+        .proposal
+        .map(|p| json!({ "mediator": p.mediator.id, "reason": p.reason }));
+    let body = json!({
+        "mediator": appointed.mediator,
+        "reason": appointed.reason,
+        "overridden": appointed.overridden,
+        "proposed": proposed,
+    });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

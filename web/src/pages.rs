@@ -13,8 +13,8 @@ use serde::Deserialize;
 use crate::auth::{ApiUser, CurrentUser};
 use crate::csrf::CsrfToken;
 use crate::error::{ApiError, AppError};
-use crate::rome_time;
 use crate::state::AppState;
+use backoffice::rome_time;
 
 /// Renders a template; a template error (a bug) becomes a plain 500 page.
 pub fn render<T: Template>(page: &T) -> Response {
@@ -24,20 +24,47 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
+/// `Form<T>` whose rejection is the Italian error page instead of axum's plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        Form::<T>::from_request(request, state)
+            .await
+            .map(|Form(value)| PageForm(value))
+            .map_err(|_| {
+                AppError::BadRequest(
+                    "Il modulo inviato non è completo o contiene valori non validi: torni alla \
+                     pagina e lo compili di nuovo."
+                        .to_owned(),
+                )
+            })
+    }
+}
+
 /// The navigation bar of a logged-in user.
 pub struct Nav {
     pub display_name: String,
     pub role: &'static str,
     pub is_admin: bool,
+    /// Shows the link to the outgoing mail (`/posta`).
+    pub may_view_outbox: bool,
+    pub may_view_cases: bool,
+    pub may_manage_mediators: bool,
     pub csrf_token: String,
 }
 
 impl Nav {
-    fn new(current: &CurrentUser, csrf: &CsrfToken) -> Self {
+    pub fn new(current: &CurrentUser, csrf: &CsrfToken) -> Self {
         Self {
             display_name: current.user.display_name.clone(),
             role: role_label(current.user.role),
-            is_admin: current.user.role.allows(Permission::ManageUsers),
+            is_admin: current.allows(Permission::ManageUsers),
+            may_view_outbox: current.allows(Permission::ViewOutbox),
+            may_view_cases: current.allows(Permission::ViewCases),
+            may_manage_mediators: current.allows(Permission::ManageMediators),
             csrf_token: csrf.0.clone(),
         }
     }
@@ -110,16 +137,60 @@ impl PasswordPage {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     nav: Nav,
+    /// `(id, reference, title)` of the newest cases the user may see.
+    cases: Vec<(String, String, String)>,
+    /// `(case id, when, reference, place)` of the meetings of the next seven days.
+    meetings: Vec<(String, String, String, String)>,
 }
 
-/// `GET /`: the dashboard.
+/// Cases and meetings on the dashboard.
+const DASHBOARD_ROWS: i64 = 8;
+
+/// `GET /`: the dashboard: the newest cases and the week's meetings the user may see.
 pub async fn dashboard(
+    State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ViewDashboard)?;
+    let organism = current.user.organism_id.as_deref();
+    let (mut cases, mut meetings) = (Vec::new(), Vec::new());
+    if let Ok(scope) = crate::cases_api::scope(&current) {
+        cases = backoffice::case_record::list(&state.db, organism, scope, DASHBOARD_ROWS)
+            .await?
+            .into_iter()
+            .map(|summary| {
+                (
+                    summary.case.id,
+                    summary.case.reference.as_str().to_owned(),
+                    summary.details.title,
+                )
+            })
+            .collect();
+        let now = state.clock_now();
+        let week = (now, now.plus(std::time::Duration::from_secs(7 * 24 * 3600)));
+        let mine = (!current.allows(Permission::ViewAllCases)).then_some(current.user.id.as_str());
+        meetings = backoffice::agenda::between(&state.db, organism, week, mine)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let place = match item.place {
+                    Some((sede, room)) => format!("{sede}, {room}"),
+                    None => "online".to_owned(),
+                };
+                (
+                    item.case_id,
+                    rome_time::format(item.starts_at),
+                    item.case_reference,
+                    place,
+                )
+            })
+            .collect();
+    }
     Ok(render(&DashboardPage {
         nav: Nav::new(&current, &csrf),
+        cases,
+        meetings,
     }))
 }
 
@@ -270,7 +341,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Form(form): Form<NewUserForm>,
+    PageForm(form): PageForm<NewUserForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageUsers)?;
     let refuse = |message: &str| Some(message.to_owned());
@@ -306,6 +377,88 @@ pub async fn create_user(
     };
     let page = users_page(&state, &current, &csrf, None, error).await?;
     Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
+struct PermissionRow {
+    code: &'static str,
+    label: &'static str,
+    /// Per role, in [`Role::ALL`] order: (role code, allowed, configurable).
+    cells: Vec<(&'static str, bool, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "permissions.html")]
+struct PermissionsPage {
+    nav: Nav,
+    roles: Vec<&'static str>,
+    rows: Vec<PermissionRow>,
+}
+
+/// `GET /admin/permessi`: what each role of the organism may do.
+pub async fn permissions(
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManagePermissions)?;
+    let rows = Permission::ALL
+        .iter()
+        .map(|permission| PermissionRow {
+            code: permission.code(),
+            label: permission.label(),
+            cells: Role::ALL
+                .iter()
+                .map(|role| {
+                    (
+                        role.as_str(),
+                        current.policy.allows(*role, *permission),
+                        role.is_configurable(*permission),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(render(&PermissionsPage {
+        nav: Nav::new(&current, &csrf),
+        roles: Role::ALL.iter().map(|role| role_label(*role)).collect(),
+        rows,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PermissionForm {
+    role: String,
+    permission: String,
+    allowed: String,
+}
+
+/// `POST /admin/permessi`: grants or withdraws one permission of one role.
+pub async fn set_permission(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PageForm(form): PageForm<PermissionForm>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManagePermissions)?;
+    let role = Role::parse(&form.role);
+    let permission = Permission::parse(&form.permission);
+    let (Some(role), Some(permission)) = (role, permission) else {
+        return Err(AppError::BadRequest(
+            "Ruolo o permesso sconosciuto.".to_owned(),
+        ));
+    };
+    if !role.is_configurable(permission) {
+        return Err(AppError::BadRequest(
+            "L'amministratore conserva sempre la gestione di utenti e permessi.".to_owned(),
+        ));
+    }
+    backoffice::access::set(
+        &state.db,
+        &current.actor(),
+        UnixMillis::now(),
+        current.user.organism_id.as_deref(),
+        (role, permission, form.allowed == "1"),
+    )
+    .await?;
+    Ok(axum::response::Redirect::to("/admin/permessi").into_response())
 }
 
 /// `GET /api/v1/me`: the logged-in user.

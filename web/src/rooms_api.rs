@@ -98,7 +98,7 @@ pub async fn create_case(
             cases::create_minimal(&state.db, &actor, now, organism, reference, &body.title).await
         }
         None => {
-            let year = crate::rome_time::year(now);
+            let year = backoffice::rome_time::year(now);
             cases::register(&state.db, &actor, now, organism, year, &body.title).await
         }
     }

@@ -8,13 +8,14 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use backoffice::access::Permission;
 use backoffice::accounts::OneTimePassword;
 use backoffice::files::FileStore;
+use backoffice::outbox::{Mailer, MailerError};
 use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
 use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
@@ -32,8 +33,9 @@ use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
 use crate::{
-    agenda_api, auth, calendar, case_documents_api, csrf, mediators_api, pages, people_api,
-    room_files_api, room_page, rooms_api, telemetry, tls,
+    agenda_api, agenda_pages, auth, calendar, case_documents_api, case_pages, cases_api, csrf,
+    mediator_pages, mediators_api, outbox_api, pages, people_api, room_files_api, room_page,
+    rooms_api, telemetry, tls,
 };
 
 /// Why a node could not start.
@@ -57,6 +59,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot reach Redis: {0}")]
     Redis(String),
+    #[error("outgoing mail: {0}")]
+    Mail(#[from] MailerError),
     #[error("cannot open the media ports ({ports}): {source}")]
     Media {
         ports: String,
@@ -85,6 +89,8 @@ pub struct RunningServer {
     stop_rooms: watch::Sender<bool>,
     hub: Arc<Hub>,
     maintenance: tokio::task::JoinHandle<()>,
+    /// Delivers the outbox; ends after its current round once the node stops.
+    outbox_worker: tokio::task::JoinHandle<()>,
     grace: Duration,
 }
 
@@ -104,6 +110,14 @@ impl RunningServer {
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         self.maintenance.abort();
+        // A mail cut off mid-send would wait for its lease to run out (and might go twice).
+        let mut outbox_worker = self.outbox_worker;
+        if tokio::time::timeout(self.grace, &mut outbox_worker)
+            .await
+            .is_err()
+        {
+            outbox_worker.abort();
+        }
         // Other nodes may take this node's rooms at once.
         self.hub.release_all().await;
         self.db.close().await;
@@ -115,6 +129,7 @@ impl RunningServer {
     /// nor released (they expire), the database is left as it is. For failover tests.
     pub fn crash(self) {
         self.maintenance.abort();
+        self.outbox_worker.abort();
         self.handle.shutdown();
         self.served.abort();
     }
@@ -194,6 +209,10 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         path: outbox.display().to_string(),
         source,
     })?;
+    let mailer = match &config.smtp_url {
+        Some(smtp_url) => Mailer::smtp(smtp_url, &config.mail_from)?,
+        None => Mailer::files(&outbox, &config.mail_from)?,
+    };
     let csrf_secret = settings::secret(&db, "csrf", now).await?;
     let listener = listen(config.listen).map_err(|source| StartError::Listen {
         address: config.listen,
@@ -253,6 +272,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         clock,
         stopping,
     };
+    let outbox_worker = outbox_api::spawn_worker(state.clone(), mailer);
     let app = router(state);
     let handle = Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -278,6 +298,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         stop_rooms,
         hub,
         maintenance,
+        outbox_worker,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -295,9 +316,64 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/users", get(pages::users).post(pages::create_user))
         .route("/admin/audit", get(pages::audit_log))
+        .route(
+            "/admin/permessi",
+            get(pages::permissions).post(pages::set_permission),
+        )
+        .route("/agenda", get(agenda_pages::agenda))
+        .route(
+            "/mediatori",
+            get(mediator_pages::list).post(mediator_pages::add),
+        )
+        .route(
+            "/mediatori/{mediator}/indisponibilita",
+            post(mediator_pages::unavailability),
+        )
+        .route("/pratiche", get(case_pages::list).post(case_pages::create))
+        .route("/pratiche/{case}", get(case_pages::show))
+        .route("/pratiche/{case}/dati", post(case_pages::update_details))
+        .route(
+            "/pratiche/{case}/partecipanti",
+            post(case_pages::add_participant),
+        )
+        .route(
+            "/pratiche/{case}/partecipanti/{participant}/rimuovi",
+            post(case_pages::remove_participant),
+        )
+        .route("/pratiche/{case}/mediatore", post(case_pages::appoint))
+        .route("/pratiche/{case}/incontri", post(case_pages::schedule))
+        .route("/pratiche/{case}/movimenti", post(case_pages::add_entry))
+        .route("/incontri/{meeting}/sposta", post(case_pages::reschedule))
+        .route("/incontri/{meeting}/annulla", post(case_pages::cancel))
         .route("/api/v1/me", get(pages::api_me))
         .route("/api/v1/audit", get(pages::api_audit))
-        .route("/api/v1/cases", post(rooms_api::create_case))
+        .route(
+            "/api/v1/cases",
+            get(cases_api::list).post(rooms_api::create_case),
+        )
+        .route(
+            "/api/v1/cases/{case}",
+            get(cases_api::show).put(cases_api::update),
+        )
+        .route(
+            "/api/v1/cases/{case}/participants",
+            post(cases_api::add_participant),
+        )
+        .route(
+            "/api/v1/cases/{case}/participants/{participant}",
+            delete(cases_api::remove_participant),
+        )
+        .route("/api/v1/cases/{case}/ledger", post(cases_api::add_entry))
+        .route("/api/v1/cases/{case}/history", get(cases_api::history))
+        .route(
+            "/api/v1/cases/{case}/online-meetings",
+            post(cases_api::schedule_online),
+        )
+        .route(
+            "/api/v1/meetings/{meeting}/reschedule",
+            post(cases_api::reschedule),
+        )
+        .route("/api/v1/meetings/{meeting}/cancel", post(cases_api::cancel))
         .route("/api/v1/cases/{case}/room", post(rooms_api::create_room))
         .route("/api/v1/rooms/{room}/members", post(rooms_api::add_member))
         .route(
@@ -349,6 +425,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/room-case-documents/{document}/copy",
             post(room_files_api::copy_case_document),
         )
+        .route("/api/v1/outbox", get(outbox_api::list))
+        .route("/api/v1/outbox/{id}/retry", post(outbox_api::retry))
+        .route("/posta", get(outbox_api::page))
+        .route("/posta/{id}/riprova", post(outbox_api::page_retry))
         .route("/ws/v1", get(room_socket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -482,6 +562,7 @@ const STATIC_ASSETS: &[(&str, &str, &str)] = &[
     ("accordo.css", CSS, include_str!("../static/accordo.css")),
     ("room.css", CSS, include_str!("../static/room.css")),
     ("room.js", JAVASCRIPT, include_str!("../static/room.js")),
+    ("people.js", JAVASCRIPT, include_str!("../static/people.js")),
     (
         "room/connection.js",
         JAVASCRIPT,

@@ -83,7 +83,7 @@ both_backends! {
     async fn twenty_clerks_booking_one_mediator_at_once_get_one_meeting(db: TestDb) {
         let actor = Actor::system();
         let now = UnixMillis(TEN);
-        let mediator = mediators::add(&db.db, &actor, now, None, "Avv. Anna Neri", &["locazione".to_owned()])
+        let mediator = mediators::add(&db.db, &actor, now, None, &mediators::Profile { display_name: "Avv. Anna Neri", subjects: &["locazione".to_owned()], ..Default::default() })
             .await
             .expect("mediator");
         let case = cases::register(&db.db, &actor, now, None, 2027, "Locazione").await.expect("case");

@@ -6,9 +6,13 @@
 use std::process::Command;
 
 use accordo_tests::room_client::{token_of, RoomClient};
-use accordo_tests::{spawn_app, Backend, CAST, SAMPLE_PDF};
+use accordo_tests::smtp_sink::SmtpSink;
+use accordo_tests::{spawn_app, spawn_app_with, Backend, CAST, SAMPLE_PDF, TEST_PASSWORD};
 use backoffice::access::Role;
+use backoffice::{rome_time, UnixMillis};
+use mail_parser::MimeHeaders;
 use serde_json::json;
+use signaling::clock::Clock;
 
 /// One browser scenario at a time: several Chromium windows each decode video, and two cores
 /// shared with the rest of the suite are not enough for two scenarios at once.
@@ -425,4 +429,125 @@ async fn a_shared_screen_is_shown_large_in_its_session_only_and_goes_away_when_s
     assert_eq!(result["hidden_in_caucus"], true, "{result}");
     assert_eq!(result["back_in_plenary"], true, "{result}");
     assert_eq!(result["stopped_everywhere"], true, "{result}");
+}
+
+/// The segreteria's day in Chromium: from registering a case to the invitations, which a real
+/// SMTP server receives with working personal links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_registers_a_case_appoints_a_mediator_and_invites_everyone_in_chromium() {
+    let _one_at_a_time = BROWSERS.lock().await;
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.smtp_url = Some(smtp);
+        config.outbox_poll_ms = 100;
+    })
+    .await;
+    app.logged_in("segreteria1", Role::Segreteria).await;
+    let now = UnixMillis(i64::try_from(app.clock.now().as_unix_millis()).expect("time"));
+    let meeting_date = rome_time::date(now.plus(std::time::Duration::from_secs(2 * 24 * 3600)));
+    let result = run_browser_script(
+        "clerk.mjs",
+        vec![
+            app.address.clone(),
+            "segreteria1".to_owned(),
+            TEST_PASSWORD.to_owned(),
+            meeting_date.clone(),
+            artefacts().display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+    let year = rome_time::year(now);
+    assert!(
+        result["caseTitle"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("1/{year}")),
+        "{result}"
+    );
+    assert_eq!(
+        result["participants"],
+        json!(["Mario Rossi", "Carlo Verdi", "Lucia Bianchi", "Sara Gialli"]),
+        "each party followed by their lawyer: {result}"
+    );
+    assert!(
+        result["duplicateWarning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stesso codice fiscale"),
+        "{result}"
+    );
+    assert!(
+        result["appointment"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Rotazione"),
+        "{result}"
+    );
+    assert!(
+        result["notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Inviti in coda per l'invio: 4 su 5"),
+        "{result}"
+    );
+    assert_eq!(
+        result["handedOver"].as_array().map(Vec::len),
+        Some(1),
+        "{result}"
+    );
+    assert!(
+        result["lobby"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Lucia Bianchi"),
+        "{result}"
+    );
+    assert!(
+        result["agenda"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10:00–11:30"),
+        "{result}"
+    );
+    let mails = result["mails"].as_array().expect("mails");
+    assert_eq!(
+        mails.iter().filter(|row| row[1] == "Convocazione").count(),
+        4,
+        "{result}"
+    );
+
+    // The four invitations reach the SMTP server, each with a personal link that opens the
+    // lobby for its person, and the appointment to add to a calendar.
+    let received = sink.wait_for(4, std::time::Duration::from_secs(10)).await;
+    let invitations: Vec<_> = received
+        .iter()
+        .filter(|mail| mail.data.contains("Convocazione all"))
+        .collect();
+    assert_eq!(invitations.len(), 4, "{received:?}");
+    let to_mario = invitations
+        .iter()
+        .find(|mail| {
+            mail.rcpt_to
+                .iter()
+                .any(|to| to == "mario.rossi@example.invalid")
+        })
+        .expect("Mario's invitation");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(to_mario.data.as_bytes())
+        .expect("a mail");
+    let body = parsed.body_text(0).expect("text body").into_owned();
+    assert!(body.contains("Gentile Mario Rossi"), "{body}");
+    assert!(body.contains("parte istante"), "{body}");
+    assert!(body.contains("videocamera e un microfono"), "{body}");
+    assert!(parsed
+        .attachments()
+        .any(|part| part.attachment_name() == Some("invito.ics")));
+    let link = body
+        .split_whitespace()
+        .find(|word| word.contains("/r/"))
+        .expect("a personal link");
+    let lobby = app.browser().get(&format!("/r/{}", token_of(link))).await;
+    assert!(lobby.text().await.expect("page").contains("Mario Rossi"));
 }

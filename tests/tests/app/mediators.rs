@@ -37,7 +37,7 @@ both_backends! {
         let (status, first) = appoint(&office, &cases[0], lease("2027-03-10")).await;
         assert_eq!(status, StatusCode::CREATED, "{first}");
         assert_eq!(first["mediator"], json!(id(&anna)), "{first}");
-        assert!(first["reason"].as_str().unwrap_or_default().starts_with("Rotazione: tra 2 mediatori qualificati per «locazione»"), "{first}");
+        assert!(first["reason"].as_str().unwrap_or_default().starts_with("Rotazione: tra i 2 mediatori qualificati per «locazione»"), "{first}");
         let (_, second) = appoint(&office, &cases[1], lease("2027-03-10")).await;
         assert_eq!(second["mediator"], json!(id(&bruno)), "{second}");
 

@@ -4,7 +4,7 @@
 //! to 01:00 UTC on the last Sunday of October. Computed here rather than from a time-zone
 //! database, which the server may not have.
 
-use backoffice::UnixMillis;
+use crate::UnixMillis;
 use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 
 /// The time in Italy at `at`, if representable.
@@ -31,6 +31,82 @@ pub fn format(at: UnixMillis) -> String {
         local.hour(),
         local.minute()
     )
+}
+
+/// Hours and minutes, `hh:mm`, in Italian time.
+pub fn clock(at: UnixMillis) -> String {
+    local(at).map_or_else(
+        || "—".to_owned(),
+        |local| format!("{:02}:{:02}", local.hour(), local.minute()),
+    )
+}
+
+/// The date in words, as a letter writes it: `giovedì 12 marzo 2027`.
+pub fn long_date(at: UnixMillis) -> String {
+    let Some(local) = local(at) else {
+        return "—".to_owned();
+    };
+    const WEEKDAYS: [&str; 7] = [
+        "lunedì",
+        "martedì",
+        "mercoledì",
+        "giovedì",
+        "venerdì",
+        "sabato",
+        "domenica",
+    ];
+    const MONTHS: [&str; 12] = [
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ];
+    format!(
+        "{} {} {} {}",
+        WEEKDAYS[usize::from(local.weekday().number_days_from_monday())],
+        local.day(),
+        MONTHS[usize::from(u8::from(local.month()) - 1)],
+        local.year()
+    )
+}
+
+/// The calendar date in Italy at `at`, `YYYY-MM-DD` (as `dates` stores it).
+pub fn date(at: UnixMillis) -> String {
+    local(at).map_or_else(
+        || "1970-01-01".to_owned(),
+        |local| {
+            format!(
+                "{:04}-{:02}-{:02}",
+                local.year(),
+                u8::from(local.month()),
+                local.day()
+            )
+        },
+    )
+}
+
+/// The instant at which `date` (`YYYY-MM-DD`) begins in Italy, plus `minutes` after midnight.
+pub fn at_local(date: &str, minutes: u32) -> Option<UnixMillis> {
+    let (year, month, day) = crate::dates::parse(date)?;
+    let month = Month::try_from(month).ok()?;
+    let day = Date::from_calendar_date(i32::from(year), month, day).ok()?;
+    let naive = day.with_hms(0, 0, 0).ok()?.assume_utc();
+    let naive = naive + time::Duration::minutes(i64::from(minutes));
+    // The offset in force at that local time: try winter time, correct to summer time.
+    let guess = naive - time::Duration::hours(1);
+    let offset = rome_offset(guess);
+    let utc = naive - time::Duration::seconds(i64::from(offset.whole_seconds()));
+    i64::try_from(utc.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(UnixMillis)
 }
 
 fn last_sunday(year: i32, month: Month) -> Option<Date> {
@@ -76,6 +152,21 @@ mod tests {
         assert_eq!(format(at("2026-03-29T01:00:00Z")), "29/03/2026 03:00");
         assert_eq!(format(at("2026-10-25T00:59:00Z")), "25/10/2026 02:59");
         assert_eq!(format(at("2026-10-25T01:00:00Z")), "25/10/2026 02:00");
+    }
+
+    #[test]
+    fn dates_in_words_and_local_midnights() {
+        let ten = at("2027-03-12T09:00:00Z");
+        assert_eq!(long_date(ten), "venerdì 12 marzo 2027");
+        assert_eq!(clock(ten), "10:00");
+        assert_eq!(date(ten), "2027-03-12");
+        assert_eq!(at_local("2027-03-12", 600), Some(ten));
+        assert_eq!(
+            at_local("2027-07-01", 0),
+            Some(at("2027-06-30T22:00:00Z")),
+            "summer time"
+        );
+        assert_eq!(at_local("2027-02-30", 0), None);
     }
 
     #[test]

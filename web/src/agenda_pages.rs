@@ -1,0 +1,304 @@
+//! The agenda as the segreteria and the mediators read it: a day, a week (Monday to Sunday) or
+//! a month (whole weeks), in Italian time, with the way to the previous and next period.
+//! A mediator who may not see every case sees only their own meetings.
+//!
+//! `GET /agenda?vista=giorno|settimana|mese&data=YYYY-MM-DD` (default: this week).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::Extension;
+use backoffice::access::Permission;
+use backoffice::agenda::{self, AgendaItem};
+use backoffice::{rome_time, UnixMillis};
+use serde::Deserialize;
+use time::{Date, Duration, Month};
+
+use crate::auth::CurrentUser;
+use crate::csrf::CsrfToken;
+use crate::error::AppError;
+use crate::pages::{render, Nav};
+use crate::state::AppState;
+
+/// The span an agenda page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Day,
+    Week,
+    Month,
+}
+
+impl View {
+    fn parse(code: Option<&str>) -> View {
+        match code {
+            Some("giorno") => View::Day,
+            Some("mese") => View::Month,
+            _ => View::Week,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            View::Day => "giorno",
+            View::Week => "settimana",
+            View::Month => "mese",
+        }
+    }
+
+    /// The first day shown and how many days, for a view around `day`; and the days to move
+    /// for the previous and next page.
+    fn span(self, day: Date) -> (Date, i64) {
+        let monday =
+            |day: Date| day - Duration::days(i64::from(day.weekday().number_days_from_monday()));
+        match self {
+            View::Day => (day, 1),
+            View::Week => (monday(day), 7),
+            View::Month => {
+                let first = day.replace_day(1).unwrap_or(day);
+                let start = monday(first);
+                let next_month = match first.month() {
+                    Month::December => {
+                        Date::from_calendar_date(first.year() + 1, Month::January, 1)
+                    }
+                    month => Date::from_calendar_date(first.year(), month.next(), 1),
+                }
+                .unwrap_or(first);
+                let weeks = ((next_month - start).whole_days() + 6) / 7;
+                (start, weeks * 7)
+            }
+        }
+    }
+
+    fn step(self, day: Date, forward: bool) -> Date {
+        let sign = if forward { 1 } else { -1 };
+        match self {
+            View::Day => day + Duration::days(sign),
+            View::Week => day + Duration::days(7 * sign),
+            View::Month => {
+                let first = day.replace_day(1).unwrap_or(day);
+                if forward {
+                    first + Duration::days(32)
+                } else {
+                    first - Duration::days(1)
+                }
+                .replace_day(1)
+                .unwrap_or(first)
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a date.
+fn iso(day: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+fn parse_date(text: &str) -> Option<Date> {
+    let (year, month, day) = backoffice::dates::parse(text)?;
+    Date::from_calendar_date(i32::from(year), Month::try_from(month).ok()?, day).ok()
+}
+
+struct Entry {
+    time: String,
+    case_id: String,
+    reference: String,
+    title: String,
+    place: String,
+    mediator: String,
+}
+
+struct DayColumn {
+    label: String,
+    iso: String,
+    in_month: bool,
+    today: bool,
+    entries: Vec<Entry>,
+}
+
+#[derive(Template)]
+#[template(path = "agenda.html")]
+struct AgendaPage {
+    nav: Nav,
+    view: &'static str,
+    title: String,
+    previous: String,
+    next: String,
+    today: String,
+    days: Vec<DayColumn>,
+    /// Month view: the days in rows of seven.
+    weeks: Vec<Vec<usize>>,
+    count: usize,
+    only_mine: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AgendaQuery {
+    #[serde(default)]
+    vista: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+const MONTHS: [&str; 12] = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+];
+
+fn month_name(day: Date) -> &'static str {
+    MONTHS[usize::from(u8::from(day.month()) - 1)]
+}
+
+/// `GET /agenda`.
+pub async fn agenda(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(query): Query<AgendaQuery>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ViewCases)?;
+    let only_mine = !current.allows(Permission::ViewAllCases);
+    let now = state.clock_now();
+    let today = parse_date(&rome_time::date(now)).unwrap_or(Date::MIN);
+    let view = View::parse(query.vista.as_deref());
+    let day = query.data.as_deref().and_then(parse_date).unwrap_or(today);
+    let (first, count) = view.span(day);
+    let last = first + Duration::days(count);
+    let from = rome_time::at_local(&iso(first), 0).unwrap_or(UnixMillis(0));
+    let to = rome_time::at_local(&iso(last), 0).unwrap_or(UnixMillis(i64::MAX));
+    let items = agenda::between(
+        &state.db,
+        current.user.organism_id.as_deref(),
+        (from, to),
+        only_mine.then_some(current.user.id.as_str()),
+    )
+    .await?;
+    let total = items.len();
+    let mut days: Vec<DayColumn> = (0..count)
+        .map(|offset| {
+            let date = first + Duration::days(offset);
+            let at = rome_time::at_local(&iso(date), 12 * 60).unwrap_or(now);
+            DayColumn {
+                label: if view == View::Month {
+                    date.day().to_string()
+                } else {
+                    rome_time::long_date(at)
+                },
+                iso: iso(date),
+                in_month: view != View::Month || date.month() == day.month(),
+                today: date == today,
+                entries: Vec::new(),
+            }
+        })
+        .collect();
+    for item in items {
+        let date = rome_time::date(item.starts_at);
+        if let Some(column) = days.iter_mut().find(|column| column.iso == date) {
+            column.entries.push(entry(item));
+        }
+    }
+    let title = match view {
+        View::Day => rome_time::long_date(from),
+        View::Week => format!(
+            "Settimana dal {} al {}",
+            rome_time::long_date(from),
+            rome_time::long_date(UnixMillis(to.0 - 1))
+        ),
+        View::Month => format!("{} {}", month_name(day), day.year()),
+    };
+    let weeks = if view == View::Month {
+        (0..days.len())
+            .collect::<Vec<_>>()
+            .chunks(7)
+            .map(<[usize]>::to_vec)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(render(&AgendaPage {
+        nav: Nav::new(&current, &csrf),
+        view: view.code(),
+        title,
+        previous: iso(view.step(day, false)),
+        next: iso(view.step(day, true)),
+        today: iso(today),
+        days,
+        weeks,
+        count: total,
+        only_mine,
+    }))
+}
+
+fn entry(item: AgendaItem) -> Entry {
+    Entry {
+        time: format!(
+            "{}–{}",
+            rome_time::clock(item.starts_at),
+            rome_time::clock(item.ends_at)
+        ),
+        case_id: item.case_id,
+        reference: item.case_reference,
+        title: item.case_title,
+        place: match item.place {
+            Some((sede, room)) => format!("{sede}, {room}"),
+            None => "online".to_owned(),
+        },
+        mediator: item.mediator.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> Date {
+        parse_date(text).expect("date")
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_are_whole_weeks() {
+        assert_eq!(View::Week.span(date("2027-03-12")), (date("2027-03-08"), 7));
+        assert_eq!(View::Day.span(date("2027-03-12")), (date("2027-03-12"), 1));
+        // March 2027: Monday 1 to Wednesday 31, so five weeks from 1 March.
+        assert_eq!(
+            View::Month.span(date("2027-03-12")),
+            (date("2027-03-01"), 35)
+        );
+        // August 2026 starts on a Saturday and ends on a Monday: six weeks from 27 July.
+        assert_eq!(
+            View::Month.span(date("2026-08-10")),
+            (date("2026-07-27"), 42)
+        );
+        // February 2026 starts on a Sunday and ends on a Saturday: five weeks.
+        assert_eq!(
+            View::Month.span(date("2026-02-10")),
+            (date("2026-01-26"), 35)
+        );
+        assert_eq!(
+            View::Month.step(date("2027-01-31"), true),
+            date("2027-02-01")
+        );
+        assert_eq!(
+            View::Month.step(date("2027-03-31"), false),
+            date("2027-02-01")
+        );
+        assert_eq!(
+            View::Week.step(date("2027-03-12"), false),
+            date("2027-03-05")
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The register of mediators as a page: who they are, what they are qualified for, their
+//! login and address for invitations, and the periods they cannot take meetings.
+//!
+//! - `GET /mediatori`, `POST /mediatori` (the subjects are repeated `subjects` fields).
+//! - `POST /mediatori/{mediator}/indisponibilita` `from`, `to`.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use backoffice::access::Permission;
+use backoffice::mediators::{self, MediatorError};
+use serde::Deserialize;
+
+use crate::auth::CurrentUser;
+use crate::csrf::CsrfToken;
+use crate::error::AppError;
+use crate::mediators_api::{register, NewMediator};
+use crate::pages::{render, Nav, PageForm};
+use crate::state::AppState;
+
+struct MediatorRow {
+    id: String,
+    display_name: String,
+    subjects: String,
+    email: String,
+    has_login: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mediators.html")]
+struct MediatorsPage {
+    nav: Nav,
+    mediators: Vec<MediatorRow>,
+    subjects: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &CsrfToken,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageMediators)?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mediators = mediators::list(&state.db, current.user.organism_id.as_deref())
+        .await?
+        .into_iter()
+        .map(|registered| MediatorRow {
+            subjects: registered
+                .mediator
+                .subjects
+                .iter()
+                .filter_map(|code| {
+                    mediators::SUBJECTS
+                        .iter()
+                        .find(|(known, _)| known == code)
+                        .map(|(_, label)| *label)
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            id: registered.mediator.id,
+            display_name: registered.mediator.display_name,
+            email: registered.email.unwrap_or_else(|| "—".to_owned()),
+            has_login: registered.user_id.is_some(),
+        })
+        .collect();
+    let page = MediatorsPage {
+        nav: Nav::new(current, csrf),
+        mediators,
+        subjects: mediators::SUBJECTS.to_vec(),
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// `GET /mediatori`.
+pub async fn list(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    page(&state, &current, &csrf, None).await
+}
+
+/// `POST /mediatori`: a form with repeated `subjects` fields, read by hand (the standard form
+/// extractor takes one value per name).
+pub async fn add(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let mut new = NewMediator {
+        display_name: String::new(),
+        subjects: Vec::new(),
+        email: None,
+        username: None,
+    };
+    for (name, value) in url::form_urlencoded::parse(&body) {
+        match name.as_ref() {
+            "display_name" => new.display_name = value.into_owned(),
+            "subjects" => new.subjects.push(value.into_owned()),
+            "email" => new.email = Some(value.into_owned()).filter(|v| !v.trim().is_empty()),
+            "username" => new.username = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    match register(&state, &current, &new).await {
+        Ok(_) => Ok(Redirect::to("/mediatori").into_response()),
+        Err(AppError::BadRequest(message)) => page(&state, &current, &csrf, Some(message)).await,
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PeriodForm {
+    from: String,
+    to: String,
+}
+
+/// `POST /mediatori/{mediator}/indisponibilita`.
+pub async fn unavailability(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<PeriodForm>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageMediators)?;
+    let known = mediators::list(&state.db, current.user.organism_id.as_deref())
+        .await?
+        .iter()
+        .any(|registered| registered.mediator.id == id);
+    if !known {
+        return Err(AppError::NotFound);
+    }
+    match mediators::add_unavailability(&state.db, &id, &form.from, &form.to).await {
+        Ok(()) => Ok(Redirect::to("/mediatori").into_response()),
+        Err(MediatorError::Invalid(reason)) => {
+            page(
+                &state,
+                &current,
+                &csrf,
+                Some(crate::cases_api::capitalised(reason)),
+            )
+            .await
+        }
+        Err(MediatorError::Store(error)) => Err(error.into()),
+    }
+}
