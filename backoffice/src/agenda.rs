@@ -50,27 +50,82 @@ pub enum AgendaError {
     Store(#[from] StoreError),
 }
 
-/// Adds a meeting room of `sede`.
+/// Adds a meeting room of `sede` (a sede is made by its first room); a room already there is
+/// [`AgendaError::Invalid`].
 pub async fn add_place(
     db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
     organism: Option<&str>,
-    sede: &str,
-    room: &str,
+    (sede, room): (&str, &str),
 ) -> Result<String, AgendaError> {
     let (sede, room) = (sede.trim(), room.trim());
     if sede.is_empty() || room.is_empty() {
         return Err(AgendaError::Invalid("servono la sede e il nome della sala"));
     }
+    let taken = places(db, organism)
+        .await?
+        .iter()
+        .any(|(_, known_sede, known_room)| {
+            known_sede.to_lowercase() == sede.to_lowercase()
+                && known_room.to_lowercase() == room.to_lowercase()
+        });
+    if taken {
+        return Err(AgendaError::Invalid(
+            "questa sala è già registrata per la sede",
+        ));
+    }
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO meeting_places (id, organism_id, sede, room) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(organism)
-        .bind(sede)
-        .bind(room)
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)?;
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let inserted = sqlx::query(
+        "INSERT INTO meeting_places (id, organism_id, sede, room) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(organism)
+    .bind(sede)
+    .bind(room)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(error) if crate::error::is_unique_violation(&error) => {
+            return Err(AgendaError::Invalid(
+                "questa sala è già registrata per la sede",
+            ))
+        }
+        other => other.map_err(StoreError::from)?,
+    };
+    let record = NewRecord {
+        action: "place.added",
+        entity_type: "place",
+        entity_id: &id,
+        changes: vec![Change::set("sede", sede), Change::set("room", room)],
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
+}
+
+/// The meeting rooms of `organism`: `(id, sede, room)`, by sede and room.
+pub async fn places(
+    db: &Db,
+    organism: Option<&str>,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, sede, room FROM meeting_places \
+         WHERE (organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL)) ORDER BY sede, room",
+    )
+    .bind(organism)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id")?,
+                row.try_get("sede")?,
+                row.try_get("room")?,
+            ))
+        })
+        .collect()
 }
 
 /// The meetings (not cancelled) overlapping `[starts_at, ends_at)` that share the mediator or

@@ -140,6 +140,53 @@ pub async fn record(
     Ok(())
 }
 
+/// The newest `limit` records an administrator of `organism` may read, newest first: those
+/// made by the organism's users and those about its cases and their rooms. An installation
+/// without organisms (`None`) reads them all.
+pub async fn of_organism(
+    executor: &sqlx::Pool<Any>,
+    organism: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Record>, StoreError> {
+    let Some(organism) = organism else {
+        return recent(executor, None, limit).await;
+    };
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT a.id FROM audit_log a WHERE \
+         EXISTS (SELECT 1 FROM users u WHERE u.id = a.actor_user_id AND u.organism_id = $1) \
+         OR (a.entity_type = 'case' AND EXISTS (SELECT 1 FROM cases c \
+             WHERE c.id = a.entity_id AND c.organism_id = $1)) \
+         OR (a.entity_type = 'room' AND EXISTS (SELECT 1 FROM rooms r \
+             JOIN cases c ON c.id = r.case_id \
+             WHERE CAST(r.id AS TEXT) = a.entity_id AND c.organism_id = $1)) \
+         ORDER BY a.id DESC LIMIT $2",
+    )
+    .bind(organism)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        records.extend(by_id(executor, id).await?);
+    }
+    Ok(records)
+}
+
+/// Record `id`, with its changes.
+async fn by_id(executor: &sqlx::Pool<Any>, id: i64) -> Result<Option<Record>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, at, actor_user_id, actor, action, entity_type, entity_id, ip \
+         FROM audit_log WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(with_changes(executor, row).await?)),
+        None => Ok(None),
+    }
+}
+
 /// The newest `limit` records, newest first, optionally about one entity.
 pub async fn recent(
     executor: &sqlx::Pool<Any>,
@@ -171,6 +218,17 @@ pub async fn recent(
     };
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
+        records.push(with_changes(executor, row).await?);
+    }
+    Ok(records)
+}
+
+/// A record row with its changes.
+async fn with_changes(
+    executor: &sqlx::Pool<Any>,
+    row: sqlx::any::AnyRow,
+) -> Result<Record, StoreError> {
+    {
         let id: i64 = row.try_get("id")?;
         let changes = sqlx::query(
             "SELECT field, before_value, after_value FROM audit_changes \
@@ -188,7 +246,7 @@ pub async fn recent(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        records.push(Record {
+        Ok(Record {
             id,
             at: UnixMillis(row.try_get("at")?),
             actor_user_id: row.try_get("actor_user_id")?,
@@ -198,7 +256,6 @@ pub async fn recent(
             entity_id: row.try_get("entity_id")?,
             ip: row.try_get("ip")?,
             changes,
-        });
+        })
     }
-    Ok(records)
 }

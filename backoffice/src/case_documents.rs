@@ -124,6 +124,28 @@ pub async fn shareable(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, Stor
     rows.iter().map(from_row).collect()
 }
 
+/// Every document of case `case_id`, for the staff (shareable or not), oldest first.
+pub async fn all(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM case_documents WHERE case_id = $1 ORDER BY added_at, id");
+    let rows = sqlx::query(&sql).bind(case_id).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Document `id` of case `case_id` with its bytes, if it exists.
+pub async fn read(
+    db: &Db,
+    files: &FileStore,
+    case_id: &str,
+    id: &str,
+) -> Result<Option<(CaseDocument, Vec<u8>)>, StoreError> {
+    let Some(document) = find(db, case_id, id).await? else {
+        return Ok(None);
+    };
+    let bytes = files.get(&object_path(case_id, id)).await?;
+    Ok(Some((document, bytes)))
+}
+
 /// Document `id` of case `case_id`, if it exists.
 pub async fn find(db: &Db, case_id: &str, id: &str) -> Result<Option<CaseDocument>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM case_documents WHERE case_id = $1 AND id = $2");

@@ -187,7 +187,7 @@ fn check_date(date: &Option<String>, message: &'static str) -> Result<(), Record
 
 impl Details {
     /// Trims the texts and checks every field; blank texts become `None`.
-    fn checked(mut self) -> Result<Details, RecordError> {
+    pub fn checked(mut self) -> Result<Details, RecordError> {
         let blank_to_none = |value: &mut Option<String>| {
             *value = value
                 .as_deref()
@@ -677,9 +677,17 @@ pub async fn add_participant(
     .bind(now.0)
     .execute(&mut *tx)
     .await?;
+    let name: String = sqlx::query_scalar(
+        "SELECT CASE WHEN kind = 'legal' THEN company_name \
+         ELSE given_name || ' ' || family_name END FROM people WHERE id = $1",
+    )
+    .bind(new.person_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let mut changes = vec![
         Change::set("participant", id.as_str()),
         Change::set("person", new.person_id),
+        Change::set("name", name),
         Change::set("role", new.role.code()),
     ];
     if let Some(side) = side {

@@ -78,6 +78,9 @@ pub struct Need<'a> {
 pub enum MediatorError {
     #[error("{0}")]
     Invalid(&'static str),
+    /// No such mediator (or person) in the organism.
+    #[error("not found")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -165,12 +168,31 @@ pub async fn add(
     })
 }
 
-/// Records that mediator `id` cannot take meetings from `from` to `to` (both included).
+/// Whether mediator `id` is registered in `organism`.
+async fn of_organism(
+    conn: &mut sqlx::AnyConnection,
+    organism: Option<&str>,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM mediators WHERE id = $1 \
+         AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
+    )
+    .bind(id)
+    .bind(organism)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Records that mediator `id` of `organism` cannot take meetings from `from` to `to` (both
+/// included).
 pub async fn add_unavailability(
     db: &Db,
-    id: &str,
-    from: &str,
-    to: &str,
+    actor: &Actor,
+    now: UnixMillis,
+    organism: Option<&str>,
+    (id, from, to): (&str, &str, &str),
 ) -> Result<(), MediatorError> {
     check_date(from)?;
     check_date(to)?;
@@ -179,26 +201,71 @@ pub async fn add_unavailability(
             "il periodo finisce prima di cominciare",
         ));
     }
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    if !of_organism(&mut tx, organism, id).await? {
+        return Err(MediatorError::NotFound);
+    }
     sqlx::query(
         "INSERT INTO mediator_unavailability (mediator_id, from_date, to_date) VALUES ($1, $2, $3)",
     )
     .bind(id)
     .bind(from)
     .bind(to)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
+    let record = NewRecord {
+        action: "mediator.unavailability_added",
+        entity_type: "mediator",
+        entity_id: id,
+        changes: vec![Change::set("from", from), Change::set("to", to)],
+    };
+    audit::record(&mut tx, actor, now, record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 
-/// Records that mediator `id` has a conflict of interest with person `person`.
-pub async fn add_conflict(db: &Db, id: &str, person: &str) -> Result<(), MediatorError> {
-    sqlx::query("INSERT INTO mediator_conflicts (mediator_id, person_id) VALUES ($1, $2)")
-        .bind(id)
-        .bind(person)
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)?;
+/// Records that mediator `id` of `organism` has a conflict of interest with person `person`
+/// of the same registry; recording it twice changes nothing.
+pub async fn add_conflict(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    organism: Option<&str>,
+    (id, person): (&str, &str),
+) -> Result<(), MediatorError> {
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let person_known: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM people WHERE id = $1 \
+         AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
+    )
+    .bind(person)
+    .bind(organism)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    if person_known.is_none() || !of_organism(&mut tx, organism, id).await? {
+        return Err(MediatorError::NotFound);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO mediator_conflicts (mediator_id, person_id) VALUES ($1, $2) \
+         ON CONFLICT (mediator_id, person_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(person)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    if inserted.rows_affected() == 1 {
+        let record = NewRecord {
+            action: "mediator.conflict_declared",
+            entity_type: "mediator",
+            entity_id: id,
+            changes: vec![Change::set("person", person)],
+        };
+        audit::record(&mut tx, actor, now, record).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 

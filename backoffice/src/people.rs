@@ -227,6 +227,38 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Person, StoreError> {
     })
 }
 
+/// The people of `organism`'s registry whose name, company name, codice fiscale or partita IVA
+/// contains `text` (case-insensitive), by name; at most `limit`. Merged records are included
+/// (marked by `merged_into`).
+pub async fn search(
+    db: &Db,
+    organism: Option<&str>,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<Person>, StoreError> {
+    let pattern = format!(
+        "%{}%",
+        text.trim().to_lowercase().replace(['\\', '%', '_'], "")
+    );
+    let sql = format!(
+        "SELECT {COLUMNS} FROM people \
+         WHERE (organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL)) \
+         AND (LOWER(COALESCE(family_name, '') || ' ' || COALESCE(given_name, '')) LIKE $2 \
+              OR LOWER(COALESCE(given_name, '') || ' ' || COALESCE(family_name, '')) LIKE $2 \
+              OR LOWER(COALESCE(company_name, '')) LIKE $2 \
+              OR LOWER(COALESCE(fiscal_code, '')) LIKE $2 \
+              OR COALESCE(vat_number, '') LIKE $2) \
+         ORDER BY COALESCE(family_name, company_name), given_name, id LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(organism)
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Person `id` of `organism`'s registry.
 pub async fn find(db: &Db, organism: Option<&str>, id: &str) -> Result<Option<Person>, StoreError> {
     let sql = format!(

@@ -25,6 +25,7 @@ use sqlx::{AnyConnection, Row};
 use crate::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::audit::{self, Actor, Change, NewRecord};
 use crate::case_record::{self, Participant, PartyRole};
+use crate::error::is_unique_violation;
 use crate::ical::{self, Method};
 use crate::outbox::{self, MailKind, NewMail};
 use crate::room_store::{self, from_bigint, to_bigint, FirstMember};
@@ -677,7 +678,14 @@ pub async fn schedule_online(
                 context.room_settings,
                 &first,
             )
-            .await?;
+            .await
+            .map_err(|error| match error {
+                // Another scheduling made the case's room meanwhile: this one starts again.
+                StoreError::Database(error) if is_unique_violation(&error) => {
+                    ScheduleError::MembersMissing
+                }
+                other => other.into(),
+            })?;
             for (attendee, member) in &members {
                 insert_member_key(&mut tx, snapshot.id, &attendee.key, *member).await?;
                 if let Some(user) = &attendee.user_id {

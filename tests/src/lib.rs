@@ -574,6 +574,41 @@ impl Browser {
             .expect("POST")
     }
 
+    /// Posts a file as a page's upload form does (`multipart/form-data`, the CSRF token in the
+    /// query string); `fields` are further form fields.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        (name, bytes): (&str, &[u8]),
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let token = self.csrf_token().await;
+        self.post_file_raw(&format!("{path}?csrf_token={token}"), (name, bytes), fields)
+            .await
+    }
+
+    /// [`Browser::post_file`] without adding a CSRF token.
+    pub async fn post_file_raw(
+        &self,
+        path: &str,
+        (name, bytes): (&str, &[u8]),
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+        );
+        for (field, value) in fields {
+            form = form.text((*field).to_owned(), (*value).to_owned());
+        }
+        self.client
+            .post(self.url(path))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// Puts a JSON body with this browser's CSRF token.
     pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> Response {
         let token = self.csrf_token().await;

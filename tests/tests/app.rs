@@ -5,12 +5,14 @@ mod app {
     mod agenda;
     mod architecture;
     mod browser;
+    mod case_pages;
     mod case_record;
     mod cases;
     mod cluster;
     mod health;
     mod media;
     mod mediators;
+    mod openapi;
     mod outbox;
     mod people;
     mod room_files;

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::access::Permission;
 use backoffice::agenda::{self, AgendaError, Conflict, ConflictKind, NewMeeting};
-use backoffice::UnixMillis;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,9 +19,6 @@ use crate::error::{ApiError, AppError};
 use crate::rooms_api::ApiJson;
 use crate::state::AppState;
 use backoffice::rome_time;
-
-/// The longest meeting accepted, in minutes.
-const MAX_MEETING_MINUTES: u32 = 12 * 60;
 
 fn agenda_error(error: AgendaError) -> Response {
     match error {
@@ -77,9 +73,10 @@ pub async fn add_place(
     current.require(Permission::ManageAgenda)?;
     match agenda::add_place(
         &state.db,
+        &current.actor(),
+        state.clock_now(),
         current.user.organism_id.as_deref(),
-        &body.sede,
-        &body.room,
+        (&body.sede, &body.room),
     )
     .await
     {
@@ -106,16 +103,29 @@ pub async fn schedule(
     ApiJson(body): ApiJson<NewMeetingBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
-    if body.duration_minutes == 0 || body.duration_minutes > MAX_MEETING_MINUTES {
-        return Err(AppError::BadRequest(format!(
-            "Dati non validi: la durata va da 1 a {MAX_MEETING_MINUTES} minuti."
-        ))
-        .into());
+    let (starts_at, ends_at) = crate::cases_api::window(body.starts_at, body.duration_minutes)?;
+    crate::cases_api::own_case(&state, &current, &case).await?;
+    let organism = current.user.organism_id.as_deref();
+    if let Some(place) = &body.place {
+        let known = agenda::places(&state.db, organism).await?;
+        if !known.iter().any(|(id, _, _)| id == place) {
+            return Err(
+                AppError::BadRequest("Dati non validi: sala sconosciuta.".to_owned()).into(),
+            );
+        }
+    }
+    if let Some(mediator) = &body.mediator {
+        let known = backoffice::mediators::list(&state.db, organism).await?;
+        if !known.iter().any(|m| &m.mediator.id == mediator) {
+            return Err(
+                AppError::BadRequest("Dati non validi: mediatore sconosciuto.".to_owned()).into(),
+            );
+        }
     }
     let meeting = NewMeeting {
         case_id: &case,
-        starts_at: UnixMillis(body.starts_at),
-        ends_at: UnixMillis(body.starts_at + i64::from(body.duration_minutes) * 60_000),
+        starts_at,
+        ends_at,
         place: body.place.as_deref(),
         mediator: body.mediator.as_deref(),
     };

@@ -2,11 +2,13 @@
 //! a month (whole weeks), in Italian time, with the way to the previous and next period.
 //! A mediator who may not see every case sees only their own meetings.
 //!
-//! `GET /agenda?vista=giorno|settimana|mese&data=YYYY-MM-DD` (default: this week).
+//! `GET /agenda?vista=giorno|settimana|mese&data=YYYY-MM-DD` (default: this week); the
+//! offices (sedi) and their meeting rooms at `GET /sedi`, `POST /sedi`.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::access::Permission;
 use backoffice::agenda::{self, AgendaItem};
@@ -17,7 +19,7 @@ use time::{Date, Duration, Month};
 use crate::auth::CurrentUser;
 use crate::csrf::CsrfToken;
 use crate::error::AppError;
-use crate::pages::{render, Nav};
+use crate::pages::{render, Nav, PageForm};
 use crate::state::AppState;
 
 /// The span an agenda page shows.
@@ -258,6 +260,85 @@ fn entry(item: AgendaItem) -> Entry {
             None => "online".to_owned(),
         },
         mediator: item.mediator.unwrap_or_default(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "places.html")]
+struct PlacesPage {
+    nav: Nav,
+    /// `(sede, rooms)` by sede.
+    sedi: Vec<(String, Vec<String>)>,
+    error: Option<String>,
+}
+
+async fn places_page(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &CsrfToken,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageAgenda)?;
+    let mut sedi: Vec<(String, Vec<String>)> = Vec::new();
+    for (_, sede, room) in agenda::places(&state.db, current.user.organism_id.as_deref()).await? {
+        match sedi.last_mut() {
+            Some((last, rooms)) if *last == sede => rooms.push(room),
+            _ => sedi.push((sede, vec![room])),
+        }
+    }
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = PlacesPage {
+        nav: Nav::new(current, csrf),
+        sedi,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// `GET /sedi`: the organism's offices and their meeting rooms.
+pub async fn places(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+) -> Result<Response, AppError> {
+    places_page(&state, &current, &csrf, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlaceForm {
+    sede: String,
+    room: String,
+}
+
+/// `POST /sedi`: a meeting room of a sede (a new sede is made by its first room).
+pub async fn add_place(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    PageForm(form): PageForm<PlaceForm>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageAgenda)?;
+    let organism = current.user.organism_id.as_deref();
+    let added = agenda::add_place(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        organism,
+        (&form.sede, &form.room),
+    )
+    .await;
+    match added {
+        Ok(_) => Ok(Redirect::to("/sedi").into_response()),
+        Err(agenda::AgendaError::Invalid(message)) => {
+            let message = crate::cases_api::capitalised(message);
+            places_page(&state, &current, &csrf, Some(message)).await
+        }
+        Err(agenda::AgendaError::Store(error)) => Err(error.into()),
+        Err(agenda::AgendaError::Conflicts(_)) => Err(AppError::Internal("conflicts".to_owned())),
     }
 }
 

@@ -32,6 +32,7 @@ pub async fn add(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCaseFiles)?;
+    crate::cases_api::own_case(&state, &current, &case).await?;
     let document = case_documents::add(
         &state.db,
         &state.files,

@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::access::Permission;
@@ -17,8 +17,9 @@ use backoffice::case_record::{
 };
 use backoffice::outbox::{self, OutboxEntry};
 use backoffice::people::{self, Kind, NewPerson, PersonError};
+use backoffice::room_files::UploadError;
 use backoffice::scheduling::Invited;
-use backoffice::{agenda, audit, mediators, rome_time, UnixMillis};
+use backoffice::{agenda, audit, case_documents, mediators, rome_time, UnixMillis};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
@@ -200,10 +201,11 @@ pub async fn create(
         value_indeterminate: form.value_indeterminate.is_some(),
         ..DetailsBody::default()
     };
+    // Every field is checked before the case takes a number.
     let checked = amount(&form.value).and_then(|value| {
         let mut details = body.details()?;
         details.value_cents = value;
-        Ok(details)
+        details.checked().map_err(cases_api::record_error)
     });
     let details = match checked {
         Ok(details) => details,
@@ -212,15 +214,6 @@ pub async fn create(
         }
         Err(other) => return Err(other),
     };
-    if details.title.trim().is_empty() {
-        return refuse_list(
-            &state,
-            &current,
-            &csrf,
-            "Serve l'oggetto della pratica.".to_owned(),
-        )
-        .await;
-    }
     let now = state.clock_now();
     let organism = current.user.organism_id.as_deref();
     let case = backoffice::cases::register(
@@ -319,6 +312,15 @@ struct HistoryRow {
     changes: Vec<String>,
 }
 
+struct DocumentRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    size: String,
+    sha256: String,
+    shareable: bool,
+}
+
 struct LedgerRow {
     on_date: String,
     direction: &'static str,
@@ -351,6 +353,10 @@ struct CasePage {
     ledger: Vec<LedgerRow>,
     balance: String,
     history: Vec<HistoryRow>,
+    documents: Vec<DocumentRow>,
+    may_add_documents: bool,
+    /// `(id, "sede – sala")` of the meeting rooms, for meetings in person.
+    places: Vec<(String, String)>,
     kinds: Options,
     subjects: Options,
     responses: Options,
@@ -414,6 +420,32 @@ async fn render_case(
         })
         .sum();
     let history = case_record::history(&state.db, &case.id).await?;
+    let mediator_names: Vec<(String, String)> = mediators::list(&state.db, organism)
+        .await?
+        .into_iter()
+        .map(|m| (m.mediator.id, m.mediator.display_name))
+        .collect();
+    let documents = case_documents::all(&state.db, &case.id)
+        .await?
+        .into_iter()
+        .map(|document| DocumentRow {
+            kind: if document.media_type == "application/pdf" {
+                "PDF"
+            } else {
+                "Immagine"
+            },
+            size: if document.size >= 1024 * 1024 {
+                format!("{:.1} MB", document.size as f64 / (1024.0 * 1024.0)).replace('.', ",")
+            } else {
+                format!("{} kB", document.size.div_ceil(1024))
+            },
+            sha256: document.sha256.chars().take(12).collect(),
+            shareable: document.shareable,
+            id: document.id,
+            name: document.name,
+        })
+        .collect();
+    let places = agenda::places(&state.db, organism).await?;
     let kind_code = details.kind.map_or("", CaseKind::code);
     let subject_code = details.subject.clone().unwrap_or_default();
     let response_code = details.response.map_or("", case_record::Response::code);
@@ -451,11 +483,7 @@ async fn render_case(
         mediator: mediators::appointed(&state.db, &case.id)
             .await?
             .map(|(mediator, reason)| (mediator.mediator.display_name, reason)),
-        mediators: mediators::list(&state.db, organism)
-            .await?
-            .into_iter()
-            .map(|m| (m.mediator.id, m.mediator.display_name))
-            .collect(),
+        mediators: mediator_names.clone(),
         meetings: meetings
             .into_iter()
             .map(|meeting| MeetingRow {
@@ -496,8 +524,18 @@ async fn render_case(
                 at: rome_time::format(record.at),
                 actor: record.actor,
                 action: case_action_label(&record.action),
-                changes: record.changes.iter().map(change_text).collect(),
+                changes: record
+                    .changes
+                    .iter()
+                    .filter_map(|change| change_text(change, &mediator_names))
+                    .collect(),
             })
+            .collect(),
+        documents,
+        may_add_documents: current.allows(Permission::ManageCaseFiles),
+        places: places
+            .into_iter()
+            .map(|(id, sede, room)| (id, format!("{sede} – {room}")))
             .collect(),
         details,
         kinds: kind_options(),
@@ -556,13 +594,81 @@ fn mail_row(mail: &OutboxEntry) -> MailRow {
     }
 }
 
-fn change_text(change: &audit::Change) -> String {
-    format!(
-        "{}: {} → {}",
-        change.field,
-        change.before.as_deref().unwrap_or("—"),
-        change.after.as_deref().unwrap_or("—")
-    )
+/// A recorded change as the case's history shows it, in Italian; `None` for the ids that
+/// only the audit log needs.
+fn change_text(change: &audit::Change, mediators: &[(String, String)]) -> Option<String> {
+    let field = change.field.as_str();
+    let label = match field {
+        "title" => "Oggetto",
+        "reference" => "Numero",
+        "filed_on" => "Deposito",
+        "kind" => "Tipo",
+        "subject" => "Materia",
+        "subject_note" => "Precisazioni sulla materia",
+        "value_cents" => "Valore",
+        "amount_cents" => "Importo",
+        "value_indeterminate" => "Valore indeterminabile",
+        "communication_sent_on" => "Comunicazione inviata",
+        "response" => "Risposta della parte chiamata",
+        "response_on" => "Data della risposta",
+        "outcome" => "Esito",
+        "closed_on" => "Chiusura",
+        "sede" => "Sede",
+        "name" => "Nome",
+        "role" => "Ruolo",
+        "side" => "Lato",
+        "mediator" => "Mediatore",
+        "reason" => "Motivo",
+        "overridden" => "Scelta diversa dalla proposta",
+        "starts_at" => "Inizio",
+        "ends_at" => "Fine",
+        "online" => "Online",
+        "direction" => "Movimento",
+        "description" => "Descrizione",
+        "on_date" => "Data",
+        "media_type" => "Tipo di file",
+        "size" => "Dimensione in byte",
+        "sha256" => "Impronta SHA-256",
+        "shareable" => "Condivisibile",
+        _ => return None,
+    };
+    let show = |value: &str| -> String {
+        let labelled = match field {
+            "filed_on" | "communication_sent_on" | "response_on" | "closed_on" | "on_date" => {
+                return italian_date(value)
+            }
+            "kind" => CaseKind::parse(value).map(CaseKind::label),
+            "subject" => return subject_label(Some(value)),
+            "response" => case_record::Response::parse(value).map(case_record::Response::label),
+            "outcome" => Outcome::parse(value).map(Outcome::label),
+            "role" => PartyRole::parse(value).map(PartyRole::label),
+            "side" => Side::parse(value).map(Side::label),
+            "direction" => Direction::parse(value).map(Direction::label),
+            "value_cents" | "amount_cents" => {
+                return value.parse().map_or_else(|_| value.to_owned(), euro)
+            }
+            "starts_at" | "ends_at" => {
+                return value
+                    .parse()
+                    .map_or_else(|_| value.to_owned(), |at| rome_time::format(UnixMillis(at)))
+            }
+            "value_indeterminate" | "overridden" | "online" | "shareable" => {
+                Some(if value == "true" { "sì" } else { "no" })
+            }
+            "mediator" => mediators
+                .iter()
+                .find(|(id, _)| id == value)
+                .map(|(_, name)| name.as_str()),
+            _ => None,
+        };
+        labelled.unwrap_or(value).to_owned()
+    };
+    Some(match (&change.before, &change.after) {
+        (Some(before), Some(after)) => format!("{label}: {} → {}", show(before), show(after)),
+        (None, Some(after)) => format!("{label}: {}", show(after)),
+        (Some(before), None) => format!("{label}: {} → —", show(before)),
+        (None, None) => label.to_owned(),
+    })
 }
 
 /// `YYYY-MM-DD` as `DD/MM/YYYY`.
@@ -861,6 +967,9 @@ pub struct MeetingForm {
     date: String,
     time: String,
     duration_minutes: u32,
+    /// A meeting room for a meeting in person; empty or absent: online.
+    #[serde(default)]
+    place: String,
 }
 
 impl MeetingForm {
@@ -926,6 +1035,10 @@ pub async fn schedule(
     PageForm(form): PageForm<MeetingForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageAgenda)?;
+    if let Some(place) = text(&form.place) {
+        let result = in_person(&state, &current, &case_id, &form, &place).await;
+        return outcome(&state, &current, &csrf, &case_id, "incontri", result).await;
+    }
     let result = match form.window() {
         Ok(window) => cases_api::schedule_for(&state, &current, &case_id, window)
             .await
@@ -1001,6 +1114,149 @@ pub async fn cancel(
         "Incontro annullato.",
     )
     .await
+}
+
+/// Books a meeting in `place` (a room of one of the organism's offices) with the case's
+/// mediator. No invitation is mailed: the parties are convened as the office does for
+/// meetings in person.
+async fn in_person(
+    state: &AppState,
+    current: &CurrentUser,
+    case_id: &str,
+    form: &MeetingForm,
+    place: &str,
+) -> Result<(), AppError> {
+    cases_api::own_case(state, current, case_id).await?;
+    let organism = current.user.organism_id.as_deref();
+    let known = agenda::places(&state.db, organism)
+        .await?
+        .iter()
+        .any(|(id, _, _)| id == place);
+    if !known {
+        return Err(AppError::BadRequest(
+            "Scelga una sala dall'elenco.".to_owned(),
+        ));
+    }
+    let (starts_at, ends_at) = form.window()?;
+    if starts_at <= state.clock_now() {
+        return Err(AppError::BadRequest(
+            "L'incontro deve essere fissato nel futuro.".to_owned(),
+        ));
+    }
+    let mediator = mediators::appointed(&state.db, case_id)
+        .await?
+        .map(|(mediator, _)| mediator.mediator.id);
+    let meeting = agenda::NewMeeting {
+        case_id,
+        starts_at,
+        ends_at,
+        place: Some(place),
+        mediator: mediator.as_deref(),
+    };
+    match agenda::schedule(&state.db, &current.actor(), state.clock_now(), &meeting).await {
+        Ok(_) => Ok(()),
+        Err(agenda::AgendaError::Conflicts(conflicts)) => {
+            let refusal =
+                Refusal::Schedule(backoffice::scheduling::ScheduleError::Conflicts(conflicts));
+            Err(AppError::Conflict(refusal.message().unwrap_or_default()))
+        }
+        Err(agenda::AgendaError::Invalid(message)) => {
+            Err(AppError::BadRequest(capitalised(message)))
+        }
+        Err(agenda::AgendaError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// `POST /pratiche/{case}/documenti`: a multipart form with `file` and `shareable`.
+pub async fn add_document(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(case_id): Path<String>,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageCaseFiles)?;
+    cases_api::own_case(&state, &current, &case_id).await?;
+    let unreadable = || AppError::BadRequest("Il modulo del documento non è leggibile.".to_owned());
+    let (mut file, mut shareable) = (None, false);
+    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let bytes = field.bytes().await.map_err(|_| unreadable())?;
+                file = Some((name, bytes.to_vec()));
+            }
+            Some("shareable") => shareable = true,
+            _ => {}
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, bytes)| !bytes.is_empty()) else {
+        let extras = Extras::error("Scelga il file da aggiungere.".to_owned());
+        return render_case(&state, &current, &csrf, &case_id, extras).await;
+    };
+    let added = case_documents::add(
+        &state.db,
+        &state.files,
+        &current.actor(),
+        state.clock_now(),
+        &case_id,
+        (&name, shareable),
+        bytes,
+    )
+    .await;
+    let message = match added {
+        Ok(_) => return Ok(Redirect::to(&format!("/pratiche/{case_id}#fascicolo")).into_response()),
+        Err(UploadError::TooLarge) => "Il file supera i 20 MB consentiti.",
+        Err(UploadError::UnsupportedType) => {
+            "Sono accettati PDF e immagini (PNG, JPEG, GIF, WebP), riconosciuti dal contenuto."
+        }
+        Err(UploadError::Empty) => "Il file è vuoto.",
+        Err(UploadError::BadName) => "Il nome del file è vuoto, troppo lungo o non valido.",
+        Err(UploadError::QuotaExceeded) => "Lo spazio per i documenti è esaurito.",
+        Err(UploadError::Store(error)) => return Err(error.into()),
+    };
+    render_case(
+        &state,
+        &current,
+        &csrf,
+        &case_id,
+        Extras::error(message.to_owned()),
+    )
+    .await
+}
+
+/// `GET /pratiche/{case}/documenti/{document}`: the document, for whoever may see the case.
+pub async fn download_document(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path((case_id, document)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let scope = cases_api::scope(&current)?;
+    case_record::find(
+        &state.db,
+        current.user.organism_id.as_deref(),
+        scope,
+        &case_id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (document, bytes) = case_documents::read(&state.db, &state.files, &case_id, &document)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let content_type = HeaderValue::from_str(&document.media_type)
+        .map_err(|error| AppError::Internal(error.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("inline"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -393,7 +393,11 @@ pub async fn add_participant(
 }
 
 /// Checks that case `case_id` is the user's organism's, for changes keyed by the case alone.
-async fn own_case(state: &AppState, current: &CurrentUser, case_id: &str) -> Result<(), AppError> {
+pub async fn own_case(
+    state: &AppState,
+    current: &CurrentUser,
+    case_id: &str,
+) -> Result<(), AppError> {
     case_record::find(
         &state.db,
         current.user.organism_id.as_deref(),

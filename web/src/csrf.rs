@@ -68,11 +68,16 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    // A request that authenticates with its own `Authorization` header (a room member's link
-    // token) carries no ambient credential a forged cross-site request could borrow.
-    let bearer = is_api && request.headers().contains_key(header::AUTHORIZATION);
+    // The room-file endpoints authenticate with the link token in their own `Authorization`
+    // header, not with the session cookie: there is no ambient credential a forged
+    // cross-site request could borrow. Every other route checks the token, header or not.
+    let path = request.uri().path();
+    let bearer = LINK_TOKEN_PATHS
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        && request.headers().contains_key(header::AUTHORIZATION);
     let request = if unsafe_method && !bearer {
-        match verified(&state, existing.as_deref(), request).await {
+        match verified(&state, existing.as_deref(), request, is_api).await {
             Ok(request) => request,
             Err(error) if is_api => return ApiError(error).into_response(),
             Err(error) => return error.into_response(),
@@ -106,10 +111,14 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
+/// The routes that authenticate with a room link's token (`Authorization: Bearer`) only.
+const LINK_TOKEN_PATHS: [&str; 2] = ["/api/v1/room-files", "/api/v1/room-case-documents"];
+
 async fn verified(
     state: &AppState,
     cookie_value: Option<&str>,
     request: Request,
+    is_api: bool,
 ) -> Result<Request, AppError> {
     let cookie_value = cookie_value.ok_or(AppError::Csrf)?;
     if let Some(token) = header_token(request.headers()) {
@@ -119,12 +128,30 @@ async fn verified(
             Err(AppError::Csrf)
         };
     }
-    let is_form = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default();
+    if content_type.starts_with("multipart/form-data") && !is_api {
+        // A file upload form: its body is too large to buffer here, so the page puts the
+        // token in the action's query string instead.
+        let token = request
+            .uri()
+            .query()
+            .and_then(|query| {
+                url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(name, _)| name == FIELD)
+                    .map(|(_, value)| value.into_owned())
+            })
+            .ok_or(AppError::Csrf)?;
+        return if state.csrf.verify(cookie_value, &token) {
+            Ok(request)
+        } else {
+            Err(AppError::Csrf)
+        };
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(AppError::Csrf);
     }
     let (parts, body) = request.into_parts();

@@ -13,9 +13,12 @@
 //! - [`outbox_api`]: the worker that delivers queued mail, the outbox's JSON API and its page
 //!   (`/posta`).
 //! - [`agenda_pages`]: the agenda by day, week and month.
+//! - [`people_pages`]: the people registry as a page (search, register, merge).
 //! - [`mediator_pages`]: the register of mediators as a page.
 //! - [`case_pages`]: the segreteria's case pages (list, registration, the case page).
 //! - [`cases_api`]: the case record over JSON and online meetings scheduled from the case.
+//! - [`openapi`]: the OpenAPI document of the JSON API (`web/openapi.json`), served at
+//!   `/api/v1/openapi.json` and checked against the router by `tests/tests/app/openapi.rs`.
 //! - [`error`]: how failures become pages (HTML) or JSON bodies.
 //! - [`telemetry`]: logs, request ids, Prometheus metrics.
 //! - [`tls`]: rustls from certificate files or a generated development certificate.
@@ -34,9 +37,11 @@ pub mod csrf;
 pub mod error;
 pub mod mediator_pages;
 pub mod mediators_api;
+pub mod openapi;
 pub mod outbox_api;
 pub mod pages;
 pub mod people_api;
+pub mod people_pages;
 pub mod room_files_api;
 pub mod room_page;
 pub mod rooms_api;

@@ -3,6 +3,7 @@
 //!
 //! - `GET /mediatori`, `POST /mediatori` (the subjects are repeated `subjects` fields).
 //! - `POST /mediatori/{mediator}/indisponibilita` `from`, `to`.
+//! - `POST /mediatori/{mediator}/calendario`: a new calendar feed URL, shown once.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -36,13 +37,15 @@ struct MediatorsPage {
     mediators: Vec<MediatorRow>,
     subjects: Vec<(&'static str, &'static str)>,
     error: Option<String>,
+    /// `(mediator, url)` of a calendar feed just issued.
+    feed: Option<(String, String)>,
 }
 
 async fn page(
     state: &AppState,
     current: &CurrentUser,
     csrf: &CsrfToken,
-    error: Option<String>,
+    (error, feed): (Option<String>, Option<(String, String)>),
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageMediators)?;
     let status = if error.is_some() {
@@ -77,6 +80,7 @@ async fn page(
         mediators,
         subjects: mediators::SUBJECTS.to_vec(),
         error,
+        feed,
     };
     Ok((status, render(&page)).into_response())
 }
@@ -87,7 +91,7 @@ pub async fn list(
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
 ) -> Result<Response, AppError> {
-    page(&state, &current, &csrf, None).await
+    page(&state, &current, &csrf, (None, None)).await
 }
 
 /// `POST /mediatori`: a form with repeated `subjects` fields, read by hand (the standard form
@@ -115,7 +119,9 @@ pub async fn add(
     }
     match register(&state, &current, &new).await {
         Ok(_) => Ok(Redirect::to("/mediatori").into_response()),
-        Err(AppError::BadRequest(message)) => page(&state, &current, &csrf, Some(message)).await,
+        Err(AppError::BadRequest(message)) => {
+            page(&state, &current, &csrf, (Some(message), None)).await
+        }
         Err(other) => Err(other),
     }
 }
@@ -135,24 +141,51 @@ pub async fn unavailability(
     PageForm(form): PageForm<PeriodForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageMediators)?;
-    let known = mediators::list(&state.db, current.user.organism_id.as_deref())
-        .await?
-        .iter()
-        .any(|registered| registered.mediator.id == id);
-    if !known {
-        return Err(AppError::NotFound);
-    }
-    match mediators::add_unavailability(&state.db, &id, &form.from, &form.to).await {
+    let added = mediators::add_unavailability(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        (&id, &form.from, &form.to),
+    )
+    .await;
+    match added {
         Ok(()) => Ok(Redirect::to("/mediatori").into_response()),
         Err(MediatorError::Invalid(reason)) => {
-            page(
-                &state,
-                &current,
-                &csrf,
-                Some(crate::cases_api::capitalised(reason)),
-            )
-            .await
+            let message = crate::cases_api::capitalised(reason);
+            page(&state, &current, &csrf, (Some(message), None)).await
         }
+        Err(MediatorError::NotFound) => Err(AppError::NotFound),
         Err(MediatorError::Store(error)) => Err(error.into()),
     }
+}
+
+/// `POST /mediatori/{mediator}/calendario`: the mediator's calendar feed (a previous one stops
+/// working); the address is shown once, to be given to the mediator.
+pub async fn calendar(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    current.require(Permission::ManageAgenda)?;
+    let organism = current.user.organism_id.as_deref();
+    let name = mediators::list(&state.db, organism)
+        .await?
+        .into_iter()
+        .find(|registered| registered.mediator.id == id)
+        .map(|registered| registered.mediator.display_name)
+        .ok_or(AppError::NotFound)?;
+    let token = backoffice::agenda::issue_feed(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        organism,
+        &id,
+    )
+    .await
+    .map_err(|error| AppError::Internal(error.to_string()))?;
+    let base = state.config.public_url.as_str().trim_end_matches('/');
+    let url = format!("{base}/calendar/{}", token.reveal());
+    page(&state, &current, &csrf, (None, Some((name, url)))).await
 }

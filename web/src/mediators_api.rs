@@ -29,6 +29,7 @@ fn mediator_error(error: MediatorError) -> ApiError {
         MediatorError::Invalid(reason) => {
             AppError::BadRequest(format!("Dati non validi: {reason}."))
         }
+        MediatorError::NotFound => AppError::NotFound,
         MediatorError::Store(error) => error.into(),
     })
 }
@@ -109,9 +110,15 @@ pub async fn unavailability(
     ApiJson(body): ApiJson<Period>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
-    mediators::add_unavailability(&state.db, &id, &body.from, &body.to)
-        .await
-        .map_err(mediator_error)?;
+    mediators::add_unavailability(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        (&id, &body.from, &body.to),
+    )
+    .await
+    .map_err(mediator_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -128,9 +135,15 @@ pub async fn conflict(
     ApiJson(body): ApiJson<Conflict>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
-    mediators::add_conflict(&state.db, &id, &body.person)
-        .await
-        .map_err(mediator_error)?;
+    mediators::add_conflict(
+        &state.db,
+        &current.actor(),
+        state.clock_now(),
+        current.user.organism_id.as_deref(),
+        (&id, &body.person),
+    )
+    .await
+    .map_err(mediator_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -212,6 +225,14 @@ pub async fn appoint_on_case(
         .await
         .map_err(|error| mediator_error(error).0)?;
     let proposed_id = proposal.as_ref().map(|p| p.mediator.id.clone());
+    if let Some(chosen) = body.mediator.as_deref().filter(|m| !m.is_empty()) {
+        let registered = mediators::list(&state.db, organism).await?;
+        if !registered.iter().any(|m| m.mediator.id == chosen) {
+            return Err(AppError::BadRequest(
+                "Dati non validi: mediatore sconosciuto o non attivo.".to_owned(),
+            ));
+        }
+    }
     let (mediator, reason, overridden) = match (body.mediator.filter(|m| !m.is_empty()), &proposal)
     {
         (Some(chosen), _) if Some(&chosen) != proposed_id.as_ref() => {

@@ -53,6 +53,8 @@ pub struct Nav {
     pub may_view_outbox: bool,
     pub may_view_cases: bool,
     pub may_manage_mediators: bool,
+    pub may_manage_agenda: bool,
+    pub may_manage_people: bool,
     pub csrf_token: String,
 }
 
@@ -65,6 +67,8 @@ impl Nav {
             may_view_outbox: current.allows(Permission::ViewOutbox),
             may_view_cases: current.allows(Permission::ViewCases),
             may_manage_mediators: current.allows(Permission::ManageMediators),
+            may_manage_agenda: current.allows(Permission::ManageAgenda),
+            may_manage_people: current.allows(Permission::ManagePeople),
             csrf_token: csrf.0.clone(),
         }
     }
@@ -235,7 +239,12 @@ pub async fn audit_log(
     Extension(csrf): Extension<CsrfToken>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ViewAuditLog)?;
-    let records = audit::recent(state.db.pool(), None, AUDIT_PAGE_ROWS).await?;
+    let records = audit::of_organism(
+        state.db.pool(),
+        current.user.organism_id.as_deref(),
+        AUDIT_PAGE_ROWS,
+    )
+    .await?;
     let rows = records
         .into_iter()
         .map(|record| AuditRow {
@@ -478,7 +487,12 @@ pub async fn api_audit(
     ApiUser(current): ApiUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     current.require(Permission::ViewAuditLog)?;
-    let records = audit::recent(state.db.pool(), None, AUDIT_PAGE_ROWS).await?;
+    let records = audit::of_organism(
+        state.db.pool(),
+        current.user.organism_id.as_deref(),
+        AUDIT_PAGE_ROWS,
+    )
+    .await?;
     let records: Vec<serde_json::Value> = records
         .into_iter()
         .map(|record| {

@@ -55,10 +55,38 @@ fn office(current: &CurrentUser) -> Result<(), ApiError> {
     current.require(Permission::ManageRooms).map_err(ApiError)
 }
 
+/// Checks that `room` is the room of a case of the user's organism (else 404).
+async fn own_room(state: &AppState, current: &CurrentUser, room: RoomId) -> Result<(), ApiError> {
+    let case = room_store::room_case(&state.db, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if case.organism_id != current.user.organism_id {
+        return Err(AppError::NotFound.into());
+    }
+    Ok(())
+}
+
+/// How a stored thing is named to the user.
+fn italian(what: &str) -> &str {
+    match what {
+        "case" => "la pratica",
+        "case title" => "l'oggetto della pratica",
+        "case reference" => "il numero della pratica",
+        "room" => "la stanza della pratica",
+        "member link" => "il collegamento dell'utente alla stanza",
+        "room member" => "il partecipante",
+        other => other,
+    }
+}
+
 fn store_error(error: StoreError) -> ApiError {
     ApiError(match error {
-        StoreError::AlreadyExists(what) => AppError::Conflict(format!("Esiste già: {what}.")),
-        StoreError::Invalid(what) => AppError::BadRequest(format!("Valore non valido: {what}.")),
+        StoreError::AlreadyExists(what) => {
+            AppError::Conflict(format!("Esiste già {}.", italian(what)))
+        }
+        StoreError::Invalid(what) => {
+            AppError::BadRequest(format!("Valore non valido: {}.", italian(what)))
+        }
         StoreError::NotFound => AppError::NotFound,
         other => AppError::from(other),
     })
@@ -89,7 +117,7 @@ pub async fn create_case(
     ApiUser(current): ApiUser,
     ApiJson(body): ApiJson<NewCase>,
 ) -> Result<Response, ApiError> {
-    office(&current)?;
+    current.require(Permission::ManageCases)?;
     let now = state.clock_now();
     let organism = current.user.organism_id.as_deref();
     let actor = current.actor();
@@ -136,6 +164,7 @@ pub async fn create_room(
     ApiJson(body): ApiJson<NewRoom>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
+    crate::cases_api::own_case(&state, &current, &case_id).await?;
     let settings = room_settings(&state.config, body.auto_admit);
     let now = state.clock_now();
     let room = room_store::create_room(&state.db, &current.actor(), now, &case_id, settings)
@@ -169,6 +198,7 @@ pub async fn add_member(
     ApiJson(body): ApiJson<NewMember>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
+    own_room(&state, &current, RoomId::new(room.0)).await?;
     let bad = |message: &str| ApiError(AppError::BadRequest(message.to_owned()));
     let role = Role::from_code(&body.role).ok_or_else(|| bad("Ruolo sconosciuto."))?;
     let user = match body.username.as_deref() {
@@ -176,7 +206,7 @@ pub async fn add_member(
         Some(username) => Some(
             accounts::find_by_username(&state.db, username)
                 .await?
-                .filter(|user| user.active)
+                .filter(|user| user.active && user.organism_id == current.user.organism_id)
                 .ok_or_else(|| bad("Nessun utente attivo con questo nome utente."))?,
         ),
     };
@@ -245,6 +275,7 @@ pub async fn reissue_invite(
 ) -> Result<Response, ApiError> {
     office(&current)?;
     let room = RoomId::new(room.0);
+    own_room(&state, &current, room).await?;
     let member = member.member();
     let link = issue_link(&state, &current, room, member, None).await?;
     Ok(created(
@@ -261,6 +292,7 @@ pub async fn revoke_invite(
 ) -> Result<Response, ApiError> {
     office(&current)?;
     let room = RoomId::new(room.0);
+    own_room(&state, &current, room).await?;
     let member = member.member();
     state
         .hub

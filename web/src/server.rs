@@ -34,8 +34,8 @@ use crate::state::{AppState, LoginLimiter};
 use crate::telemetry::Metrics;
 use crate::{
     agenda_api, agenda_pages, auth, calendar, case_documents_api, case_pages, cases_api, csrf,
-    mediator_pages, mediators_api, outbox_api, pages, people_api, room_files_api, room_page,
-    rooms_api, telemetry, tls,
+    mediator_pages, mediators_api, openapi, outbox_api, pages, people_api, people_pages,
+    room_files_api, room_page, rooms_api, telemetry, tls,
 };
 
 /// Why a node could not start.
@@ -322,12 +322,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/agenda", get(agenda_pages::agenda))
         .route(
+            "/anagrafica",
+            get(people_pages::list).post(people_pages::add),
+        )
+        .route("/anagrafica/unisci", post(people_pages::merge))
+        .route(
             "/mediatori",
             get(mediator_pages::list).post(mediator_pages::add),
         )
         .route(
             "/mediatori/{mediator}/indisponibilita",
             post(mediator_pages::unavailability),
+        )
+        .route(
+            "/mediatori/{mediator}/calendario",
+            post(mediator_pages::calendar),
         )
         .route("/pratiche", get(case_pages::list).post(case_pages::create))
         .route("/pratiche/{case}", get(case_pages::show))
@@ -343,6 +352,18 @@ pub fn router(state: AppState) -> Router {
         .route("/pratiche/{case}/mediatore", post(case_pages::appoint))
         .route("/pratiche/{case}/incontri", post(case_pages::schedule))
         .route("/pratiche/{case}/movimenti", post(case_pages::add_entry))
+        .route(
+            "/pratiche/{case}/documenti",
+            post(case_pages::add_document).layer(form_file_body_limit()),
+        )
+        .route(
+            "/pratiche/{case}/documenti/{document}",
+            get(case_pages::download_document),
+        )
+        .route(
+            "/sedi",
+            get(agenda_pages::places).post(agenda_pages::add_place),
+        )
         .route("/incontri/{meeting}/sposta", post(case_pages::reschedule))
         .route("/incontri/{meeting}/annulla", post(case_pages::cancel))
         .route("/api/v1/me", get(pages::api_me))
@@ -427,6 +448,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/outbox", get(outbox_api::list))
         .route("/api/v1/outbox/{id}/retry", post(outbox_api::retry))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/posta", get(outbox_api::page))
         .route("/posta/{id}/riprova", post(outbox_api::page_retry))
         .route("/ws/v1", get(room_socket))
@@ -473,6 +495,11 @@ pub fn router(state: AppState) -> Router {
 /// an oversized file and refuses it with its own error.
 fn file_body_limit() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(backoffice::room_files::MAX_ROOM_FILE_BYTES + 1)
+}
+
+/// The body limit of a page's upload form: the file and the multipart framing around it.
+fn form_file_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(backoffice::room_files::MAX_ROOM_FILE_BYTES + 64 * 1024)
 }
 
 /// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back

@@ -92,4 +92,45 @@ both_backends! {
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert!(app.audit_actions().await.iter().filter(|action| *action == "person.created").count() == 4);
     }
+
+    async fn the_registry_page_searches_registers_and_merges(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let person = [
+            ("kind", "natural"), ("given_name", "Giulia"), ("family_name", "Conti"),
+            ("fiscal_code", ""), ("birth_date", "1990-04-02"), ("email", "giulia@example.invalid"),
+            ("address", "Via Appia 1, Roma"),
+        ];
+        let response = office.post_form("/anagrafica", &person).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // The same name and birth date: the page names the candidate and asks to confirm.
+        let response = office.post_form("/anagrafica", &person).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = response.text().await.expect("page");
+        assert!(page.contains("Conti Giulia") && page.contains("registrala comunque"), "{page}");
+        let mut confirmed = person.to_vec();
+        confirmed.push(("confirm_not_duplicate", "1"));
+        assert_eq!(office.post_form("/anagrafica", &confirmed).await.status(), StatusCode::SEE_OTHER);
+        // A wrong codice fiscale is refused with its reason.
+        let mut wrong = person.to_vec();
+        wrong[3] = ("fiscal_code", "RSSMRA85T10A562X");
+        let response = office.post_form("/anagrafica", &wrong).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        let page = office.get("/anagrafica?q=conti").await.text().await.expect("page");
+        let ids: Vec<String> = page
+            .split("<option value=\"")
+            .skip(1)
+            .filter_map(|part| part.split('"').next().map(str::to_owned))
+            .filter(|value| value.len() == 36)
+            .collect();
+        assert_eq!(ids.len(), 4, "two records, each in the two lists of the merge form: {page}");
+        let response = office.post_form("/anagrafica/unisci", &[("from", &ids[0]), ("into", &ids[1]), ("q", "conti")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let page = office.get("/anagrafica?q=conti").await.text().await.expect("page");
+        assert!(page.contains("unita a un"), "{page}");
+        let response = office.post_form("/anagrafica/unisci", &[("from", &ids[0]), ("into", &ids[1])]).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "merged already");
+        let mediator = app.logged_in("anna.neri", Role::Mediatore).await;
+        assert_eq!(mediator.get("/anagrafica?q=conti").await.status(), StatusCode::FORBIDDEN);
+    }
 }

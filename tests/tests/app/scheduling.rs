@@ -2,9 +2,13 @@
 //! are made in one transaction (a refused meeting leaves nothing behind); moving or cancelling
 //! the meeting tells the same people and withdraws the reminders that have not gone yet.
 
+use std::time::Duration;
+
 use accordo_tests::reqwest::StatusCode;
-use accordo_tests::{both_backends, Browser, TestApp};
+use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
+use accordo_tests::{both_backends, spawn_app_with, Backend, Browser, TestApp};
 use backoffice::access::Role;
+use mail_parser::MimeHeaders;
 use serde_json::{json, Value};
 use signaling::clock::Clock;
 
@@ -181,4 +185,209 @@ both_backends! {
             assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
         }
     }
+}
+
+/// What people receive, read back from a real SMTP server: the invitation with its link and
+/// `.ics`, the new date with a new link, the cancellation that removes the event.
+async fn the_mails_of_a_meeting_say_what_each_person_needs(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = spawn_app_with(backend, |config| {
+        config.smtp_url = Some(smtp);
+        config.outbox_poll_ms = 50;
+        config.office_email = Some("segreteria@example.invalid".to_owned());
+    })
+    .await;
+    let office = app.logged_in("segreteria1", Role::Segreteria).await;
+    let case = prepared_case(&app, &office).await;
+    let now = i64::try_from(app.clock.now().as_unix_millis()).expect("time");
+    let (status, scheduled) = post(
+        &office,
+        &format!("/api/v1/cases/{case}/online-meetings"),
+        json!({ "starts_at": now + 48 * HOUR, "duration_minutes": 60 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{scheduled}");
+    let meeting = scheduled["meeting"].as_str().expect("meeting").to_owned();
+    let invitations = sink.wait_for(5, Duration::from_secs(10)).await;
+    let to = |mails: &[ReceivedMail], address: &str| -> Message {
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|mail| mail.rcpt_to.iter().any(|to| to == address))
+            .unwrap_or_else(|| panic!("a mail to {address}"));
+        Message::read(&mail.data)
+    };
+    let lawyer = to(&invitations, "gialli@example.invalid");
+    assert!(
+        lawyer
+            .subject
+            .starts_with("Convocazione all'incontro di mediazione – pratica 1/"),
+        "{}",
+        lawyer.subject
+    );
+    for line in [
+        "Gentile Sara Gialli",
+        "avvocato di Lucia Bianchi (parte chiamata)",
+        "mediatore: Avv. Anna Neri",
+        "(ora italiana)",
+        "non lo inoltri",
+        "videocamera e un microfono",
+    ] {
+        assert!(lawyer.body.contains(line), "{line}: {}", lawyer.body);
+    }
+    assert!(
+        lawyer.ics.contains("METHOD:REQUEST") && lawyer.ics.contains("SEQUENCE:0"),
+        "{}",
+        lawyer.ics
+    );
+    assert!(
+        lawyer.ics.contains(&format!("UID:{meeting}@accordo")),
+        "{}",
+        lawyer.ics
+    );
+    let first_link = lawyer.link();
+    assert!(
+        lawyer.ics.contains(&format!("URL:{first_link}")),
+        "the calendar event opens the room: {}",
+        lawyer.ics
+    );
+    // Nobody else's link is in anyone's mail; the mediator's mail names her part.
+    let mediator = to(&invitations, "anna@example.invalid");
+    assert!(
+        mediator.body.contains("in qualità di mediatore"),
+        "{}",
+        mediator.body
+    );
+    assert_ne!(mediator.link(), first_link);
+    assert!(
+        invitations.iter().all(|mail| mail.rcpt_to.len() == 1),
+        "one recipient per mail"
+    );
+    // Once recorded as sent, the stored copy no longer holds the link.
+    let mut sent = 0;
+    for _ in 0..100 {
+        sent = count(&outbox(&office, &case).await, "invitation", "sent");
+        if sent == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent, 5);
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE kind = 'invitation'")
+            .fetch_all(app.db.pool())
+            .await
+            .expect("outbox");
+    assert!(
+        stored
+            .iter()
+            .all(|body| !body.contains("/r/") && body.contains("[link personale inviato]")),
+        "{stored:?}"
+    );
+
+    let (status, _) = post(
+        &office,
+        &format!("/api/v1/meetings/{meeting}/reschedule"),
+        json!({ "starts_at": now + 72 * HOUR, "duration_minutes": 60 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let moved = sink.wait_for(10, Duration::from_secs(10)).await;
+    let lawyer = to(&moved, "gialli@example.invalid");
+    assert!(
+        lawyer.subject.starts_with("Nuova data dell'incontro"),
+        "{}",
+        lawyer.subject
+    );
+    assert!(
+        lawyer.ics.contains("SEQUENCE:1") && lawyer.ics.contains("METHOD:REQUEST"),
+        "{}",
+        lawyer.ics
+    );
+    assert_ne!(lawyer.link(), first_link, "a new link");
+
+    let response = office
+        .post_json(
+            &format!("/api/v1/meetings/{meeting}/cancel"),
+            &json!({ "reason": "Impedimento del mediatore" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cancelled = sink.wait_for(16, Duration::from_secs(10)).await;
+    let lawyer = to(&cancelled, "gialli@example.invalid");
+    assert!(
+        lawyer.subject.starts_with("Annullamento dell'incontro"),
+        "{}",
+        lawyer.subject
+    );
+    assert!(
+        lawyer.body.contains("Impedimento del mediatore"),
+        "{}",
+        lawyer.body
+    );
+    assert!(!lawyer.body.contains("/r/"), "no link in a cancellation");
+    assert!(
+        lawyer.ics.contains("METHOD:CANCEL")
+            && lawyer.ics.contains("STATUS:CANCELLED")
+            && lawyer.ics.contains("SEQUENCE:2"),
+        "{}",
+        lawyer.ics
+    );
+    // The segreteria is told of the cancellation; no reminder was ever sent (none was due).
+    let office_mail = to(&cancelled, "segreteria@example.invalid");
+    assert!(
+        office_mail.body.contains("è stato annullato"),
+        "{}",
+        office_mail.body
+    );
+    assert!(
+        cancelled
+            .iter()
+            .all(|mail| !mail.data.contains("Subject: Promemoria")),
+        "reminders withdrawn"
+    );
+}
+
+/// A received mail, parsed.
+struct Message {
+    subject: String,
+    body: String,
+    ics: String,
+}
+
+impl Message {
+    fn read(data: &str) -> Message {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(data.as_bytes())
+            .expect("a mail");
+        let ics = parsed
+            .attachments()
+            .find(|part| part.attachment_name() == Some("invito.ics"))
+            .map(|part| String::from_utf8_lossy(part.contents()).replace("\r\n ", ""))
+            .unwrap_or_default();
+        Message {
+            subject: parsed.subject().unwrap_or_default().to_owned(),
+            body: parsed.body_text(0).unwrap_or_default().into_owned(),
+            ics,
+        }
+    }
+
+    fn link(&self) -> String {
+        self.body
+            .split_whitespace()
+            .find(|word| word.contains("/r/"))
+            .expect("a personal link")
+            .to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mails_of_a_meeting_say_what_each_person_needs_sqlite() {
+    the_mails_of_a_meeting_say_what_each_person_needs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mails_of_a_meeting_say_what_each_person_needs_postgres() {
+    the_mails_of_a_meeting_say_what_each_person_needs(Backend::Postgres).await;
 }

@@ -1,0 +1,453 @@
+//! The OpenAPI document of the JSON API (`web/openapi.json`, served at `/api/v1/openapi.json`)
+//! kept true: it is OpenAPI 3.1; it lists exactly the `/api/v1` routes of `router()` in
+//! `web/src/server.rs`, with the same methods; every operation answers a caller without
+//! credentials as its `security` says (401, never 404 or 405); every `$ref` resolves.
+//!
+//! Adding an API route without documenting it fails `the_document_lists_every_api_route`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use accordo_tests::reqwest::{Method, StatusCode};
+use accordo_tests::{spawn_app, Backend};
+use serde_json::Value;
+
+/// The document as the repository holds it (and as the binary embeds it).
+const DOCUMENT: &str = include_str!("../../../web/openapi.json");
+/// The source of `router()`, whose routes the document must list.
+const SERVER_SOURCE: &str = include_str!("../../../web/src/server.rs");
+
+/// The methods an OpenAPI path item may hold that the router may register.
+const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+/// The tags that group the operations.
+const TAGS: [&str; 11] = [
+    "cases",
+    "people",
+    "mediators",
+    "agenda",
+    "meetings",
+    "rooms",
+    "room-files",
+    "case-documents",
+    "outbox",
+    "audit",
+    "account",
+];
+/// Public operations that may answer 404 to a made-up credential in their path.
+const NOT_FOUND_FOR_A_DUMMY_TOKEN: [&str; 1] = ["/calendar/{token}"];
+
+fn document() -> Value {
+    serde_json::from_str(DOCUMENT).expect("web/openapi.json is JSON")
+}
+
+/// `(path, method, operation)` for every operation of the document.
+fn operations(document: &Value) -> Vec<(String, String, Value)> {
+    let mut all = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("a path item") {
+            if METHODS.contains(&method.as_str()) {
+                all.push((path.clone(), method.clone(), operation.clone()));
+            }
+        }
+    }
+    all
+}
+
+/// Follows a local `$ref` (`#/components/...`), `None` when it leads nowhere.
+fn resolve<'a>(document: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    document.pointer(pointer)
+}
+
+/// `value`, or what it refers to when it is a `$ref`.
+fn dereferenced<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(reference) => resolve(document, reference).expect("the $ref resolves"),
+        None => value,
+    }
+}
+
+fn parameters<'a>(document: &'a Value, operation: &'a Value) -> Vec<&'a Value> {
+    operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|parameter| dereferenced(document, parameter))
+        .collect()
+}
+
+/// The names of `{name}` segments of a path template.
+fn template_names(path: &str) -> BTreeSet<String> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Consumes a string literal whose opening quote was just read.
+fn skip_string(chars: &mut impl Iterator<Item = (usize, char)>) {
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => return,
+            _ => {}
+        }
+    }
+}
+
+/// The length of the text up to the bracket that closes the one just before `text`.
+fn closing_paren(text: &str) -> usize {
+    let mut depth = 0_usize;
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => skip_string(&mut chars),
+            '(' | '{' | '[' => depth += 1,
+            ')' | '}' | ']' if depth == 0 => return at,
+            ')' | '}' | ']' => depth -= 1,
+            _ => {}
+        }
+    }
+    panic!("unbalanced brackets in router()");
+}
+
+/// Identifiers and punctuation of Rust source, string literals left out.
+fn tokens(source: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut in_identifier = false;
+    let mut chars = source.char_indices();
+    while let Some((_, c)) = chars.next() {
+        let is_identifier = c.is_alphanumeric() || c == '_';
+        match (is_identifier, in_identifier) {
+            (true, true) => tokens.last_mut().expect("an identifier").push(c),
+            (true, false) => tokens.push(c.to_string()),
+            (false, _) if c == '"' => skip_string(&mut chars),
+            (false, _) if c.is_whitespace() => {}
+            (false, _) => tokens.push(c.to_string()),
+        }
+        in_identifier = is_identifier;
+    }
+    tokens
+}
+
+/// The methods chained in the handler argument of a `.route(…)`: `get(…).post(…)`.
+fn methods_in(handlers: &str) -> BTreeSet<String> {
+    let tokens = tokens(handlers);
+    let mut methods = BTreeSet::new();
+    let mut depth = 0_usize;
+    for (at, token) in tokens.iter().enumerate() {
+        match token.as_str() {
+            "(" | "{" | "[" => depth += 1,
+            ")" | "}" | "]" => depth = depth.saturating_sub(1),
+            name => {
+                let called = tokens.get(at + 1).is_some_and(|next| next == "(");
+                let chained = at == 0 || matches!(tokens[at - 1].as_str(), "," | ".");
+                if depth == 0 && called && chained {
+                    assert!(
+                        !matches!(name, "any" | "on" | "any_service" | "on_service"),
+                        "router() uses `{name}(…)`: teach this test which methods it means"
+                    );
+                    if METHODS.contains(&name) {
+                        methods.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    methods
+}
+
+/// Every route of `router()` in `web/src/server.rs`: path → methods.
+fn router_routes() -> BTreeMap<String, BTreeSet<String>> {
+    let start = SERVER_SOURCE
+        .find("pub fn router(")
+        .expect("web/src/server.rs has router()");
+    let body = &SERVER_SOURCE[start..];
+    let body = &body[..body.find("\n}\n").expect("router() ends")];
+    for way_around in [".nest(", ".nest_service(", ".merge(", ".route_service("] {
+        assert!(
+            !body.contains(way_around),
+            "router() uses `{way_around}…)`: teach this test to read the routes it adds"
+        );
+    }
+    let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut rest = body;
+    while let Some(at) = rest.find(".route(") {
+        let arguments_start = at + ".route(".len();
+        let arguments_end = arguments_start + closing_paren(&rest[arguments_start..]);
+        let arguments = rest[arguments_start..arguments_end].trim_start();
+        let path = arguments
+            .strip_prefix('"')
+            .and_then(|quoted| quoted.split_once('"'))
+            .map(|(path, _)| path)
+            .unwrap_or_else(|| panic!("a route whose path is not a literal: {arguments}"));
+        let handlers = &arguments[path.len() + 2..];
+        let methods = methods_in(handlers);
+        assert!(!methods.is_empty(), "no method found for route {path}");
+        routes.entry(path.to_owned()).or_default().extend(methods);
+        rest = &rest[arguments_end..];
+    }
+    // Every API path written in router() was read as a route.
+    let literals: BTreeSet<&str> = body
+        .match_indices("\"/api/")
+        .map(|(at, _)| {
+            let path = &body[at + 1..];
+            &path[..path.find('"').expect("closing quote")]
+        })
+        .collect();
+    for literal in literals {
+        assert!(
+            routes.contains_key(literal),
+            "{literal} is in router() but not read as a `.route(…)`"
+        );
+    }
+    routes
+}
+
+/// `"POST /api/v1/cases"`, one per path and method.
+fn listed(routes: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    routes
+        .iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .iter()
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_router_reader_reads_the_chained_methods() {
+    let cases = [
+        (", get(pages::api_me)", vec!["get"]),
+        (
+            ",\n get(cases_api::list).post(rooms_api::create_case),\n",
+            vec!["get", "post"],
+        ),
+        (
+            ", post(room_files_api::upload).layer(file_body_limit())",
+            vec!["post"],
+        ),
+        (", get(|| async { \"post(\" })", vec!["get"]),
+        (
+            ", delete(agenda::get).put(x::delete)",
+            vec!["delete", "put"],
+        ),
+    ];
+    for (handlers, expected) in cases {
+        let expected: BTreeSet<String> = expected.into_iter().map(str::to_owned).collect();
+        assert_eq!(methods_in(handlers), expected, "{handlers}");
+    }
+}
+
+#[test]
+fn the_document_lists_every_api_route() {
+    let document = document();
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, method, _) in operations(&document) {
+        documented.entry(path).or_default().insert(method);
+    }
+    let routes = router_routes();
+    assert!(
+        routes.contains_key("/api/v1/cases") && routes.contains_key("/login"),
+        "router() was read: {routes:?}"
+    );
+    let api_routes: BTreeMap<String, BTreeSet<String>> = routes
+        .iter()
+        .filter(|(path, _)| path.starts_with("/api/"))
+        .map(|(path, methods)| (path.clone(), methods.clone()))
+        .collect();
+    let undocumented: Vec<String> = listed(&api_routes)
+        .difference(&listed(&documented))
+        .cloned()
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes of router() missing from web/openapi.json: {undocumented:#?}"
+    );
+    let unrouted: Vec<String> = listed(&documented)
+        .difference(&listed(&routes))
+        .cloned()
+        .collect();
+    assert!(
+        unrouted.is_empty(),
+        "operations of web/openapi.json that router() does not have: {unrouted:#?}"
+    );
+}
+
+#[test]
+fn every_reference_resolves_and_every_operation_is_described() {
+    let document = document();
+    let mut references = Vec::new();
+    collect_references(&document, &mut references);
+    assert!(!references.is_empty());
+    for reference in &references {
+        assert!(
+            reference.starts_with("#/") && resolve(&document, reference).is_some(),
+            "$ref {reference} does not resolve"
+        );
+    }
+
+    let mut operation_ids = BTreeSet::new();
+    for (path, method, operation) in operations(&document) {
+        let what = format!("{} {path}", method.to_uppercase());
+        let id = operation["operationId"].as_str().unwrap_or_default();
+        assert!(!id.is_empty(), "{what} has no operationId");
+        assert!(
+            operation_ids.insert(id.to_owned()),
+            "operationId {id} twice"
+        );
+        for field in ["summary", "description"] {
+            let text = operation[field].as_str().unwrap_or_default();
+            assert!(!text.is_empty(), "{what} has no {field}");
+        }
+        let tags = operation["tags"].as_array().expect("tags");
+        assert!(
+            !tags.is_empty()
+                && tags
+                    .iter()
+                    .all(|tag| TAGS.contains(&tag.as_str().unwrap_or_default())),
+            "{what}: tags {tags:?}"
+        );
+        let schemes = security_schemes(&operation);
+        if schemes.contains("sessionCookie") {
+            assert!(
+                operation["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Requires the `"),
+                "{what} does not say which permission it needs"
+            );
+            assert!(
+                operation["responses"]["401"].is_object(),
+                "{what} does not document its 401"
+            );
+        }
+        let declared: BTreeSet<String> = parameters(&document, &operation)
+            .into_iter()
+            .filter(|parameter| parameter["in"] == "path")
+            .map(|parameter| parameter["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(declared, template_names(&path), "{what}: path parameters");
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|responses| responses.keys().any(|status| status.starts_with('2'))),
+            "{what} documents no success"
+        );
+    }
+}
+
+fn collect_references(value: &Value, references: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) => references.push(reference.clone()),
+                    _ => collect_references(value, references),
+                }
+            }
+        }
+        Value::Array(values) => {
+            for value in values {
+                collect_references(value, references);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The security schemes an operation accepts (empty: public).
+fn security_schemes(operation: &Value) -> BTreeSet<String> {
+    operation["security"]
+        .as_array()
+        .expect("every operation says its security")
+        .iter()
+        .flat_map(|requirement| requirement.as_object().expect("a requirement").keys())
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_is_openapi_and_every_operation_answers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let anonymous = app.browser();
+
+    let served = anonymous.get("/api/v1/openapi.json").await;
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.headers()["content-type"], "application/json");
+    let served = served.text().await.expect("body");
+    assert_eq!(served, DOCUMENT, "the binary serves web/openapi.json");
+    let document: Value = serde_json::from_str(&served).expect("the document is JSON");
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("3.1.")),
+        "{}",
+        document["openapi"]
+    );
+    assert_eq!(document["info"]["title"], "Accordo API");
+    assert_eq!(document["info"]["version"], "1");
+    assert_eq!(document["servers"], serde_json::json!([{ "url": "/" }]));
+    for scheme in ["sessionCookie", "linkToken"] {
+        assert!(
+            document["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme}"
+        );
+    }
+
+    // Without a session (but with a CSRF token, so that state-changing requests reach the
+    // router): every operation is routed, and refuses whoever has no credential.
+    let csrf = anonymous.csrf_token().await;
+    for (path, method, operation) in operations(&document) {
+        let what = format!("{} {path}", method.to_uppercase());
+        let mut url = path.clone();
+        for name in template_names(&path) {
+            url = url.replace(&format!("{{{name}}}"), "1");
+        }
+        let query: Vec<(String, String)> = parameters(&document, &operation)
+            .into_iter()
+            .filter(|parameter| parameter["in"] == "query" && parameter["required"] == true)
+            .map(|parameter| {
+                let name = parameter["name"].as_str().expect("a name").to_owned();
+                let value = if parameter["schema"]["type"] == "boolean" {
+                    "false"
+                } else {
+                    "1"
+                };
+                (name, value.to_owned())
+            })
+            .collect();
+        let method_name = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+        let mut request = anonymous
+            .client
+            .request(method_name, anonymous.url(&url))
+            .query(&query)
+            .header("x-csrf-token", &csrf);
+        let schemes = security_schemes(&operation);
+        if schemes.contains("linkToken") {
+            request = request.bearer_auth("not-a-link-token");
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        assert!(
+            operation["responses"][status.as_str()].is_object(),
+            "{what} answered {status}, which the document does not list"
+        );
+        if schemes.is_empty() {
+            if NOT_FOUND_FOR_A_DUMMY_TOKEN.contains(&path.as_str()) {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{what}");
+            } else {
+                assert!(
+                    status.is_success(),
+                    "{what} is public but answered {status}"
+                );
+            }
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+            let body: Value = response.json().await.expect("a JSON error");
+            assert_eq!(body["error"], "unauthenticated", "{what}: {body}");
+        }
+    }
+}
