@@ -332,11 +332,21 @@ impl TestApp {
     /// Creates a user with `role` directly in the database and returns its username and
     /// one-time password.
     pub async fn create_user(&self, username: &str, role: Role) -> (String, String) {
+        self.create_user_in(username, role, None).await
+    }
+
+    /// [`TestApp::create_user`] in `organism`.
+    pub async fn create_user_in(
+        &self,
+        username: &str,
+        role: Role,
+        organism: Option<&str>,
+    ) -> (String, String) {
         let new = NewUser {
             username: Username::parse(username).expect("valid username"),
             display_name: format!("Utente {username}"),
             role,
-            organism_id: None,
+            organism_id: organism.map(str::to_owned),
         };
         let (user, one_time) =
             accounts::create_user(&self.db, &Actor::command_line(), UnixMillis::now(), new)
@@ -347,7 +357,17 @@ impl TestApp {
 
     /// A browser logged in as a new user with `role`, past the first password change.
     pub async fn logged_in(&self, username: &str, role: Role) -> Browser {
-        let (username, one_time) = self.create_user(username, role).await;
+        self.logged_in_at(username, role, None).await
+    }
+
+    /// [`TestApp::logged_in`] for a user of `organism`.
+    pub async fn logged_in_at(
+        &self,
+        username: &str,
+        role: Role,
+        organism: Option<&str>,
+    ) -> Browser {
+        let (username, one_time) = self.create_user_in(username, role, organism).await;
         let browser = self.browser();
         browser.login(&username, &one_time).await;
         browser.change_password(&one_time, TEST_PASSWORD).await;

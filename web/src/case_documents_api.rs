@@ -4,7 +4,7 @@
 //! sha256, shareable }`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::auth::ApiUser;
 use crate::error::ApiError;
 use crate::room_files_api::upload_error;
+use crate::rooms_api::ApiQuery;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,7 +29,7 @@ pub async fn add(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
     Path(case): Path<String>,
-    Query(query): Query<NewDocument>,
+    ApiQuery(query): ApiQuery<NewDocument>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCaseFiles)?;

@@ -27,6 +27,7 @@ use crate::auth::{ApiUser, CurrentUser};
 use crate::csrf::CsrfToken;
 use crate::error::{ApiError, AppError};
 use crate::pages::{render, Nav};
+use crate::rooms_api::ApiQuery;
 use crate::state::AppState;
 
 /// The mails one round of the worker sends at most.
@@ -99,7 +100,7 @@ async fn entries(
 pub async fn list(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Query(query): Query<OutboxQuery>,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Value>, ApiError> {
     current.require(Permission::ViewOutbox)?;
     let mails = entries(&state, &current, query.case.as_deref()).await?;

@@ -11,7 +11,7 @@
 //! - `POST /api/v1/people/{id}/merge` `{ "into" }`: the record `id` continues as `into` (kept,
 //!   pointing at it); 200 with the continuing person; 409 when one of them was merged already.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::auth::ApiUser;
 use crate::error::{ApiError, AppError};
-use crate::rooms_api::ApiJson;
+use crate::rooms_api::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,7 +157,7 @@ fn candidates_json(candidates: &[Candidate]) -> Vec<Value> {
 pub async fn duplicates(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Query(fields): Query<PersonFields>,
+    ApiQuery(fields): ApiQuery<PersonFields>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;
     let (probe, _) = fields.person()?;

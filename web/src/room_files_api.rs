@@ -15,7 +15,7 @@
 //!   201 as for an upload, then shared with `share_file` like any other.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, AppError};
+use crate::rooms_api::ApiQuery;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -53,7 +54,7 @@ async fn member(
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (room, member) = member(&state, &headers).await?;

@@ -8,7 +8,8 @@ use std::num::NonZeroU8;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -41,6 +42,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|rejection: JsonRejection| {
                 ApiError(AppError::BadRequest(format!(
                     "Corpo della richiesta non valido: {}",
+                    rejection.body_text()
+                )))
+            })
+    }
+}
+
+/// `Path<T>` whose rejection is a typed [`ApiError`] (404: no such thing at that address).
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|_| ApiError(AppError::NotFound))
+    }
+}
+
+/// `Query<T>` whose rejection is a typed [`ApiError`] instead of axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError(AppError::BadRequest(format!(
+                    "Parametri della richiesta non validi: {}",
                     rejection.body_text()
                 )))
             })
@@ -194,7 +228,7 @@ pub struct NewMember {
 pub async fn add_member(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(room): Path<WireId>,
+    ApiPath(room): ApiPath<WireId>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
@@ -271,7 +305,7 @@ async fn issue_link(
 pub async fn reissue_invite(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path((room, member)): Path<(WireId, WireId)>,
+    ApiPath((room, member)): ApiPath<(WireId, WireId)>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
     let room = RoomId::new(room.0);
@@ -288,7 +322,7 @@ pub async fn reissue_invite(
 pub async fn revoke_invite(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path((room, member)): Path<(WireId, WireId)>,
+    ApiPath((room, member)): ApiPath<(WireId, WireId)>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
     let room = RoomId::new(room.0);

@@ -227,3 +227,79 @@ both_backends! {
         assert!(app.audit_actions().await.contains(&"role.permission_changed".to_owned()));
     }
 }
+
+/// A second organism on the same installation, for the isolation scenarios.
+async fn other_organism(app: &TestApp) -> String {
+    let id = "00000000-0000-7000-8000-00000000000b";
+    sqlx::query("INSERT INTO organisms (id, name, kind, is_demo, created_at) VALUES ($1, 'Organismo B', 'organismo_mediazione', 0, 0)")
+        .bind(id)
+        .execute(app.db.pool())
+        .await
+        .expect("organism");
+    id.to_owned()
+}
+
+both_backends! {
+    async fn one_organism_cannot_read_or_touch_another_organisms_work(app: TestApp) {
+        let a = app.logged_in("segreteria.a", Role::Segreteria).await;
+        let b_id = other_organism(&app).await;
+        let b = app.logged_in_at("segreteria.b", Role::Segreteria, Some(&b_id)).await;
+        let b_admin = app.logged_in_at("amministratore.b", Role::Admin, Some(&b_id)).await;
+
+        let case = case(&a, "Pratica di A").await;
+        let mario = person(&a, "Mario", "Rossi", None).await;
+        participant(&a, &case, json!({ "person": mario, "role": "party", "side": "istante" })).await;
+        let (_, mediator) = post(&a, "/api/v1/mediators", json!({ "display_name": "Avv. Anna Neri", "subjects": ["locazione"] })).await;
+        let mediator = mediator["id"].as_str().expect("mediator").to_owned();
+        let (status, room) = post(&a, &format!("/api/v1/cases/{case}/room"), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let room = room["room"].as_str().expect("room").to_owned();
+
+        let (_, listed) = get(&b, "/api/v1/cases").await;
+        assert_eq!(listed["cases"].as_array().map(Vec::len), Some(0), "{listed}");
+        let path = format!("/api/v1/cases/{case}");
+        for (status, what) in [
+            (get(&b, &path).await.0, "read the case"),
+            (get(&b, &format!("{path}/history")).await.0, "read its history"),
+            (send(b.put_json(&path, &details()).await).await.0, "change it"),
+            (post(&b, &format!("{path}/participants"), json!({ "person": mario, "role": "party", "side": "chiamata" })).await.0, "add to it"),
+            (send(b.delete(&format!("{path}/participants/x")).await).await.0, "remove from it"),
+            (post(&b, &format!("{path}/ledger"), json!({ "direction": "income", "amount_cents": 1, "description": "x", "on_date": "2026-11-20" })).await.0, "book money"),
+            (post(&b, &format!("{path}/room"), json!({})).await.0, "open its room"),
+            (post(&b, &format!("{path}/meetings"), json!({ "starts_at": 4_000_000_000_000_i64, "duration_minutes": 60 })).await.0, "book a meeting"),
+            (post(&b, &format!("{path}/online-meetings"), json!({ "starts_at": 4_000_000_000_000_i64, "duration_minutes": 60 })).await.0, "schedule online"),
+            (post(&b, &format!("{path}/appointment"), json!({ "subject": "locazione" })).await.0, "appoint"),
+            (send(b.post_bytes(&format!("{path}/documents?name=a.pdf&shareable=true"), accordo_tests::SAMPLE_PDF).await).await.0, "add a document"),
+            (post(&b, &format!("/api/v1/rooms/{room}/members"), json!({ "role": "party", "display_name": "Intruso" })).await.0, "invite into its room"),
+            (post(&b, &format!("/api/v1/mediators/{mediator}/unavailability"), json!({ "from": "2027-01-01", "to": "2027-01-02" })).await.0, "mark its mediator away"),
+            (post(&b, &format!("/api/v1/mediators/{mediator}/conflicts"), json!({ "person": mario })).await.0, "declare a conflict"),
+        ] {
+            assert_eq!(status, StatusCode::NOT_FOUND, "B may not {what}");
+        }
+        assert_eq!(b.get(&format!("/pratiche/{case}")).await.status(), StatusCode::NOT_FOUND);
+        // B's administrator reads B's audit log only.
+        let (_, audit) = get(&b_admin, "/api/v1/audit").await;
+        let records = audit["records"].as_array().cloned().expect("records");
+        assert!(records.iter().any(|r| r["action"] == "user.login"), "B's own records: {audit}");
+        assert!(records.iter().all(|r| r["entity_id"] != case.as_str() && r["entity_id"] != room.as_str()), "{audit}");
+        assert!(records.iter().all(|r| r["actor"] != "segreteria.a"), "{audit}");
+        // Nothing of A changed.
+        let (_, record) = get(&a, &path).await;
+        assert_eq!(record["participants"].as_array().map(Vec::len), Some(1));
+        assert_eq!(record["meetings"].as_array().map(Vec::len), Some(0));
+    }
+
+    async fn malformed_addresses_and_parameters_get_typed_errors(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let (status, body) = post(&office, "/api/v1/rooms/not-a-number/members", json!({ "role": "party", "display_name": "X" })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "not_found", "{body}");
+        let (status, body) = get(&office, "/api/v1/outbox?cas=1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().starts_with("Parametri della richiesta non validi"), "{body}");
+        let case = case(&office, "Documenti").await;
+        let (status, body) = send(office.post_bytes(&format!("/api/v1/cases/{case}/documents?name=a.pdf"), accordo_tests::SAMPLE_PDF).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "shareable is required: {body}");
+        assert_eq!(body["error"], "bad_request");
+    }
+}
