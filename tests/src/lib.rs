@@ -312,6 +312,7 @@ pub async fn open_room(
 }
 
 /// A browser: its own cookie jar, no automatic redirects (tests assert on them).
+#[derive(Clone)]
 pub struct Browser {
     pub client: Client,
     address: String,
