@@ -23,6 +23,8 @@ use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
 /// Keyframe requests to one publisher track are at most this frequent.
+/// Datagrams read in one go after the socket wakes the task, before the peers are polled.
+const RECEIVE_BATCH: usize = 64;
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
@@ -180,6 +182,8 @@ struct Peer {
     /// Packets sent on each outgoing stream at the last estimate (only streams still flowing
     /// count: a stream the plan stopped keeps its last loss figure).
     egress_counted: HashMap<(Mid, Option<Rid>), u64>,
+    /// When str0m wants this peer's next `Input::Timeout` (from its last `Output::Timeout`).
+    next_timeout: Instant,
 }
 
 impl Peer {
@@ -218,6 +222,10 @@ pub(crate) struct Engine {
     stats_refreshed: Instant,
     speakers_checked: Instant,
     silence_checked: Instant,
+    /// Peers given input or written to since they were last drained: only these (and those
+    /// whose timer is due) are polled, so a packet costs its publisher and its receivers, not
+    /// every peer of the node.
+    dirty: Vec<PeerKey>,
 }
 
 impl Engine {
@@ -241,6 +249,7 @@ impl Engine {
             stats_refreshed: Instant::now(),
             speakers_checked: Instant::now(),
             silence_checked: Instant::now(),
+            dirty: Vec::new(),
         }
     }
 
@@ -253,6 +262,14 @@ impl Engine {
                     if let Ok((len, source)) = received {
                         self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
                     }
+                    // Whatever else is waiting is read now, before the peers are polled: one
+                    // wake-up and one polling round for a burst instead of one per datagram.
+                    for _ in 1..RECEIVE_BATCH {
+                        let Ok((len, source)) = self.transports.udp.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
+                    }
                 }
                 Some(event) = self.transports.tcp_events.recv() => self.tcp_event(event),
                 command = inbox.recv() => match command {
@@ -262,26 +279,34 @@ impl Engine {
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
-            for peer in self.peers.values_mut() {
-                if peer.rtc.is_alive() {
-                    let _ = peer.rtc.handle_input(Input::Timeout(now));
-                }
-            }
+            let mut periodic = false;
             if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
                 self.silence_checked = now;
                 self.end_silent_peers(now);
+                periodic = true;
             }
             if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
                 self.speakers_checked = now;
                 self.announce_speakers();
+                periodic = true;
             }
             let since = now.duration_since(self.stats_refreshed);
             if since >= STATS_INTERVAL {
                 self.stats_refreshed = now;
                 self.measure_layers(since);
                 self.publish_stats();
+                periodic = true;
+            }
+            if periodic {
+                // The periodic work may have touched any peer.
+                self.touch_all();
             }
         }
+    }
+
+    /// Marks every peer to be polled (after work that may have touched any of them).
+    fn touch_all(&mut self) {
+        self.dirty.extend(self.peers.keys().copied());
     }
 
     /// Tells each peer who is speaking loudest among the members it can hear, when that
@@ -451,6 +476,7 @@ impl Engine {
             return;
         };
         self.by_address.insert((proto, source), key);
+        self.dirty.push(key);
         if let Some(peer) = self.peers.get_mut(&key) {
             peer.last_heard = Instant::now();
             if let Err(error) = peer.rtc.handle_input(input) {
@@ -461,6 +487,8 @@ impl Engine {
     }
 
     fn command(&mut self, command: Command) {
+        // Commands are rare (offers, answers, plan changes): poll everyone afterwards.
+        self.touch_all();
         match command {
             Command::Offer {
                 key,
@@ -565,6 +593,7 @@ impl Engine {
                     downlink_cap: None,
                     clear_since: None,
                     egress_counted: HashMap::new(),
+                    next_timeout: Instant::now(),
                 },
             );
         }
@@ -781,6 +810,7 @@ impl Engine {
                 source.last_keyframe_request.insert(layer, now);
             }
         }
+        self.dirty.push(source.publisher);
     }
 
     /// Chooses the simulcast layer `key` receives of each simulcast track it may receive: the
@@ -866,44 +896,22 @@ impl Engine {
         self.choose_layers(key);
     }
 
-    /// Drains every peer's output; returns when the task must wake next.
+    /// Gives due timers their `Input::Timeout`, drains the output of every peer that has any
+    /// (until none is left: draining one peer may write to others); returns when the task
+    /// must wake next.
     fn poll_all(&mut self) -> Instant {
-        let mut wake = Instant::now() + IDLE_WAKE;
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        let now = Instant::now();
+        for (key, peer) in &mut self.peers {
+            if peer.next_timeout <= now && peer.rtc.is_alive() {
+                let _ = peer.rtc.handle_input(Input::Timeout(now));
+                self.dirty.push(*key);
+            }
+        }
         let mut dead = Vec::new();
-        for key in keys {
-            while let Some(peer) = self.peers.get_mut(&key) {
-                if !peer.rtc.is_alive() {
-                    dead.push(key);
-                    break;
-                }
-                let output = match peer.rtc.poll_output() {
-                    Ok(output) => output,
-                    Err(error) => {
-                        tracing::warn!(%error, "media output failed: peer closed");
-                        peer.rtc.disconnect();
-                        continue;
-                    }
-                };
-                match output {
-                    Output::Timeout(at) => {
-                        wake = wake.min(at);
-                        break;
-                    }
-                    Output::Transmit(transmit) => {
-                        // A full socket buffer or link queue drops the datagram, as the
-                        // network would.
-                        if transmit.proto == Protocol::Udp {
-                            let _ = self
-                                .transports
-                                .udp
-                                .try_send_to(&transmit.contents, transmit.destination);
-                        } else if let Some(link) = self.tcp_links.get(&transmit.destination) {
-                            let _ = link.try_send(transmit.contents.to_vec());
-                        }
-                    }
-                    Output::Event(event) => self.event(key, event),
-                }
+        while !self.dirty.is_empty() {
+            let round: HashSet<PeerKey> = std::mem::take(&mut self.dirty).into_iter().collect();
+            for key in round {
+                self.drain(key, &mut dead);
             }
         }
         for key in dead {
@@ -912,7 +920,49 @@ impl Engine {
             }
             self.remove(key);
         }
-        wake
+        self.peers
+            .values()
+            .map(|peer| peer.next_timeout)
+            .fold(now + IDLE_WAKE, Instant::min)
+    }
+
+    /// Polls peer `key` until str0m has nothing more to do now; a closed peer goes to `dead`.
+    fn drain(&mut self, key: PeerKey, dead: &mut Vec<PeerKey>) {
+        while let Some(peer) = self.peers.get_mut(&key) {
+            if !peer.rtc.is_alive() {
+                if !dead.contains(&key) {
+                    dead.push(key);
+                }
+                return;
+            }
+            let output = match peer.rtc.poll_output() {
+                Ok(output) => output,
+                Err(error) => {
+                    tracing::warn!(%error, "media output failed: peer closed");
+                    peer.rtc.disconnect();
+                    continue;
+                }
+            };
+            match output {
+                Output::Timeout(at) => {
+                    peer.next_timeout = at;
+                    return;
+                }
+                Output::Transmit(transmit) => {
+                    // A full socket buffer or link queue drops the datagram, as the network
+                    // would.
+                    if transmit.proto == Protocol::Udp {
+                        let _ = self
+                            .transports
+                            .udp
+                            .try_send_to(&transmit.contents, transmit.destination);
+                    } else if let Some(link) = self.tcp_links.get(&transmit.destination) {
+                        let _ = link.try_send(transmit.contents.to_vec());
+                    }
+                }
+                Output::Event(event) => self.event(key, event),
+            }
+        }
     }
 
     fn event(&mut self, key: PeerKey, event: Event) {
@@ -1148,6 +1198,7 @@ impl Engine {
                 tracing::warn!(%error, "media write failed: peer closed");
                 peer.rtc.disconnect();
             }
+            self.dirty.push(key);
         }
         waiting.dedup();
         for layer in waiting {

@@ -199,10 +199,31 @@ pub struct Sfu {
     tcp_addr: Option<SocketAddr>,
 }
 
+/// Bytes of kernel buffer asked for the media socket, each way. Every peer's media goes
+/// through this one socket: a burst of video for a full node overflows the default (about
+/// 200 KiB) before the task reads it. The kernel caps the figure at `net.core.rmem_max` /
+/// `wmem_max` (raise them on a busy node; README, Operations).
+const MEDIA_SOCKET_BUFFER: usize = 4 << 20;
+
+/// The UDP socket of the media plane, bound to `address`, with large buffers.
+fn media_socket(address: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // A smaller buffer than asked for is not an error: the node still works, it drops sooner.
+    let _ = socket.set_recv_buffer_size(MEDIA_SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(MEDIA_SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 impl Sfu {
     /// Binds the UDP socket (and the ICE-TCP listener) and starts the media task.
     pub async fn start(config: SfuConfig) -> std::io::Result<Sfu> {
-        let udp = tokio::net::UdpSocket::bind(config.udp).await?;
+        let udp = media_socket(config.udp)?;
         let local_addr = udp.local_addr()?;
         let announce = |bound: SocketAddr| {
             SocketAddr::new(config.public_ip.unwrap_or(bound.ip()), bound.port())

@@ -18,6 +18,7 @@ use sqlx::Connection;
 use web::config::Config;
 use web::server::{self, RunningServer, Runtime};
 
+pub mod janus;
 pub mod media_peer;
 pub mod network;
 pub mod participant;

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Turns the text files of infra/bench/run into table.md, results.csv and plot.png.
+
+Usage: report.py RESULTS_DIR
+"""
+import csv
+import re
+import sys
+from pathlib import Path
+
+SYSTEMS = [("floor", "Floor (raw UDP relay)"), ("accordo", "Accordo"), ("janus", "Janus 1.1.2")]
+FIELDS = {
+    "forwarded packets/s": "pps",
+    "loss": "loss",
+    "latency p50": "p50",
+    "latency p99": "p99",
+    "server CPU/packet": "us_per_packet",
+    "server CPU": "cpu",
+    "server peak RSS": "rss",
+    "participants": "participants",
+}
+LOSS_BOUND = 0.5
+P99_BOUND = 50.0
+# Packets each room asks to be forwarded per second: 5 members × 4 receivers × 150 packets.
+NOMINAL_PER_ROOM = 3000
+# A run counts as "held" only if the whole load was offered: on a small machine the load
+# generator, sharing the cores, may fail to send it all, and low loss would then mean nothing.
+OFFERED_BOUND = 0.95
+
+
+def parse(path):
+    row = {}
+    for line in path.read_text().splitlines():
+        for label, key in FIELDS.items():
+            if line.startswith(label + " ") and key not in row:
+                number = re.search(r"[-+]?\d[\d,]*\.?\d*", line[len(label):])
+                if number:
+                    row[key] = float(number.group(0).replace(",", ""))
+    return row
+
+
+def main():
+    out = Path(sys.argv[1])
+    rows = []
+    for system, _ in SYSTEMS:
+        for path in sorted(out.glob(f"{system}-*.txt"), key=lambda p: int(p.stem.split("-")[1])):
+            row = parse(path)
+            if "pps" not in row:
+                continue
+            row["system"] = system
+            row["rooms"] = int(path.stem.split("-")[1])
+            rows.append(row)
+    columns = ["system", "rooms", "participants", "pps", "loss", "p50", "p99", "cpu",
+               "us_per_packet", "rss"]
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    lines = ["| system | rooms | forwarded packets/s | loss | latency p50 | latency p99 | "
+             "server CPU (one core) | CPU µs / forwarded packet | peak RSS |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        lines.append(
+            f"| {dict(SYSTEMS)[row['system']]} | {row['rooms']} | {row['pps']:,.0f} | "
+            f"{row.get('loss', float('nan')):.3f} % | {row.get('p50', float('nan')):.2f} ms | "
+            f"{row.get('p99', float('nan')):.2f} ms | {row.get('cpu', float('nan')):.1f} % | "
+            f"{row.get('us_per_packet', float('nan')):.2f} | {row.get('rss', float('nan')):.1f} MiB |")
+    lines.append("")
+    held = {}
+    for system, name in SYSTEMS:
+        ok = [r["rooms"] for r in rows if r["system"] == system
+              and r.get("loss", 100) < LOSS_BOUND and r.get("p99", 1e9) < P99_BOUND
+              and r["pps"] >= OFFERED_BOUND * NOMINAL_PER_ROOM * r["rooms"]]
+        held[system] = max(ok) if ok else 0
+        lines.append(f"- {name}: largest N held with loss < {LOSS_BOUND} %, p99 < "
+                     f"{P99_BOUND:.0f} ms and at least {OFFERED_BOUND:.0%} of the nominal "
+                     f"{NOMINAL_PER_ROOM:,} packets/s per room forwarded: **{held[system]} rooms**")
+    by = {(r["system"], r["rooms"]): r for r in rows}
+    ratios = []
+    for (system, rooms), row in sorted(by.items()):
+        floor = by.get(("floor", rooms))
+        if system == "accordo" and floor and floor.get("us_per_packet"):
+            ratios.append(f"{rooms}: {row['us_per_packet'] / floor['us_per_packet']:.2f}×")
+    if ratios:
+        lines.append("- Accordo's CPU per forwarded packet over the floor's, per N: " + ", ".join(ratios))
+    janus_ratios = []
+    for (system, rooms), row in sorted(by.items()):
+        janus = by.get(("janus", rooms))
+        if system == "accordo" and janus and row.get("us_per_packet"):
+            janus_ratios.append(f"{rooms}: {janus['us_per_packet'] / row['us_per_packet']:.2f}×")
+    if janus_ratios:
+        lines.append("- Janus's CPU per forwarded packet over Accordo's, per N: " + ", ".join(janus_ratios))
+    if held.get("janus"):
+        lines.append(f"- Rooms held, Accordo over Janus: {held['accordo'] / held['janus']:.2f}×")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing: no plot (python3 -m pip install matplotlib)", file=sys.stderr)
+        return
+    figure, (cpu_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for system, name in SYSTEMS:
+        points = sorted((r["rooms"], r) for r in rows if r["system"] == system)
+        if not points:
+            continue
+        xs = [rooms for rooms, _ in points]
+        cpu_axis.plot(xs, [r.get("us_per_packet", float("nan")) for _, r in points], marker="o", label=name)
+        loss_axis.plot(xs, [r.get("loss", float("nan")) for _, r in points], marker="o", label=name)
+    cpu_axis.set_xlabel("rooms of 5 (N)")
+    cpu_axis.set_ylabel("server CPU µs per forwarded packet")
+    cpu_axis.set_ylim(bottom=0)
+    cpu_axis.grid(alpha=0.3)
+    cpu_axis.legend()
+    loss_axis.set_xlabel("rooms of 5 (N)")
+    loss_axis.set_ylabel("loss (%)")
+    loss_axis.axhline(LOSS_BOUND, color="grey", linestyle="--", linewidth=1)
+    loss_axis.set_ylim(bottom=0)
+    loss_axis.grid(alpha=0.3)
+    machine = (out / "machine.txt").read_text().splitlines() if (out / "machine.txt").exists() else []
+    figure.suptitle("Accordo, Janus and the raw-UDP floor — " + "; ".join(machine[:3]), fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out / "plot.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
