@@ -41,20 +41,8 @@ pub fn clock(at: UnixMillis) -> String {
     )
 }
 
-/// The date in words, as a letter writes it: `giovedì 12 marzo 2027`.
-pub fn long_date(at: UnixMillis) -> String {
-    let Some(local) = local(at) else {
-        return "—".to_owned();
-    };
-    const WEEKDAYS: [&str; 7] = [
-        "lunedì",
-        "martedì",
-        "mercoledì",
-        "giovedì",
-        "venerdì",
-        "sabato",
-        "domenica",
-    ];
+/// The Italian name of `month` (1–12), lower case as in a date.
+pub fn month_name(month: u8) -> &'static str {
     const MONTHS: [&str; 12] = [
         "gennaio",
         "febbraio",
@@ -69,11 +57,28 @@ pub fn long_date(at: UnixMillis) -> String {
         "novembre",
         "dicembre",
     ];
+    MONTHS[usize::from(month.clamp(1, 12) - 1)]
+}
+
+/// The date in words, as a letter writes it: `giovedì 12 marzo 2027`.
+pub fn long_date(at: UnixMillis) -> String {
+    let Some(local) = local(at) else {
+        return "—".to_owned();
+    };
+    const WEEKDAYS: [&str; 7] = [
+        "lunedì",
+        "martedì",
+        "mercoledì",
+        "giovedì",
+        "venerdì",
+        "sabato",
+        "domenica",
+    ];
     format!(
         "{} {} {} {}",
         WEEKDAYS[usize::from(local.weekday().number_days_from_monday())],
         local.day(),
-        MONTHS[usize::from(u8::from(local.month()) - 1)],
+        month_name(u8::from(local.month())),
         local.year()
     )
 }

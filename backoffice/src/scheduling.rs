@@ -559,20 +559,42 @@ async fn office_notice(
     Ok(())
 }
 
-/// The case (of the context's organism), its mediator and the organism's name.
+/// The case (of the context's organism), its mediator and the organism's name: what every
+/// mail about its meetings repeats.
+struct CaseFacts {
+    case: cases::Case,
+    details: case_record::Details,
+    mediator: mediators::Registered,
+    organism_name: String,
+}
+
+impl CaseFacts {
+    /// The facts of meeting `id` (at `sequence`) of this case, `window` long.
+    fn meeting<'a>(
+        &'a self,
+        (id, sequence): (&'a str, u32),
+        case_id: &'a str,
+        (starts_at, ends_at): (UnixMillis, UnixMillis),
+    ) -> MeetingFacts<'a> {
+        MeetingFacts {
+            id,
+            sequence,
+            case_id,
+            reference: self.case.reference.as_str(),
+            title: &self.details.title,
+            mediator: &self.mediator.mediator.display_name,
+            organism_name: &self.organism_name,
+            starts_at,
+            ends_at,
+        }
+    }
+}
+
 async fn case_facts(
     db: &Db,
     context: &Context<'_>,
     case_id: &str,
-) -> Result<
-    (
-        cases::Case,
-        case_record::Details,
-        mediators::Registered,
-        String,
-    ),
-    ScheduleError,
-> {
+) -> Result<CaseFacts, ScheduleError> {
     let (case, details) = case_record::find(db, context.organism, case_record::Scope::All, case_id)
         .await?
         .ok_or(ScheduleError::NotFound)?;
@@ -590,12 +612,12 @@ async fn case_facts(
         }
         None => None,
     };
-    Ok((
+    Ok(CaseFacts {
         case,
         details,
         mediator,
-        organism_name.unwrap_or_else(|| "Organismo di mediazione".to_owned()),
-    ))
+        organism_name: organism_name.unwrap_or_else(|| "Organismo di mediazione".to_owned()),
+    })
 }
 
 /// The room members of `attendees` in `room`; [`ScheduleError::MembersMissing`] if any lacks one.
@@ -642,7 +664,7 @@ pub async fn schedule_online(
             "l'incontro deve essere fissato nel futuro",
         ));
     }
-    let (case, details, mediator, organism_name) = case_facts(db, context, case_id).await?;
+    let known = case_facts(db, context, case_id).await?;
     let attendees = attendees(db, case_id).await?;
     let existing_room = room_store::room_for_case(db, case_id).await?;
     let mut tx = db.pool().begin().await?;
@@ -651,7 +673,7 @@ pub async fn schedule_online(
         starts_at,
         ends_at,
         place: None,
-        mediator: Some(&mediator.mediator.id),
+        mediator: Some(&known.mediator.mediator.id),
     };
     let meeting_id = agenda::schedule_in(&mut tx, db.backend(), actor, now, &meeting).await?;
     let (room, members) = match existing_room {
@@ -674,7 +696,7 @@ pub async fn schedule_online(
                 &mut tx,
                 actor,
                 now,
-                &case,
+                &known.case,
                 context.room_settings,
                 &first,
             )
@@ -696,17 +718,7 @@ pub async fn schedule_online(
             (snapshot.id, members)
         }
     };
-    let facts = MeetingFacts {
-        id: &meeting_id,
-        sequence: 0,
-        case_id,
-        reference: case.reference.as_str(),
-        title: &details.title,
-        mediator: &mediator.mediator.display_name,
-        organism_name: &organism_name,
-        starts_at,
-        ends_at,
-    };
+    let facts = known.meeting((&meeting_id, 0), case_id, (starts_at, ends_at));
     let invited = notify(
         &mut tx,
         actor,
@@ -793,7 +805,7 @@ pub async fn reschedule(
         .fetch_optional(db.pool())
         .await?
         .ok_or(ScheduleError::NotFound)?;
-    let (case, details, mediator, organism_name) = case_facts(db, context, &case_id).await?;
+    let known = case_facts(db, context, &case_id).await?;
     let attendees = attendees(db, &case_id).await?;
     let room = room_store::room_for_case(db, &case_id)
         .await?
@@ -843,17 +855,7 @@ pub async fn reschedule(
     };
     audit::record(&mut tx, actor, now, record).await?;
     let members = members_of(&mut tx, room, attendees).await?;
-    let facts = MeetingFacts {
-        id,
-        sequence,
-        case_id: &case_id,
-        reference: case.reference.as_str(),
-        title: &details.title,
-        mediator: &mediator.mediator.display_name,
-        organism_name: &organism_name,
-        starts_at,
-        ends_at,
-    };
+    let facts = known.meeting((id, sequence), &case_id, (starts_at, ends_at));
     let invited = notify(
         &mut tx,
         actor,
@@ -896,7 +898,7 @@ pub async fn cancel(
         .fetch_optional(db.pool())
         .await?
         .ok_or(ScheduleError::NotFound)?;
-    let (case, details, mediator, organism_name) = case_facts(db, context, &case_id).await?;
+    let known = case_facts(db, context, &case_id).await?;
     let room = room_store::room_for_case(db, &case_id).await?;
     // Only those the room holds were ever invited.
     let attendees = match attendees(db, &case_id).await {
@@ -935,17 +937,7 @@ pub async fn cancel(
             .filter(|attendee| keys.contains(&attendee.key))
             .collect();
         let members = members_of(&mut tx, room, invited).await?;
-        let facts = MeetingFacts {
-            id,
-            sequence,
-            case_id: &case_id,
-            reference: case.reference.as_str(),
-            title: &details.title,
-            mediator: &mediator.mediator.display_name,
-            organism_name: &organism_name,
-            starts_at: stored.starts_at,
-            ends_at: stored.ends_at,
-        };
+        let facts = known.meeting((id, sequence), &case_id, (stored.starts_at, stored.ends_at));
         notify(
             &mut tx,
             actor,

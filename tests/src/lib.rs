@@ -711,3 +711,27 @@ pub fn location(response: &Response) -> &str {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("")
 }
+
+/// CPU seconds (user + system) and peak resident bytes (`VmHWM`) of process `pid`, from
+/// `/proc`: how the benchmark drivers measure the server under test.
+pub fn process_figures(pid: u32) -> anyhow::Result<(f64, u64)> {
+    use anyhow::Context;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("stat format")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
+        + fields.get(12).context("stime")?.parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next())
+        .context("VmHWM")?
+        .parse()?;
+    // The kernel's USER_HZ is 100 on Linux.
+    Ok((ticks / 100.0, peak_kib * 1024))
+}

@@ -146,23 +146,8 @@ pub struct AgendaQuery {
     data: Option<String>,
 }
 
-const MONTHS: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-];
-
 fn month_name(day: Date) -> &'static str {
-    MONTHS[usize::from(u8::from(day.month()) - 1)]
+    rome_time::month_name(u8::from(day.month()))
 }
 
 /// `GET /agenda`.

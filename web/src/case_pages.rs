@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::access::Permission;
@@ -16,7 +16,7 @@ use backoffice::case_record::{
     self, CaseKind, Details, Direction, Outcome, Participant, PartyRole, Scope, Side,
 };
 use backoffice::outbox::{self, OutboxEntry};
-use backoffice::people::{self, Kind, NewPerson, PersonError};
+use backoffice::people::{self, PersonError};
 use backoffice::room_files::UploadError;
 use backoffice::scheduling::Invited;
 use backoffice::{agenda, audit, case_documents, mediators, rome_time, UnixMillis};
@@ -28,6 +28,7 @@ use crate::csrf::CsrfToken;
 use crate::error::AppError;
 use crate::mediators_api::{appoint_on_case, Appointment};
 use crate::pages::{render, Nav, PageForm};
+use crate::people_pages::PersonForm;
 use crate::state::AppState;
 
 /// Euro cents as an Italian reads an amount: `12.500,00 €`.
@@ -761,17 +762,9 @@ pub async fn update_details(
             closed_on: Some(form.closed_on),
             sede: Some(form.sede),
         };
-        case_record::update(
-            &state.db,
-            &current.actor(),
-            state.clock_now(),
-            current.user.organism_id.as_deref(),
-            &case_id,
-            body.details()?,
-        )
-        .await
-        .map(|_| ())
-        .map_err(cases_api::record_error)
+        cases_api::update_details(&state, &current, &case_id, body)
+            .await
+            .map(|_| ())
     }
     .await;
     outcome(&state, &current, &csrf, &case_id, "dati", result).await
@@ -782,31 +775,14 @@ pub async fn update_details(
 pub struct ParticipantForm {
     #[serde(default)]
     person: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    given_name: String,
-    #[serde(default)]
-    family_name: String,
-    #[serde(default)]
-    company_name: String,
-    #[serde(default)]
-    fiscal_code: String,
-    #[serde(default)]
-    birth_date: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    pec: String,
-    #[serde(default)]
-    phone: String,
     role: String,
     #[serde(default)]
     side: String,
     #[serde(default)]
     represents: String,
-    #[serde(default)]
-    confirm_not_duplicate: Option<String>,
+    /// A person to register, when `person` is empty.
+    #[serde(flatten)]
+    new: PersonForm,
 }
 
 fn text(value: &str) -> Option<String> {
@@ -827,28 +803,7 @@ pub async fn add_participant(
         Some(existing) => existing,
         None => {
             current.require(Permission::ManagePeople)?;
-            let new = NewPerson {
-                kind: Kind::parse(&form.kind),
-                given_name: text(&form.given_name),
-                family_name: text(&form.family_name),
-                company_name: text(&form.company_name),
-                fiscal_code: text(&form.fiscal_code),
-                vat_number: None,
-                birth_date: text(&form.birth_date),
-                email: text(&form.email),
-                pec: text(&form.pec),
-                phone: text(&form.phone),
-                address: None,
-            };
-            let created = people::create(
-                &state.db,
-                &current.actor(),
-                state.clock_now(),
-                current.user.organism_id.as_deref(),
-                &new,
-                form.confirm_not_duplicate.is_some(),
-            )
-            .await;
+            let created = form.new.register(&state, &current).await;
             match created {
                 Ok(person) => person.id,
                 Err(PersonError::Duplicates(candidates)) => {
@@ -1039,21 +994,14 @@ pub async fn schedule(
         let result = in_person(&state, &current, &case_id, &form, &place).await;
         return outcome(&state, &current, &csrf, &case_id, "incontri", result).await;
     }
-    let result = match form.window() {
-        Ok(window) => cases_api::schedule_for(&state, &current, &case_id, window)
-            .await
-            .map(|scheduled| scheduled.invited),
-        Err(error) => Err(Refusal::App(error)),
+    let result = async {
+        let window = form.window()?;
+        Ok(cases_api::schedule_for(&state, &current, &case_id, window)
+            .await?
+            .invited)
     };
-    scheduled_page(
-        &state,
-        &current,
-        &csrf,
-        &case_id,
-        result,
-        "Incontro fissato.",
-    )
-    .await
+    let done = "Incontro fissato.";
+    scheduled_page(&state, &current, &csrf, &case_id, result.await, done).await
 }
 
 /// `POST /incontri/{meeting}/sposta`.
@@ -1068,21 +1016,16 @@ pub async fn reschedule(
     let case_id = agenda::case_of(&state.db, &meeting)
         .await?
         .ok_or(AppError::NotFound)?;
-    let result = match form.window() {
-        Ok(window) => cases_api::reschedule_meeting(&state, &current, &meeting, window)
-            .await
-            .map(|scheduled| scheduled.invited),
-        Err(error) => Err(Refusal::App(error)),
+    let result = async {
+        let window = form.window()?;
+        Ok(
+            cases_api::reschedule_meeting(&state, &current, &meeting, window)
+                .await?
+                .invited,
+        )
     };
-    scheduled_page(
-        &state,
-        &current,
-        &csrf,
-        &case_id,
-        result,
-        "Incontro spostato.",
-    )
-    .await
+    let done = "Incontro spostato.";
+    scheduled_page(&state, &current, &csrf, &case_id, result.await, done).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1243,20 +1186,7 @@ pub async fn download_document(
     let (document, bytes) = case_documents::read(&state.db, &state.files, &case_id, &document)
         .await?
         .ok_or(AppError::NotFound)?;
-    let content_type = HeaderValue::from_str(&document.media_type)
-        .map_err(|error| AppError::Internal(error.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("inline"),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    crate::room_files_api::inline_file(&document.media_type, bytes)
 }
 
 #[derive(Debug, Deserialize)]

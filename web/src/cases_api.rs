@@ -328,18 +328,28 @@ pub async fn update(
     Path(case_id): Path<String>,
     ApiJson(body): ApiJson<DetailsBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let details = update_details(&state, &current, &case_id, body).await?;
+    Ok(Json(json!({ "details": details_json(&details) })))
+}
+
+/// Replaces the details of case `case_id` of the user's organism with `body`.
+pub async fn update_details(
+    state: &AppState,
+    current: &CurrentUser,
+    case_id: &str,
+    body: DetailsBody,
+) -> Result<Details, AppError> {
     current.require(Permission::ManageCases)?;
-    let details = case_record::update(
+    case_record::update(
         &state.db,
         &current.actor(),
         state.clock_now(),
         current.user.organism_id.as_deref(),
-        &case_id,
+        case_id,
         body.details()?,
     )
     .await
-    .map_err(record_error)?;
-    Ok(Json(json!({ "details": details_json(&details) })))
+    .map_err(record_error)
 }
 
 #[derive(Debug, Deserialize)]

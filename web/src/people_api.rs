@@ -20,7 +20,8 @@ use backoffice::people::{self, Candidate, Kind, NewPerson, Person, PersonError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::ApiUser;
+use crate::auth::{ApiUser, CurrentUser};
+use crate::cases_api::capitalised;
 use crate::error::{ApiError, AppError};
 use crate::rooms_api::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -96,9 +97,9 @@ fn person_json(person: &Person) -> Value {
 /// How a refused registry operation is answered (duplicates aside).
 fn person_error(error: PersonError) -> ApiError {
     ApiError(match error {
-        PersonError::Fiscal(error) => AppError::BadRequest(capitalized(&error.to_string())),
-        PersonError::Invalid(reason) => AppError::BadRequest(capitalized(reason)),
-        PersonError::Conflict(reason) => AppError::Conflict(capitalized(reason)),
+        PersonError::Fiscal(error) => AppError::BadRequest(capitalised(&error.to_string())),
+        PersonError::Invalid(reason) => AppError::BadRequest(capitalised(reason)),
+        PersonError::Conflict(reason) => AppError::Conflict(capitalised(reason)),
         PersonError::NotFound => AppError::NotFound,
         PersonError::Duplicates(_) => AppError::Conflict("Possibili duplicati.".to_owned()),
         PersonError::Store(error) => error.into(),
@@ -132,16 +133,27 @@ pub async fn merge(
     ApiJson(body): ApiJson<Merge>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;
-    let continuing = people::merge(
+    let continuing = merge_people(&state, &current, (&id, &body.into))
+        .await
+        .map_err(person_error)?;
+    Ok(Json(person_json(&continuing)).into_response())
+}
+
+/// Merges person `from` into `into` in the user's organism (the page and the API share it;
+/// both have checked [`Permission::ManagePeople`]).
+pub async fn merge_people(
+    state: &AppState,
+    current: &CurrentUser,
+    (from, into): (&str, &str),
+) -> Result<Person, PersonError> {
+    people::merge(
         &state.db,
         &current.actor(),
         state.clock_now(),
         current.user.organism_id.as_deref(),
-        (&id, &body.into),
+        (from, into),
     )
     .await
-    .map_err(person_error)?;
-    Ok(Json(person_json(&continuing)).into_response())
 }
 
 fn candidates_json(candidates: &[Candidate]) -> Vec<Value> {
@@ -195,14 +207,5 @@ pub async fn create(
             Ok((StatusCode::CONFLICT, Json(body)).into_response())
         }
         Err(other) => Err(person_error(other)),
-    }
-}
-
-/// "la partita IVA…" → "La partita IVA….": the reasons are sentence fragments.
-fn capitalized(reason: &str) -> String {
-    let mut chars = reason.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
     }
 }

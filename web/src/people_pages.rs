@@ -52,33 +52,66 @@ pub struct PeopleQuery {
 #[derive(Debug, Default, Deserialize)]
 pub struct PersonForm {
     #[serde(default)]
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    given_name: String,
+    pub given_name: String,
     #[serde(default)]
-    family_name: String,
+    pub family_name: String,
     #[serde(default)]
-    company_name: String,
+    pub company_name: String,
     #[serde(default)]
-    fiscal_code: String,
+    pub fiscal_code: String,
     #[serde(default)]
-    vat_number: String,
+    pub vat_number: String,
     #[serde(default)]
-    birth_date: String,
+    pub birth_date: String,
     #[serde(default)]
-    email: String,
+    pub email: String,
     #[serde(default)]
-    pec: String,
+    pub pec: String,
     #[serde(default)]
-    phone: String,
+    pub phone: String,
     #[serde(default)]
-    address: String,
+    pub address: String,
     #[serde(default)]
-    confirm_not_duplicate: Option<String>,
+    pub confirm_not_duplicate: Option<String>,
 }
 
 fn text(value: &str) -> Option<String> {
     Some(value.trim().to_owned()).filter(|value| !value.is_empty())
+}
+
+impl PersonForm {
+    /// Registers the person typed in (unless someone may be the same, and the clerk did not
+    /// confirm); the page forms of the registry and of a case's participants share it.
+    pub async fn register(
+        &self,
+        state: &AppState,
+        current: &CurrentUser,
+    ) -> Result<people::Person, PersonError> {
+        let new = NewPerson {
+            kind: Kind::parse(&self.kind),
+            given_name: text(&self.given_name),
+            family_name: text(&self.family_name),
+            company_name: text(&self.company_name),
+            fiscal_code: text(&self.fiscal_code),
+            vat_number: text(&self.vat_number),
+            birth_date: text(&self.birth_date),
+            email: text(&self.email),
+            pec: text(&self.pec),
+            phone: text(&self.phone),
+            address: text(&self.address),
+        };
+        people::create(
+            &state.db,
+            &current.actor(),
+            state.clock_now(),
+            current.user.organism_id.as_deref(),
+            &new,
+            self.confirm_not_duplicate.is_some(),
+        )
+        .await
+    }
 }
 
 async fn page(
@@ -148,28 +181,7 @@ pub async fn add(
     PageForm(form): PageForm<PersonForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManagePeople)?;
-    let new = NewPerson {
-        kind: Kind::parse(&form.kind),
-        given_name: text(&form.given_name),
-        family_name: text(&form.family_name),
-        company_name: text(&form.company_name),
-        fiscal_code: text(&form.fiscal_code),
-        vat_number: text(&form.vat_number),
-        birth_date: text(&form.birth_date),
-        email: text(&form.email),
-        pec: text(&form.pec),
-        phone: text(&form.phone),
-        address: text(&form.address),
-    };
-    let created = people::create(
-        &state.db,
-        &current.actor(),
-        state.clock_now(),
-        current.user.organism_id.as_deref(),
-        &new,
-        form.confirm_not_duplicate.is_some(),
-    )
-    .await;
+    let created = form.register(&state, &current).await;
     match created {
         Ok(person) => {
             let query = person
@@ -227,14 +239,7 @@ pub async fn merge(
     PageForm(form): PageForm<MergeForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManagePeople)?;
-    let merged = people::merge(
-        &state.db,
-        &current.actor(),
-        state.clock_now(),
-        current.user.organism_id.as_deref(),
-        (&form.from, &form.into),
-    )
-    .await;
+    let merged = crate::people_api::merge_people(&state, &current, (&form.from, &form.into)).await;
     let query: String = url::form_urlencoded::byte_serialize(form.q.as_bytes()).collect();
     match merged {
         Ok(_) => Ok(Redirect::to(&format!("/anagrafica?q={query}")).into_response()),

@@ -177,8 +177,13 @@ pub async fn download(
     let (file, bytes) = room_files::read(&state.db, &state.files, reader, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let content_type = HeaderValue::from_str(&file.media_type)
-        .map_err(|error| AppError::Internal(error.to_string()))?;
+    Ok(inline_file(&file.media_type, bytes)?)
+}
+
+/// A stored file as the browser shows it (its own viewer, never cached).
+pub fn inline_file(media_type: &str, bytes: Vec<u8>) -> Result<Response, AppError> {
+    let content_type =
+        HeaderValue::from_str(media_type).map_err(|error| AppError::Internal(error.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, content_type),

@@ -129,26 +129,6 @@ struct Received {
     latencies: Mutex<Vec<u32>>,
 }
 
-/// CPU seconds and peak resident bytes of a process.
-fn process_figures(pid: u32) -> Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("stat")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
-        + fields.get(12).context("stime")?.parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next())
-        .context("VmHWM")?
-        .parse()?;
-    Ok((ticks / 100.0, peak_kib * 1024))
-}
-
 async fn drive(relay: SocketAddr, rooms: u32, seconds: u64, relay_pid: Option<u32>) -> Result<()> {
     let start = Instant::now();
     let nanos = move || u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -216,13 +196,13 @@ async fn drive(relay: SocketAddr, rooms: u32, seconds: u64, relay_pid: Option<u3
     }
     // Let the flows settle, then measure.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = relay_pid.map(process_figures).transpose()?;
+    let before = relay_pid.map(accordo_tests::process_figures).transpose()?;
     measuring.store(true, Ordering::Relaxed);
     let measured = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = measured.elapsed().as_secs_f64();
-    let after = relay_pid.map(process_figures).transpose()?;
+    let after = relay_pid.map(accordo_tests::process_figures).transpose()?;
     // Packets in flight when measuring stopped: give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let packets = received.packets.load(Ordering::Relaxed);

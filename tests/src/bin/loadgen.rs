@@ -99,29 +99,6 @@ fn media_options() -> PeerOptions {
     }
 }
 
-/// CPU seconds (user + system) and peak resident memory of a process.
-fn process_figures(pid: u32) -> Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("stat format")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
-        + fields.get(12).context("stime")?.parse::<f64>()?;
-    // The kernel's USER_HZ is 100 on Linux.
-    let cpu = ticks / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next())
-        .context("VmHWM")?
-        .parse()?;
-    Ok((cpu, peak_kib * 1024))
-}
-
 /// One participant as the measurement sees it, whatever the target.
 struct Member<'a> {
     room: usize,
@@ -489,11 +466,17 @@ async fn main() -> Result<()> {
         .collect();
     let received_before = load.received();
     let sent_before = load.sent();
-    let server_before = args.server_pid.map(process_figures).transpose()?;
+    let server_before = args
+        .server_pid
+        .map(accordo_tests::process_figures)
+        .transpose()?;
     let started = Instant::now();
     load.run_for(Duration::from_secs(args.seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let server_after = args.server_pid.map(process_figures).transpose()?;
+    let server_after = args
+        .server_pid
+        .map(accordo_tests::process_figures)
+        .transpose()?;
     let received = load.received() - received_before;
     let sent = load.sent() - sent_before;
 
