@@ -116,6 +116,10 @@ struct TrackSource {
     kind: TrackKind,
     /// When a keyframe was last asked for, per simulcast layer (`None`: the only layer).
     last_keyframe_request: HashMap<Option<Rid>, Instant>,
+    /// Layers whose keyframe request came too soon after the last one: asked for as soon as
+    /// the interval allows (a subscriber whose m-line opened just after a keyframe went by
+    /// would otherwise wait for the publisher's next one on its own, seconds away).
+    keyframe_owed: HashSet<Option<Rid>>,
     /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
     nack_on: bool,
     /// Simulcast layers, lowest first; empty without simulcast.
@@ -226,6 +230,8 @@ pub(crate) struct Engine {
     /// whose timer is due) are polled, so a packet costs its publisher and its receivers, not
     /// every peer of the node.
     dirty: Vec<PeerKey>,
+    /// Whether some track owes a keyframe request (see `TrackSource::keyframe_owed`).
+    keyframes_owed: bool,
 }
 
 impl Engine {
@@ -250,6 +256,7 @@ impl Engine {
             speakers_checked: Instant::now(),
             silence_checked: Instant::now(),
             dirty: Vec::new(),
+            keyframes_owed: false,
         }
     }
 
@@ -279,6 +286,7 @@ impl Engine {
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
+            self.request_owed_keyframes();
             let mut periodic = false;
             if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
                 self.silence_checked = now;
@@ -301,6 +309,28 @@ impl Engine {
                 // The periodic work may have touched any peer.
                 self.touch_all();
             }
+        }
+    }
+
+    /// Asks again for the keyframes that were refused for coming too soon; those still too
+    /// soon stay owed.
+    fn request_owed_keyframes(&mut self) {
+        if !std::mem::take(&mut self.keyframes_owed) {
+            return;
+        }
+        let owed: Vec<(TrackId, Option<Rid>)> = self
+            .tracks
+            .iter_mut()
+            .flat_map(|(track, source)| {
+                source
+                    .keyframe_owed
+                    .drain()
+                    .map(|layer| (*track, layer))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (track, layer) in owed {
+            self.request_layer_keyframe(track, layer);
         }
     }
 
@@ -797,6 +827,8 @@ impl Engine {
             .get(&layer)
             .is_some_and(|last| now.duration_since(*last) < KEYFRAME_REQUEST_INTERVAL)
         {
+            source.keyframe_owed.insert(layer);
+            self.keyframes_owed = true;
             return;
         }
         let Some(publisher) = self.peers.get_mut(&source.publisher) else {
@@ -920,10 +952,16 @@ impl Engine {
             }
             self.remove(key);
         }
+        // Owed keyframe requests are retried soon (within a fifth of the interval).
+        let first_wake = if self.keyframes_owed {
+            now + KEYFRAME_REQUEST_INTERVAL / 5
+        } else {
+            now + IDLE_WAKE
+        };
         self.peers
             .values()
             .map(|peer| peer.next_timeout)
-            .fold(now + IDLE_WAKE, Instant::min)
+            .fold(first_wake, Instant::min)
     }
 
     /// Polls peer `key` until str0m has nothing more to do now; a closed peer goes to `dead`.
@@ -967,6 +1005,26 @@ impl Engine {
 
     fn event(&mut self, key: PeerKey, event: Event) {
         match event {
+            Event::Connected => {
+                // Keyframes asked for while the connection was being set up went nowhere:
+                // ask again for every video this peer may receive.
+                let tracks: Vec<TrackId> = self
+                    .peers
+                    .get(&key)
+                    .map(|peer| {
+                        peer.outgoing
+                            .iter()
+                            .filter(|(track, state)| {
+                                matches!(state, Outgoing::Open(_)) && peer.allowed.contains(track)
+                            })
+                            .map(|(track, _)| *track)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for track in tracks {
+                    self.request_keyframe(track);
+                }
+            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     tracing::info!("media peer lost ICE connectivity: closed");
@@ -1068,6 +1126,7 @@ impl Engine {
                 mid,
                 kind,
                 last_keyframe_request: HashMap::new(),
+                keyframe_owed: HashSet::new(),
                 nack_on: false,
                 layers,
                 layer_bytes: HashMap::new(),
