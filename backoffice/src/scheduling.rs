@@ -361,20 +361,41 @@ fn letter(
     (subject, body)
 }
 
-/// Queues `kind` for every attendee with an address (invitation-like kinds with their new
-/// link, and reminders); returns what each attendee got.
-#[allow(clippy::too_many_arguments)]
-async fn notify(
-    tx: &mut AnyConnection,
-    actor: &Actor,
+/// Who sends a notice, and when.
+struct Sender<'a> {
+    actor: &'a Actor,
     now: UnixMillis,
-    context: &Context<'_>,
-    facts: &MeetingFacts<'_>,
+    context: &'a Context<'a>,
+}
+
+/// What is sent about a meeting, to whom.
+struct Notice<'a> {
     kind: MailKind,
     room: RoomId,
-    attendees: &[(Attendee, ParticipantId)],
-    reason: Option<&str>,
+    attendees: &'a [(Attendee, ParticipantId)],
+    /// Why the meeting was cancelled.
+    reason: Option<&'a str>,
+}
+
+/// Queues the notice's kind for every attendee with an address (invitation-like kinds with
+/// their new link, and reminders); returns what each attendee got.
+async fn notify(
+    tx: &mut AnyConnection,
+    sender: &Sender<'_>,
+    facts: &MeetingFacts<'_>,
+    notice: &Notice<'_>,
 ) -> Result<Vec<Invited>, ScheduleError> {
+    let Sender {
+        actor,
+        now,
+        context,
+    } = *sender;
+    let Notice {
+        kind,
+        room,
+        attendees,
+        reason,
+    } = *notice;
     let summary = facts.summary();
     let mut invited = Vec::with_capacity(attendees.len());
     for (attendee, member) in attendees {
@@ -719,18 +740,18 @@ pub async fn schedule_online(
         }
     };
     let facts = known.meeting((&meeting_id, 0), case_id, (starts_at, ends_at));
-    let invited = notify(
-        &mut tx,
+    let notice = Notice {
+        kind: MailKind::Invitation,
+        room,
+        attendees: &members,
+        reason: None,
+    };
+    let sender = Sender {
         actor,
         now,
         context,
-        &facts,
-        MailKind::Invitation,
-        room,
-        &members,
-        None,
-    )
-    .await?;
+    };
+    let invited = notify(&mut tx, &sender, &facts, &notice).await?;
     tx.commit().await?;
     Ok(Scheduled {
         meeting_id,
@@ -856,18 +877,18 @@ pub async fn reschedule(
     audit::record(&mut tx, actor, now, record).await?;
     let members = members_of(&mut tx, room, attendees).await?;
     let facts = known.meeting((id, sequence), &case_id, (starts_at, ends_at));
-    let invited = notify(
-        &mut tx,
+    let notice = Notice {
+        kind: MailKind::Rescheduled,
+        room,
+        attendees: &members,
+        reason: None,
+    };
+    let sender = Sender {
         actor,
         now,
         context,
-        &facts,
-        MailKind::Rescheduled,
-        room,
-        &members,
-        None,
-    )
-    .await?;
+    };
+    let invited = notify(&mut tx, &sender, &facts, &notice).await?;
     tx.commit().await?;
     Ok(Scheduled {
         meeting_id: id.to_owned(),
@@ -938,18 +959,18 @@ pub async fn cancel(
             .collect();
         let members = members_of(&mut tx, room, invited).await?;
         let facts = known.meeting((id, sequence), &case_id, (stored.starts_at, stored.ends_at));
-        notify(
-            &mut tx,
+        let notice = Notice {
+            kind: MailKind::Cancelled,
+            room,
+            attendees: &members,
+            reason: Some(reason),
+        };
+        let sender = Sender {
             actor,
             now,
             context,
-            &facts,
-            MailKind::Cancelled,
-            room,
-            &members,
-            Some(reason),
-        )
-        .await?;
+        };
+        notify(&mut tx, &sender, &facts, &notice).await?;
     }
     tx.commit().await?;
     Ok(())
