@@ -740,21 +740,33 @@ pub async fn schedule_online(
         }
     };
     let facts = known.meeting((&meeting_id, 0), case_id, (starts_at, ends_at));
-    let notice = Notice {
-        kind: MailKind::Invitation,
-        room,
-        attendees: &members,
-        reason: None,
-    };
     let sender = Sender {
         actor,
         now,
         context,
     };
-    let invited = notify(&mut tx, &sender, &facts, &notice).await?;
+    let invitations = (MailKind::Invitation, room, members.as_slice());
+    invite_and_commit(tx, &sender, &facts, invitations).await
+}
+
+/// Gives every attendee of the meeting of `facts` a new link in a mail of `kind`, commits, and
+/// says who was invited (scheduling and moving end alike).
+async fn invite_and_commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    sender: &Sender<'_>,
+    facts: &MeetingFacts<'_>,
+    (kind, room, attendees): (MailKind, RoomId, &[(Attendee, ParticipantId)]),
+) -> Result<Scheduled, ScheduleError> {
+    let notice = Notice {
+        kind,
+        room,
+        attendees,
+        reason: None,
+    };
+    let invited = notify(&mut tx, sender, facts, &notice).await?;
     tx.commit().await?;
     Ok(Scheduled {
-        meeting_id,
+        meeting_id: facts.id.to_owned(),
         room_id: room,
         invited,
     })
@@ -877,24 +889,13 @@ pub async fn reschedule(
     audit::record(&mut tx, actor, now, record).await?;
     let members = members_of(&mut tx, room, attendees).await?;
     let facts = known.meeting((id, sequence), &case_id, (starts_at, ends_at));
-    let notice = Notice {
-        kind: MailKind::Rescheduled,
-        room,
-        attendees: &members,
-        reason: None,
-    };
     let sender = Sender {
         actor,
         now,
         context,
     };
-    let invited = notify(&mut tx, &sender, &facts, &notice).await?;
-    tx.commit().await?;
-    Ok(Scheduled {
-        meeting_id: id.to_owned(),
-        room_id: room,
-        invited,
-    })
+    let moved = (MailKind::Rescheduled, room, members.as_slice());
+    invite_and_commit(tx, &sender, &facts, moved).await
 }
 
 /// Cancels meeting `id` with `reason`: its unsent mail is withdrawn and every attendee of an
