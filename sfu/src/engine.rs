@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use rooms::{ParticipantId, RoomId, TrackId, TrackKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
@@ -188,6 +190,10 @@ struct Peer {
     egress_counted: HashMap<(Mid, Option<Rid>), u64>,
     /// When str0m wants this peer's next `Input::Timeout` (from its last `Output::Timeout`).
     next_timeout: Instant,
+    /// The m-line and layer of each incoming SSRC (looked up once).
+    sources: HashMap<Ssrc, (Mid, Option<Rid>)>,
+    /// How the packets of each track this peer receives are renumbered for it.
+    renumbering: HashMap<TrackId, Renumbering>,
 }
 
 impl Peer {
@@ -514,6 +520,9 @@ impl Engine {
                 peer.rtc.disconnect();
             }
         }
+        // In RTP mode str0m holds one received packet until it is polled: poll now, before
+        // the next datagram (a closed peer stays dirty and is removed by `poll_all`).
+        self.drain(key, &mut Vec::new());
     }
 
     fn command(&mut self, command: Command) {
@@ -574,6 +583,8 @@ impl Engine {
         if !self.peers.contains_key(&key) {
             let mut rtc = Rtc::builder()
                 .set_ice_lite(true)
+                // Packets are forwarded as they come, not re-packetised frames.
+                .set_rtp_mode(true)
                 .clear_codecs()
                 .enable_opus(true, false)
                 .enable_vp8(true)
@@ -624,6 +635,8 @@ impl Engine {
                     clear_since: None,
                     egress_counted: HashMap::new(),
                     next_timeout: Instant::now(),
+                    sources: HashMap::new(),
+                    renumbering: HashMap::new(),
                 },
             );
         }
@@ -733,6 +746,11 @@ impl Engine {
                     Some(_) => {}
                 }
             }
+            for stopped in peer.allowed.difference(&now_allowed) {
+                if let Some(renumbering) = peer.renumbering.get_mut(stopped) {
+                    renumbering.pause();
+                }
+            }
             peer.allowed = now_allowed;
         }
         for track in keyframes {
@@ -834,13 +852,13 @@ impl Engine {
         let Some(publisher) = self.peers.get_mut(&source.publisher) else {
             return;
         };
-        if let Some(mut writer) = publisher.rtc.writer(source.mid) {
-            if writer
-                .request_keyframe(layer, KeyframeRequestKind::Pli)
-                .is_ok()
-            {
-                source.last_keyframe_request.insert(layer, now);
-            }
+        if let Some(stream) = publisher
+            .rtc
+            .direct_api()
+            .stream_rx_by_mid(source.mid, layer)
+        {
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            source.last_keyframe_request.insert(layer, now);
         }
         self.dirty.push(source.publisher);
     }
@@ -966,6 +984,9 @@ impl Engine {
 
     /// Polls peer `key` until str0m has nothing more to do now; a closed peer goes to `dead`.
     fn drain(&mut self, key: PeerKey, dead: &mut Vec<PeerKey>) {
+        let now = Instant::now();
+        // Whether the peer was given its due timeout during this drain.
+        let mut timed_out = false;
         while let Some(peer) = self.peers.get_mut(&key) {
             if !peer.rtc.is_alive() {
                 if !dead.contains(&key) {
@@ -982,6 +1003,15 @@ impl Engine {
                 }
             };
             match output {
+                // Packets just written are sent on the next timeout, which str0m wants at
+                // once: given now rather than after another turn of the task's loop.
+                Output::Timeout(at) if at <= now && !timed_out => {
+                    timed_out = true;
+                    if let Err(error) = peer.rtc.handle_input(Input::Timeout(now)) {
+                        tracing::warn!(%error, "media timeout failed: peer closed");
+                        peer.rtc.disconnect();
+                    }
+                }
                 Output::Timeout(at) => {
                     peer.next_timeout = at;
                     return;
@@ -1060,7 +1090,7 @@ impl Engine {
                     _ => {}
                 }
             }
-            Event::MediaData(data) => self.forward(key, data),
+            Event::RtpPacket(packet) => self.forward(key, packet),
             Event::MediaIngressStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.ingress
@@ -1183,42 +1213,79 @@ impl Engine {
         }
     }
 
-    /// Writes a publisher's frame to every peer the room's plan lets receive it.
-    fn forward(&mut self, from: PeerKey, data: MediaData) {
-        let Some(track) = self
-            .peers
-            .get(&from)
-            .and_then(|peer| peer.published.get(&data.mid))
-            .copied()
-        else {
+    /// Forwards a publisher's RTP packet to every peer the room's plan lets receive it,
+    /// renumbered for each (see [`Renumbering`]).
+    fn forward(&mut self, from: PeerKey, packet: RtpPacket) {
+        let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
-        self.ask_for_losses(track);
-        if let Some(source) = self.tracks.get_mut(&track) {
-            if let Some(rid) = data.rid {
-                *source.layer_bytes.entry(rid).or_default() += data.data.len() as u64;
-            }
-            if let Some(level) = data.ext_vals.audio_level {
-                // RFC 6464: the level is in -dBov, 0 the loudest, 127 silence.
-                let silent = data.ext_vals.voice_activity == Some(false);
-                let loudness = if silent {
-                    0.0
-                } else {
-                    127.0 - f32::from(level.unsigned_abs().min(127))
+        let ssrc = packet.header.ssrc;
+        let (mid, rid) = match publisher.sources.get(&ssrc) {
+            Some(known) => *known,
+            None => {
+                let mut api = publisher.rtc.direct_api();
+                let Some(stream) = api.stream_rx(&ssrc) else {
+                    return;
                 };
-                source.loudness = 0.8 * source.loudness + 0.2 * loudness;
+                let known = (stream.mid(), stream.rid());
+                publisher.sources.insert(ssrc, known);
+                known
             }
+        };
+        let Some(track) = publisher.published.get(&mid).copied() else {
+            return;
+        };
+        let params = publisher
+            .rtc
+            .codec_config()
+            .find(|params| params.pt() == packet.header.payload_type)
+            .copied();
+        self.ask_for_losses(track);
+        let Some(source) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        if let Some(rid) = rid {
+            *source.layer_bytes.entry(rid).or_default() += packet.payload.len() as u64;
         }
+        let header = &packet.header.ext_vals;
+        if let Some(level) = header.audio_level {
+            // RFC 6464: the level is in -dBov, 0 the loudest, 127 silence.
+            let silent = header.voice_activity == Some(false);
+            let loudness = if silent {
+                0.0
+            } else {
+                127.0 - f32::from(level.unsigned_abs().min(127))
+            };
+            source.loudness = 0.8 * source.loudness + 0.2 * loudness;
+        }
+        let video = source.kind != TrackKind::Audio;
+        // Audio can start anywhere; video on the first packet of a keyframe.
+        let starts_keyframe = !video
+            || Vp8Descriptor::parse(&packet.payload)
+                .is_ok_and(|descriptor| descriptor.starts_keyframe(&packet.payload));
+        let source_packet = SourcePacket {
+            ssrc,
+            seq_no: packet.seq_no,
+            time: packet.header.timestamp,
+            starts_keyframe,
+            clock_rate: if video { 90_000 } else { 48_000 },
+            arrival: packet.timestamp,
+        };
+        // Only what receivers use is passed on (not the publisher's mid, rid or transport
+        // sequence numbers).
+        let ext_vals = ExtensionValues {
+            audio_level: header.audio_level,
+            voice_activity: header.voice_activity,
+            video_orientation: header.video_orientation,
+            ..ExtensionValues::default()
+        };
         let Some(plan) = self.plans.get(from.room) else {
             return;
         };
         let Some(entry) = plan.tracks().iter().find(|entry| entry.track == track) else {
             return;
         };
-        if !data.contiguous {
-            self.request_layer_keyframe(track, data.rid);
-        }
-        // Layers receivers wait to switch to: they need a keyframe.
+        // Layers (or streams) receivers wait for a keyframe of.
         let mut waiting = Vec::new();
         for receiver in &entry.receivers {
             let key = PeerKey {
@@ -1228,35 +1295,54 @@ impl Engine {
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
-            let Some(Outgoing::Open(mid)) = peer.outgoing.get(&track).copied() else {
+            let Some(Outgoing::Open(out_mid)) = peer.outgoing.get(&track).copied() else {
                 continue;
             };
-            if data.rid.is_some() {
+            if rid.is_some() {
                 let choice = peer.layers.entry(track).or_default();
-                if choice.current != data.rid {
+                if choice.current != rid {
                     // Switch layers only on a keyframe of the wanted one; until it comes,
                     // keep asking (at most every 250 ms) and forward the current layer.
-                    let wanted = choice.target.is_none_or(|target| Some(target) == data.rid);
-                    if !(wanted && data.is_keyframe()) {
+                    let wanted = choice.target.is_none_or(|target| Some(target) == rid);
+                    if !(wanted && starts_keyframe) {
                         if wanted {
-                            waiting.push(data.rid);
+                            waiting.push(rid);
                         }
                         continue;
                     }
-                    choice.current = data.rid;
-                    choice.target = data.rid;
+                    choice.current = rid;
+                    choice.target = rid;
                 }
             }
-            let Some(writer) = peer.rtc.writer(mid) else {
+            let (seq_no, time) = match peer
+                .renumbering
+                .entry(track)
+                .or_default()
+                .map(source_packet)
+            {
+                Verdict::Send { seq_no, time } => (seq_no, time),
+                Verdict::Stale => continue,
+                Verdict::NeedsKeyframe => {
+                    waiting.push(rid);
+                    continue;
+                }
+            };
+            let Some(pt) = params
+                .and_then(|params| peer.rtc.codec_config().match_params(params))
+                .map(|params| params.pt())
+            else {
                 continue;
             };
-            let Some(pt) = writer.match_params(data.params) else {
+            let mut api = peer.rtc.direct_api();
+            let Some(stream) = api.stream_tx_by_mid(out_mid, None) else {
                 continue;
             };
-            if let Err(error) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                tracing::warn!(%error, "media write failed: peer closed");
-                peer.rtc.disconnect();
-            }
+            stream.write_rtp(
+                RtpWrite::new(pt, seq_no, time, packet.timestamp, packet.payload.clone())
+                    .marker(packet.header.marker)
+                    .ext_vals(ext_vals.clone())
+                    .nackable(video),
+            );
             self.dirty.push(key);
         }
         waiting.dedup();

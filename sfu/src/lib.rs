@@ -24,6 +24,7 @@
 //! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
 
 mod engine;
+mod rewrite;
 mod tcp;
 
 use std::collections::HashMap;

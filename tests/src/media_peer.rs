@@ -409,6 +409,37 @@ pub struct RemoteTrackStats {
     pub packets_by_layer: BTreeMap<Layer, u64>,
     /// The layer named in the probe of the last packet (`None` when it was not simulcast).
     pub layer: Option<Layer>,
+    /// Packets that broke the track's RTP numbering: a sequence number more than
+    /// [`SEQUENCE_JUMP`] away from the highest one so far, or a newer packet with an older
+    /// timestamp. A receiver sees one continuous stream even when what the SFU forwards on the
+    /// track changes (another simulcast layer, a pause for a caucus).
+    pub discontinuities: u64,
+    /// The highest sequence number so far and its timestamp.
+    highest: Option<(u16, u32)>,
+}
+
+/// How far a sequence number may be from the highest one so far, forward (packets lost) or
+/// backward (reordered, retransmitted), and still belong to the same run.
+pub const SEQUENCE_JUMP: u16 = 64;
+
+impl RemoteTrackStats {
+    fn on_numbering(&mut self, seq: u16, timestamp: u32) {
+        let Some((highest, highest_timestamp)) = self.highest else {
+            self.highest = Some((seq, timestamp));
+            return;
+        };
+        let ahead = seq.wrapping_sub(highest);
+        if ahead != 0 && ahead < 0x8000 {
+            // Reinterpreting the wrapped difference as signed tells earlier from later.
+            let earlier = (timestamp.wrapping_sub(highest_timestamp) as i32) < 0;
+            if ahead > SEQUENCE_JUMP || earlier {
+                self.discontinuities += 1;
+            }
+            self.highest = Some((seq, timestamp));
+        } else if highest.wrapping_sub(seq) > SEQUENCE_JUMP {
+            self.discontinuities += 1;
+        }
+    }
 }
 
 /// What arrived from one publisher's source, across every track that carried it.
@@ -1357,6 +1388,8 @@ impl Received {
                 packets_by_tag: BTreeMap::new(),
                 packets_by_layer: BTreeMap::new(),
                 layer: None,
+                discontinuities: 0,
+                highest: None,
             },
         });
         self.tracks.len() - 1
@@ -1376,6 +1409,7 @@ impl Received {
         let inspected = inspect_payload(track.stats.kind, payload);
         let stats = &mut track.stats;
         stats.ssrc = packet.header.ssrc;
+        stats.on_numbering(packet.header.sequence_number, packet.header.timestamp);
         stats.packets += 1;
         stats.bytes += payload.len() as u64;
         stats.first_packet_at.get_or_insert(now);

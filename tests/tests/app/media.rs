@@ -64,6 +64,19 @@ fn by_name<'a>(participants: &'a [Participant], name: &str) -> &'a Participant {
 }
 
 /// packets[receiver][publisher] now.
+/// Asserts that every track every participant receives kept one continuous RTP numbering.
+fn assert_continuous(participants: &[Participant]) {
+    for participant in participants {
+        for track in participant.peer.stats() {
+            assert_eq!(
+                track.discontinuities, 0,
+                "{} saw the numbering of track {} jump",
+                participant.name, track.track_id
+            );
+        }
+    }
+}
+
 fn counts(participants: &[Participant]) -> HashMap<(String, String), u64> {
     let mut counts = HashMap::new();
     for receiver in participants {
@@ -187,6 +200,8 @@ async fn a_caucus_cuts_media_at_once_and_the_plenary_brings_it_back_with_a_keyfr
             );
         }
     }
+    // Paused and resumed, each track went on with the next sequence number.
+    assert_continuous(&participants);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,6 +458,9 @@ async fn each_receiver_gets_the_simulcast_layer_its_tile_and_bandwidth_allow() {
         keyframe.saturating_duration_since(asked)
     );
     assert!(keyframe.saturating_duration_since(asked) < Duration::from_millis(500));
+    // Layers have their own numbering: each receiver still saw one continuous stream.
+    keep_negotiating(&mut participants, Duration::from_millis(300)).await;
+    assert_continuous(&participants);
 }
 
 /// Waits until `participant` is told that `speaker` speaks; panics after a while.
