@@ -251,7 +251,7 @@ pub async fn set(
         return Ok(());
     }
     let organism_key = organism.unwrap_or("");
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO role_permissions (organism_key, role, permission, allowed) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (organism_key, role, permission) \

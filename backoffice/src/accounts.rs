@@ -121,7 +121,7 @@ pub async fn create_user(
     let one_time = OneTimePassword::generate();
     let hash = password::hash(one_time.reveal().to_owned()).await?;
     let id = uuid::Uuid::now_v7().to_string();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO users (id, organism_id, username, display_name, role, password_hash, \
          must_change_password, failed_logins, active, created_at, updated_at) \
@@ -260,7 +260,7 @@ pub async fn authenticate(
         },
         ip: actor_ip.map(str::to_owned),
     };
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     if matches && user.active {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user.id.as_str())
@@ -401,7 +401,7 @@ async fn store_password(
     one_time: bool,
     action: &str,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, \
          locked_until = NULL, updated_at = $3 WHERE id = $4",

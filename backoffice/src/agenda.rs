@@ -76,7 +76,7 @@ pub async fn add_place(
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     let inserted = sqlx::query(
         "INSERT INTO meeting_places (id, organism_id, sede, room) VALUES ($1, $2, $3, $4)",
     )
@@ -174,7 +174,7 @@ pub async fn schedule(
     now: UnixMillis,
     meeting: &NewMeeting<'_>,
 ) -> Result<String, AgendaError> {
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     let id = schedule_in(&mut tx, db.backend(), actor, now, meeting).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
@@ -298,7 +298,7 @@ pub async fn issue_feed(
         return Err(StoreError::NotFound.into());
     }
     let token = InviteToken::generate();
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     sqlx::query("DELETE FROM mediator_feeds WHERE mediator_id = $1")
         .bind(mediator)
         .execute(&mut *tx)

@@ -66,7 +66,7 @@ async fn record(
     document: &CaseDocument,
 ) -> Result<(), StoreError> {
     let size = i64::try_from(document.size).map_err(|_| StoreError::Invalid("file size"))?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO case_documents (id, case_id, name, media_type, size_bytes, sha256, \
          shareable, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -437,7 +437,7 @@ pub async fn update(
     details: Details,
 ) -> Result<Details, RecordError> {
     let details = details.checked()?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Written first (a no-op update), so the row is locked before it is read.
     let locked = sqlx::query(
         "UPDATE cases SET title = title WHERE id = $1 \
@@ -589,7 +589,7 @@ pub async fn add_participant(
     case_id: &str,
     new: &NewParticipant<'_>,
 ) -> Result<String, RecordError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let case: Option<String> = sqlx::query_scalar(
         "SELECT id FROM cases WHERE id = $1 \
          AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
@@ -715,7 +715,7 @@ pub async fn remove_participant(
     case_id: &str,
     participant: &str,
 ) -> Result<(), RecordError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let removed = sqlx::query(
         "UPDATE case_parties SET removed_at = $1 WHERE case_id = $2 AND removed_at IS NULL \
          AND (id = $3 OR represents = $3)",
@@ -780,7 +780,7 @@ pub async fn add_entry(
         return Err(RecordError::Invalid("la data va scritta come AAAA-MM-GG"));
     }
     let id = uuid::Uuid::now_v7().to_string();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO case_ledger (id, case_id, direction, amount_cents, description, on_date, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

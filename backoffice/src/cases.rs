@@ -56,7 +56,7 @@ pub async fn create_minimal(
     if title.is_empty() {
         return Err(StoreError::Invalid("case title"));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let case = insert(&mut tx, actor, now, organism_id, reference, title, None).await?;
     tx.commit().await?;
     Ok(case)
@@ -76,7 +76,7 @@ pub async fn register(
     if title.is_empty() {
         return Err(StoreError::Invalid("case title"));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // The first statement writes: the counter row stays locked until commit, and SQLite takes
     // its write lock at once (no read-then-write upgrade to fail under contention).
     let number: i64 = sqlx::query_scalar(

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
 
 use crate::StoreError;
 
@@ -105,6 +105,18 @@ impl Db {
                 .iter()
                 .any(|(version,)| *version == migration.version)
         })
+    }
+
+    /// Begins a transaction, for work that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails at once
+    /// with "database is locked" when another connection wrote in between (waiting would not
+    /// help: its snapshot is stale), whereas an immediate one waits its turn (the busy timeout,
+    /// 5 s). PostgreSQL begins as usual.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// The connection pool, for the repositories of this crate and for test assertions.

@@ -100,7 +100,7 @@ pub async fn issue(
     member_id: ParticipantId,
     email: Option<&str>,
 ) -> Result<InviteToken, StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let token = issue_in(&mut tx, actor, now, room_id, member_id, email).await?;
     tx.commit().await?;
     Ok(token)
@@ -207,7 +207,7 @@ pub async fn revoke(
 ) -> Result<(), StoreError> {
     let room = to_bigint(room_id.get(), "room id")?;
     let member = to_bigint(member_id.get(), "member id")?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let revoked = sqlx::query(
         "UPDATE room_invites SET revoked_at = $1 \
          WHERE room_id = $2 AND member_id = $3 AND revoked_at IS NULL",

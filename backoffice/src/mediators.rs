@@ -129,7 +129,7 @@ pub async fn add(
         return Err(MediatorError::Invalid("indirizzo e-mail non valido"));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     sqlx::query(
         "INSERT INTO mediators (id, organism_id, display_name, subjects, active, created_at, \
          email, user_id) VALUES ($1, $2, $3, $4, 1, $5, $6, $7)",
@@ -201,7 +201,7 @@ pub async fn add_unavailability(
             "il periodo finisce prima di cominciare",
         ));
     }
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     if !of_organism(&mut tx, organism, id).await? {
         return Err(MediatorError::NotFound);
     }
@@ -234,7 +234,7 @@ pub async fn add_conflict(
     organism: Option<&str>,
     (id, person): (&str, &str),
 ) -> Result<(), MediatorError> {
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     let person_known: Option<String> = sqlx::query_scalar(
         "SELECT id FROM people WHERE id = $1 \
          AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
@@ -383,7 +383,7 @@ pub async fn appoint(
     case_id: &str,
     (mediator, reason, overridden): (&str, &str, bool),
 ) -> Result<(), MediatorError> {
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     sqlx::query(
         "INSERT INTO case_appointments (case_id, mediator_id, appointed_at, reason, overridden) \
          VALUES ($1, $2, $3, $4, $5)",

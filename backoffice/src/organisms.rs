@@ -23,7 +23,7 @@ pub async fn ensure_demo(db: &Db, now: UnixMillis) -> Result<Organism, StoreErro
     let id = uuid::Uuid::now_v7().to_string();
     let name = "Organismo di mediazione dimostrativo";
     let kind = "organismo_mediazione";
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO organisms (id, name, kind, is_demo, created_at) VALUES ($1, $2, $3, 1, $4)",
     )

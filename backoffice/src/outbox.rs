@@ -354,7 +354,7 @@ pub async fn retry(
     organism_id: Option<&str>,
     id: &str,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let found = sqlx::query(
         "SELECT kind, state, attempts FROM outbox WHERE id = $1 \
          AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
@@ -715,7 +715,7 @@ async fn record_outcome<'q>(
     action: &str,
     mut changes: Vec<Change>,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let updated = update.execute(&mut *tx).await?.rows_affected();
     if updated != 1 {
         // The lease ran out during the send and another worker took the mail: it will record

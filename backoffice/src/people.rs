@@ -298,7 +298,7 @@ pub async fn merge(
             Some(_) => {}
         }
     }
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     let updated = sqlx::query(
         "UPDATE people SET merged_into = $1, merged_at = $2 WHERE id = $3 AND merged_into IS NULL",
     )
@@ -435,7 +435,7 @@ pub async fn create(
                 .map(|code| code.as_str().to_owned())
         });
     let canonical = checked.fiscal_code.as_ref().map(CodiceFiscale::canonical);
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
     sqlx::query(
         "INSERT INTO people (id, organism_id, kind, given_name, family_name, company_name, \
          fiscal_code, fiscal_code_canonical, vat_number, birth_date, email, pec, phone, \

@@ -142,7 +142,7 @@ async fn record(
     file: &RoomFile,
 ) -> Result<(), StoreError> {
     let room_id = to_bigint(room.get(), "room id")?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO room_files (id, room_id, member_id, name, media_type, size_bytes, sha256, \
          uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

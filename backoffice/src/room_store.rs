@@ -69,7 +69,7 @@ pub async fn create_room(
             return Err(StoreError::AlreadyExists("room"));
         }
         let snapshot = new_snapshot(&case, now, settings, &[])?;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let inserted = insert_room(&mut tx, actor, now, &case.id, &snapshot).await;
         let inserted = match inserted {
             Ok(()) => tx.commit().await.map_err(StoreError::from),
@@ -203,9 +203,7 @@ pub async fn save(
     audit_record: Option<NewRecord<'_>>,
 ) -> Result<(), StoreError> {
     let room = RoomRow::new(snapshot)?;
-    let mut tx = db.pool().begin().await?;
-    // Written first: on SQLite the transaction takes the write lock at once instead of
-    // upgrading a read lock, which a concurrent writer could refuse.
+    let mut tx = db.begin().await?;
     let updated = sqlx::query(
         "UPDATE rooms SET case_ref = $1, created_at = $2, lifetime_ms = $3, capacity = $4, \
          auto_admit = $5, hold_when_no_mediator = $6, next_session = $7, next_post = $8 \
@@ -237,7 +235,7 @@ pub async fn save(
 /// for an unknown room.
 pub async fn load(db: &Db, room_id: RoomId) -> Result<Option<RoomSnapshot>, StoreError> {
     let id = to_bigint(room_id.get(), "room id")?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
         // One consistent view across the reads below, even while the room is being saved.
         // (A SQLite transaction reads one snapshot of the database already.)
@@ -339,7 +337,7 @@ pub async fn link_user(
     member_id: ParticipantId,
     user_id: &str,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     link_user_in(&mut tx, actor, now, room_id, member_id, user_id).await?;
     tx.commit().await?;
     Ok(())

@@ -179,7 +179,7 @@ pub async fn record_member(
     attendee: &Attendee,
     member: ParticipantId,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     insert_member_key(&mut tx, room, &attendee.key, member).await?;
     if let Some(user) = &attendee.user_id {
         room_store::link_user_in(&mut tx, actor, now, room, member, user).await?;
@@ -688,7 +688,7 @@ pub async fn schedule_online(
     let known = case_facts(db, context, case_id).await?;
     let attendees = attendees(db, case_id).await?;
     let existing_room = room_store::room_for_case(db, case_id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let meeting = NewMeeting {
         case_id,
         starts_at,
@@ -843,7 +843,7 @@ pub async fn reschedule(
     let room = room_store::room_for_case(db, &case_id)
         .await?
         .ok_or(ScheduleError::NotFound)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let stored = lock_meeting(&mut tx, context, id).await?;
     if !stored.online {
         return Err(ScheduleError::Invalid(
@@ -928,7 +928,7 @@ pub async fn cancel(
         Err(ScheduleError::Invalid(_)) => Vec::new(),
         Err(error) => return Err(error),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let stored = lock_meeting(&mut tx, context, id).await?;
     let sequence = stored.sequence.saturating_add(1);
     sqlx::query(

@@ -103,7 +103,7 @@ pub async fn end(
     now: UnixMillis,
     token: &SessionToken,
 ) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let user_id: Option<String> =
         sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
             .bind(token.hash())

@@ -14,7 +14,7 @@ pub async fn secret(db: &Db, name: &str, now: UnixMillis) -> Result<Vec<u8>, Sto
     }
     let mut fresh = [0_u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut fresh);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
     )

@@ -133,7 +133,8 @@ pub async fn negotiate_until(
         }
         assert!(
             Instant::now() < deadline,
-            "media did not settle within {within:?}"
+            "media did not settle within {within:?}; packets received per track:\n{}",
+            received_per_track(participants)
         );
     }
 }
@@ -146,6 +147,23 @@ pub async fn keep_negotiating(participants: &mut [Participant], window: Duration
             participant.negotiate(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// One line per participant: the packets of each track it receives, by sender and kind.
+fn received_per_track(participants: &[Participant]) -> String {
+    participants
+        .iter()
+        .map(|participant| {
+            let tracks: Vec<String> = participant
+                .peer
+                .stats()
+                .iter()
+                .map(|track| format!("{} {:?} {}", track.stream_id, track.kind, track.packets))
+                .collect();
+            format!("{}: {}", participant.name, tracks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! most). `shareable=false` keeps it for the mediator only. 201 `{ id, name, media_type, size,
 //! sha256, shareable }`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::ApiUser;
 use crate::error::ApiError;
-use crate::room_files_api::upload_error;
+use crate::room_files_api::{upload_error, FileBody};
 use crate::rooms_api::ApiQuery;
 use crate::state::AppState;
 
@@ -30,7 +29,7 @@ pub async fn add(
     ApiUser(current): ApiUser,
     Path(case): Path<String>,
     ApiQuery(query): ApiQuery<NewDocument>,
-    body: Bytes,
+    FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCaseFiles)?;
     crate::cases_api::own_case(&state, &current, &case).await?;

@@ -15,7 +15,8 @@
 //!   201 as for an upload, then shared with `share_file` like any other.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -50,14 +51,50 @@ async fn member(
         .map_err(|_| ApiError(AppError::Unauthenticated))
 }
 
+/// The room and member whose link token the request carries, as an extractor: placed before
+/// the query and the body, so that a caller without a valid token gets 401 whatever else is
+/// wrong with the request.
+pub struct LinkMember(RoomId, ParticipantId);
+
+impl FromRequestParts<AppState> for LinkMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (room, member) = member(state, &parts.headers).await?;
+        Ok(LinkMember(room, member))
+    }
+}
+
+/// An uploaded file's bytes. A body over the route's limit is refused like any file too large
+/// (413 `too_large`, JSON, in Italian), not with the framework's plain-text answer.
+pub struct FileBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FileBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(FileBody)
+            .map_err(|rejection| {
+                ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        max_bytes: MAX_ROOM_FILE_BYTES,
+                    }
+                } else {
+                    AppError::BadRequest("Il file non è arrivato per intero.".to_owned())
+                })
+            })
+    }
+}
+
 /// `POST /api/v1/room-files?name=NAME`.
 pub async fn upload(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    LinkMember(room, member): LinkMember,
     ApiQuery(query): ApiQuery<UploadQuery>,
-    body: Bytes,
+    FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {
-    let (room, member) = member(&state, &headers).await?;
     let stored = room_files::upload(
         &state.db,
         &state.files,
@@ -170,11 +207,10 @@ pub async fn copy_case_document(
 /// `GET /api/v1/room-files/{id}`.
 pub async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    LinkMember(room, member): LinkMember,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let reader = member(&state, &headers).await?;
-    let (file, bytes) = room_files::read(&state.db, &state.files, reader, &id)
+    let (file, bytes) = room_files::read(&state.db, &state.files, (room, member), &id)
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(inline_file(&file.media_type, bytes)?)

@@ -224,6 +224,11 @@ fn summary(label: &str, samples: &mut [Duration]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    // Errors of the in-process server are printed (a failed request says why).
+    web::telemetry::init_logging(&web::config::Config {
+        log_level: "error".to_owned(),
+        ..web::config::Config::default()
+    });
     let app = spawn_app_with(Backend::Sqlite, |config| {
         config.log_level = "error".to_owned()
     })

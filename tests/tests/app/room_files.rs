@@ -59,7 +59,19 @@ both_backends! {
         let (status, _) = upload(&app, setup.link("party_a"), "vuoto.pdf", b"").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, body) = upload(&app, setup.link("party_a"), "enorme.pdf", &vec![b'%'; 20 * 1024 * 1024 + 1]).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{body}");
+        // Over the route's body limit: refused before the upload code runs, in the same words.
+        let (status, body) = upload(&app, setup.link("party_a"), "enorme.pdf", &vec![b'%'; 21 * 1024 * 1024]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{body}");
+        // Without a valid token the answer is 401, whatever else is wrong (here: no name).
+        let response = Client::new()
+            .post(format!("{}/api/v1/room-files", app.address))
+            .bearer_auth("A".repeat(43))
+            .body(PDF.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_files").fetch_one(app.db.pool()).await.expect("count");
         assert_eq!(stored, 0, "a refused upload stores nothing");
 

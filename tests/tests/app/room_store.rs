@@ -447,6 +447,30 @@ both_backends! {
         assert_eq!(occurrences(&actions, "room.caucus_started"), 2);
     }
 
+    async fn links_issued_all_at_once_are_all_issued(db: TestDb) {
+        // Issuing a link reads (is the member in the room?) before it writes. On SQLite a
+        // transaction that began deferred would fail at once with "database is locked" when
+        // another writer committed in between; each one waits its turn instead.
+        let db = &db.db;
+        let mut edge = Edge::open(db, "MED-2026-0400", RoomSettings::default()).await;
+        let room = edge.id();
+        let members = [MEDIATOR, PARTY_A, LAWYER_A, PARTY_B];
+        edge.add(MEDIATOR, Role::Mediator, None, "Avv. Giulia Conti").await;
+        edge.add(PARTY_A, Role::Party, Some(Side::Istante), "Mario Rossi").await;
+        edge.add(LAWYER_A, Role::Lawyer, Some(Side::Istante), "Avv. Paolo Neri").await;
+        edge.add(PARTY_B, Role::Party, Some(Side::Chiamata), "Lucia Bianchi").await;
+        let actor = segreteria();
+        let issued = futures_util::future::join_all((0..40).map(|round| {
+            let member = members[round % members.len()];
+            invites::issue(db, &actor, UnixMillis(OPENED + MINUTE), room, member, None)
+        }))
+        .await;
+        for result in issued {
+            result.expect("every link issued");
+        }
+        assert_eq!(occurrences(&audit_actions(db).await, "invite.issued"), 40);
+    }
+
     async fn a_personal_link_opens_the_room_until_replaced_or_revoked(db: TestDb) {
         let db = &db.db;
         let mut edge = Edge::open(db, "MED-2026-0300", RoomSettings::default()).await;
