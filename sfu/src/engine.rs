@@ -1,7 +1,7 @@
 //! The task that owns the UDP socket and every peer connection of the node.
 //!
-//! It feeds datagrams and time to the str0m instances, forwards each incoming media frame to
-//! the peers the room's plan allows, negotiates send-only m-lines for newly allowed tracks, and
+//! It feeds datagrams and time to the str0m instances (RTP mode), forwards each incoming RTP
+//! packet to the peers the room's plan allows, renumbered for each (see `rewrite`), negotiates send-only m-lines for newly allowed tracks, and
 //! asks publishers for a keyframe when someone starts (or resumes) receiving their video.
 //! ICE-TCP connections (see `tcp`) deliver their frames here too and are answered the same way.
 
@@ -24,9 +24,9 @@ use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
-/// Keyframe requests to one publisher track are at most this frequent.
 /// Datagrams read in one go after the socket wakes the task, before the peers are polled.
 const RECEIVE_BATCH: usize = 64;
+/// Keyframe requests to one publisher track are at most this frequent.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);

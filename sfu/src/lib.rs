@@ -7,6 +7,8 @@
 //! # Layout
 //! - this file: the [`Sfu`] handle the signaling edge talks to, and the types it exchanges.
 //! - `engine`: the task that owns the socket and the peers, and forwards media.
+//! - `rewrite`: the renumbering of forwarded packets, so that each subscriber sees one
+//!   continuous stream across simulcast switches and pauses.
 //! - `tcp`: ICE-TCP connections (the fallback where UDP is blocked), framed into datagrams.
 //!
 //! **Invariant** (confidentiality, with `rooms`): a media packet of track T reaches peer P only
