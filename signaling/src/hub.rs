@@ -365,9 +365,19 @@ impl Hub {
         self.rooms.lock().await.len()
     }
 
-    /// Gives up the claims on every live room (on a clean stop).
+    /// On a clean stop: stops every live room and waits for its task to end (each serves
+    /// what is already queued first, saves included), so that nothing is written after the
+    /// database closes; then gives up the claims on them.
     pub async fn release_all(&self) {
-        let live: Vec<RoomId> = self.rooms.lock().await.keys().copied().collect();
+        let stopped: Vec<(RoomId, RoomHandle)> = self.rooms.lock().await.drain().collect();
+        for (_, handle) in &stopped {
+            let _ = handle.requests.send(Request::Stop).await;
+        }
+        for (_, handle) in &stopped {
+            // Closed when the task has ended and dropped its inbox.
+            handle.requests.closed().await;
+        }
+        let live: Vec<RoomId> = stopped.iter().map(|(id, _)| *id).collect();
         if let Err(error) = self.ownership.release(&live).await {
             tracing::error!(%error, "room claims not released; they expire by themselves");
         }

@@ -118,8 +118,13 @@ impl RunningServer {
         {
             outbox_worker.abort();
         }
-        // Other nodes may take this node's rooms at once.
-        self.hub.release_all().await;
+        // Rooms stop before the database closes; other nodes may take them at once.
+        if tokio::time::timeout(self.grace, self.hub.release_all())
+            .await
+            .is_err()
+        {
+            tracing::warn!("rooms did not stop within the grace period; their claims expire");
+        }
         self.db.close().await;
         tracing::info!("shut down");
         served
