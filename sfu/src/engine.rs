@@ -1,8 +1,9 @@
 //! The task that owns the UDP socket and every peer connection of the node.
 //!
 //! It feeds datagrams and time to the str0m instances (RTP mode), forwards each incoming RTP
-//! packet to the peers the room's plan allows, renumbered for each (see `rewrite`), negotiates send-only m-lines for newly allowed tracks, and
-//! asks publishers for a keyframe when someone starts (or resumes) receiving their video.
+//! packet to the peers the room's plan allows, renumbered for each (see `rewrite`), negotiates
+//! send-only m-lines for newly allowed tracks, and asks publishers for a keyframe when someone
+//! starts (or resumes) receiving their video.
 //! ICE-TCP connections (see `tcp`) deliver their frames here too and are answered the same way.
 
 use std::collections::{HashMap, HashSet};
