@@ -108,20 +108,18 @@ def main():
                      f"{NOMINAL_PER_ROOM:,} packets/s per room forwarded, at every N up to it: "
                      f"**{held[system]} rooms**{missed}")
     by = {(r["system"], r["rooms"]): r for r in rows}
-    ratios = []
-    for (system, rooms), row in sorted(by.items()):
-        floor = by.get(("floor", rooms))
-        if system == "accordo" and floor and floor.get("us_per_packet"):
-            ratios.append(f"{rooms}: {row['us_per_packet'] / floor['us_per_packet']:.2f}×")
-    if ratios:
-        lines.append("- Accordo's CPU per forwarded packet over the floor's, per N: " + ", ".join(ratios))
-    janus_ratios = []
-    for (system, rooms), row in sorted(by.items()):
-        janus = by.get(("janus", rooms))
-        if system == "accordo" and janus and row.get("us_per_packet"):
-            janus_ratios.append(f"{rooms}: {janus['us_per_packet'] / row['us_per_packet']:.2f}×")
-    if janus_ratios:
-        lines.append("- Janus's CPU per forwarded packet over Accordo's, per N: " + ", ".join(janus_ratios))
+
+    def ratio_line(label, over, under):
+        """CPU per forwarded packet of system `over` divided by that of `under`, per N."""
+        ratios = [f"{rooms}: {by[(over, rooms)]['us_per_packet'] / row['us_per_packet']:.2f}×"
+                  for (system, rooms), row in sorted(by.items())
+                  if system == under and row.get("us_per_packet")
+                  and by.get((over, rooms), {}).get("us_per_packet")]
+        if ratios:
+            lines.append(f"- {label}, per N: " + ", ".join(ratios))
+
+    ratio_line("Accordo's CPU per forwarded packet over the floor's", "accordo", "floor")
+    ratio_line("Janus's CPU per forwarded packet over Accordo's", "janus", "accordo")
     if held.get("janus"):
         lines.append(f"- Rooms held, Accordo over Janus: {held['accordo'] / held['janus']:.2f}×")
     (out / "table.md").write_text("\n".join(lines) + "\n")
