@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket};
-use backoffice::audit::Actor;
-use backoffice::invites::{self, InviteError};
-use backoffice::room_store;
+use backoffice::platform::audit::Actor;
+use backoffice::rooms::invites::{self, InviteError};
+use backoffice::rooms::room_store;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;

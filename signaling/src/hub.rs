@@ -2,7 +2,7 @@
 //!
 //! The task receives requests (a connection attaches or detaches, a member's command, a back
 //! office command), feeds them to the room, persists the new durable state through
-//! `backoffice::room_store` **before** anything is delivered, then delivers the room's outputs
+//! `backoffice::rooms::room_store` **before** anything is delivered, then delivers the room's outputs
 //! to the members' connections.
 //!
 //! **Invariant:** the room task never waits for a client. Each connection has a bounded outbox;
@@ -17,8 +17,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backoffice::audit::{Actor, Change, NewRecord};
-use backoffice::{room_files, room_store, Db, UnixMillis};
+use backoffice::platform::audit::{Actor, Change, NewRecord};
+use backoffice::{rooms::room_files, rooms::room_store, Db, UnixMillis};
 use rand::RngCore;
 use rooms::{
     CloseReason, Command, ConnectionId, Output, ParticipantId, Room, RoomError, RoomId, Timestamp,

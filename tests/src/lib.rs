@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use backoffice::access::Role;
-use backoffice::accounts::{self, NewUser, Username};
-use backoffice::audit::{self, Actor};
+use backoffice::platform::access::Role;
+use backoffice::platform::accounts::{self, NewUser, Username};
+use backoffice::platform::audit::{self, Actor};
 use backoffice::{Db, UnixMillis};
 use reqwest::{redirect, Client, Response, StatusCode};
 use sqlx::Connection;

@@ -9,6 +9,7 @@ mod app {
     mod case_record;
     mod cases;
     mod cluster;
+    mod csrf;
     mod health;
     mod media;
     mod mediators;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use backoffice::access::Role;
-use backoffice::accounts::{self, NewUser, Username};
-use backoffice::audit::Actor;
-use backoffice::{cases, invites, room_store, StoreError, UnixMillis};
+use backoffice::platform::access::Role;
+use backoffice::platform::accounts::{self, NewUser, Username};
+use backoffice::platform::audit::Actor;
+use backoffice::{mediation::cases, rooms::invites, rooms::room_store, StoreError, UnixMillis};
 use clap::{Parser, Subcommand};
 use rooms::ParticipantId;
 use signaling::clock::SystemClock;
@@ -345,7 +345,7 @@ async fn demo_room(config: &Config) -> Result<(), Failure> {
     let reference = format!("DEMO-{}", now.0);
     let case =
         cases::create_minimal(&db, &actor, now, None, &reference, "Incontro di prova").await?;
-    let settings = crate::rooms_api::room_settings(config, false);
+    let settings = crate::rooms::api::room_settings(config, false);
     let room = room_store::create_room(&db, &actor, now, &case.id, settings).await?;
     // The room's own path for adding members: a hub on this database, no media.
     let hub = Hub::new(

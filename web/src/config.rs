@@ -319,7 +319,7 @@ impl Config {
                     "smtp://USER:PASSWORD@HOST:PORT or smtps://…",
                 )
             })?;
-            backoffice::outbox::check_smtp_url(smtp_url).map_err(|error| {
+            backoffice::mail::outbox::check_smtp_url(smtp_url).map_err(|error| {
                 fail(
                     "smtp_url",
                     error.to_string(),
@@ -328,7 +328,7 @@ impl Config {
                 )
             })?;
         }
-        backoffice::outbox::check_sender(&self.mail_from).map_err(|_| {
+        backoffice::mail::outbox::check_sender(&self.mail_from).map_err(|_| {
             fail(
                 "mail_from",
                 format!("`{}` is not a mail address", self.mail_from),
@@ -354,7 +354,7 @@ impl Config {
             ));
         }
         if let Some(office) = &self.office_email {
-            backoffice::outbox::check_sender(office).map_err(|_| {
+            backoffice::mail::outbox::check_sender(office).map_err(|_| {
                 fail(
                     "office_email",
                     format!("`{office}` is not a mail address"),

@@ -4,39 +4,34 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
-use backoffice::access::Permission;
-use backoffice::accounts::OneTimePassword;
-use backoffice::files::FileStore;
-use backoffice::outbox::{Mailer, MailerError};
-use backoffice::{accounts, organisms, settings, Db, StoreError, UnixMillis};
+use backoffice::mail::outbox::{Mailer, MailerError};
+use backoffice::platform::accounts::OneTimePassword;
+use backoffice::platform::files::FileStore;
+use backoffice::{
+    platform::accounts, platform::organisms, platform::settings, Db, StoreError, UnixMillis,
+};
 use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
 use signaling::cluster::{Ownership, RedisOwnership};
-use signaling::connection::Staff;
 use signaling::hub::{Hub, SignalingSettings};
 use signaling::ice::IceServers;
-use signaling::protocol::MAX_SDP_MESSAGE_BYTES;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Config, ConfigError};
-use crate::csrf::CsrfKey;
-use crate::error::AppError;
+use crate::http::csrf::{self, CsrfKey};
+use crate::http::error::AppError;
+pub use crate::http::routes::Route;
+use crate::http::routes::Routes;
 use crate::state::{AppState, LoginLimiter};
-use crate::telemetry::Metrics;
-use crate::{
-    agenda_api, agenda_pages, auth, calendar, case_documents_api, case_pages, cases_api, csrf,
-    mediator_pages, mediators_api, openapi, outbox_api, pages, people_api, people_pages,
-    room_files_api, room_page, rooms_api, telemetry, tls,
-};
+use crate::telemetry::{self, Metrics};
+use crate::{account, admin, agenda, cases, mediators, openapi, outbox, people, rooms, tls};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -277,7 +272,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         clock,
         stopping,
     };
-    let outbox_worker = outbox_api::spawn_worker(state.clone(), mailer);
+    let outbox_worker = outbox::spawn_worker(state.clone(), mailer);
     let app = router(state);
     let handle = Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -308,160 +303,38 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
     })
 }
 
+/// Every route of every area, and the node's own (health, metrics, static files, the OpenAPI
+/// document). A new area adds its `routes()` here.
+fn routes() -> Routes {
+    Routes::new()
+        .merge(account::routes())
+        .merge(admin::routes())
+        .merge(agenda::routes())
+        .merge(cases::routes())
+        .merge(mediators::routes())
+        .merge(outbox::routes())
+        .merge(people::routes())
+        .merge(rooms::routes())
+        .get("/api/v1/openapi.json", openapi::document)
+        .get("/healthz", || async { "ok" })
+        .get("/readyz", ready)
+        .get("/metrics", metrics)
+        .get("/static/{*name}", static_asset)
+}
+
+/// Every route the server answers: method and path template. The OpenAPI document is checked
+/// against it, and the CSRF test walks it.
+pub fn route_table() -> Vec<Route> {
+    let (_, mut table) = routes().into_parts();
+    table.sort();
+    table
+}
+
 /// Every route, with the middleware that applies to all of them.
 pub fn router(state: AppState) -> Router {
     let secure = state.config.secure_cookies();
-    let mut app = Router::new()
-        .route("/", get(pages::dashboard))
-        .route("/login", get(auth::login_page).post(auth::login_submit))
-        .route("/logout", post(auth::logout))
-        .route(
-            "/password",
-            get(auth::password_page).post(auth::password_submit),
-        )
-        .route("/admin/users", get(pages::users).post(pages::create_user))
-        .route("/admin/audit", get(pages::audit_log))
-        .route(
-            "/admin/permessi",
-            get(pages::permissions).post(pages::set_permission),
-        )
-        .route("/agenda", get(agenda_pages::agenda))
-        .route(
-            "/anagrafica",
-            get(people_pages::list).post(people_pages::add),
-        )
-        .route("/anagrafica/unisci", post(people_pages::merge))
-        .route(
-            "/mediatori",
-            get(mediator_pages::list).post(mediator_pages::add),
-        )
-        .route(
-            "/mediatori/{mediator}/indisponibilita",
-            post(mediator_pages::unavailability),
-        )
-        .route(
-            "/mediatori/{mediator}/calendario",
-            post(mediator_pages::calendar),
-        )
-        .route("/pratiche", get(case_pages::list).post(case_pages::create))
-        .route("/pratiche/{case}", get(case_pages::show))
-        .route("/pratiche/{case}/dati", post(case_pages::update_details))
-        .route(
-            "/pratiche/{case}/partecipanti",
-            post(case_pages::add_participant),
-        )
-        .route(
-            "/pratiche/{case}/partecipanti/{participant}/rimuovi",
-            post(case_pages::remove_participant),
-        )
-        .route("/pratiche/{case}/mediatore", post(case_pages::appoint))
-        .route("/pratiche/{case}/incontri", post(case_pages::schedule))
-        .route("/pratiche/{case}/movimenti", post(case_pages::add_entry))
-        .route(
-            "/pratiche/{case}/documenti",
-            post(case_pages::add_document).layer(form_file_body_limit()),
-        )
-        .route(
-            "/pratiche/{case}/documenti/{document}",
-            get(case_pages::download_document),
-        )
-        .route(
-            "/sedi",
-            get(agenda_pages::places).post(agenda_pages::add_place),
-        )
-        .route("/incontri/{meeting}/sposta", post(case_pages::reschedule))
-        .route("/incontri/{meeting}/annulla", post(case_pages::cancel))
-        .route("/api/v1/me", get(pages::api_me))
-        .route("/api/v1/audit", get(pages::api_audit))
-        .route(
-            "/api/v1/cases",
-            get(cases_api::list).post(rooms_api::create_case),
-        )
-        .route(
-            "/api/v1/cases/{case}",
-            get(cases_api::show).put(cases_api::update),
-        )
-        .route(
-            "/api/v1/cases/{case}/participants",
-            post(cases_api::add_participant),
-        )
-        .route(
-            "/api/v1/cases/{case}/participants/{participant}",
-            delete(cases_api::remove_participant),
-        )
-        .route("/api/v1/cases/{case}/ledger", post(cases_api::add_entry))
-        .route("/api/v1/cases/{case}/history", get(cases_api::history))
-        .route(
-            "/api/v1/cases/{case}/online-meetings",
-            post(cases_api::schedule_online),
-        )
-        .route(
-            "/api/v1/meetings/{meeting}/reschedule",
-            post(cases_api::reschedule),
-        )
-        .route("/api/v1/meetings/{meeting}/cancel", post(cases_api::cancel))
-        .route("/api/v1/cases/{case}/room", post(rooms_api::create_room))
-        .route("/api/v1/rooms/{room}/members", post(rooms_api::add_member))
-        .route(
-            "/api/v1/rooms/{room}/members/{member}/invite",
-            post(rooms_api::reissue_invite),
-        )
-        .route(
-            "/api/v1/rooms/{room}/members/{member}/revoke",
-            post(rooms_api::revoke_invite),
-        )
-        .route(
-            "/api/v1/room-files",
-            post(room_files_api::upload).layer(file_body_limit()),
-        )
-        .route("/api/v1/room-files/{file}", get(room_files_api::download))
-        .route("/api/v1/people", post(people_api::create))
-        .route("/api/v1/people/{person}", get(people_api::show))
-        .route("/api/v1/people/{person}/merge", post(people_api::merge))
-        .route("/api/v1/mediators", post(mediators_api::add))
-        .route("/api/v1/places", post(agenda_api::add_place))
-        .route(
-            "/api/v1/mediators/{mediator}/calendar",
-            post(calendar::issue),
-        )
-        .route("/calendar/{token}", get(calendar::feed))
-        .route("/api/v1/cases/{case}/meetings", post(agenda_api::schedule))
-        .route(
-            "/api/v1/mediators/{mediator}/unavailability",
-            post(mediators_api::unavailability),
-        )
-        .route(
-            "/api/v1/mediators/{mediator}/conflicts",
-            post(mediators_api::conflict),
-        )
-        .route(
-            "/api/v1/cases/{case}/appointment",
-            post(mediators_api::appoint),
-        )
-        .route("/api/v1/people/duplicates", get(people_api::duplicates))
-        .route(
-            "/api/v1/cases/{case}/documents",
-            post(case_documents_api::add).layer(file_body_limit()),
-        )
-        .route(
-            "/api/v1/room-case-documents",
-            get(room_files_api::case_documents),
-        )
-        .route(
-            "/api/v1/room-case-documents/{document}/copy",
-            post(room_files_api::copy_case_document),
-        )
-        .route("/api/v1/outbox", get(outbox_api::list))
-        .route("/api/v1/outbox/{id}/retry", post(outbox_api::retry))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/posta", get(outbox_api::page))
-        .route("/posta/{id}/riprova", post(outbox_api::page_retry))
-        .route("/ws/v1", get(room_socket))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/static/{*name}", get(static_asset))
-        .route("/r/{token}", get(room_page::room_page))
+    let (routes, _) = routes().into_parts();
+    let mut app = routes
         .fallback(|| async { AppError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -496,17 +369,6 @@ pub fn router(state: AppState) -> Router {
     app.with_state(state)
 }
 
-/// The body limit of file uploads: one byte over the largest file, so that the handler sees
-/// an oversized file and refuses it with its own error.
-fn file_body_limit() -> axum::extract::DefaultBodyLimit {
-    axum::extract::DefaultBodyLimit::max(backoffice::room_files::MAX_ROOM_FILE_BYTES + 1)
-}
-
-/// The body limit of a page's upload form: the file and the multipart framing around it.
-fn form_file_body_limit() -> axum::extract::DefaultBodyLimit {
-    axum::extract::DefaultBodyLimit::max(backoffice::room_files::MAX_ROOM_FILE_BYTES + 64 * 1024)
-}
-
 /// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back
 /// at once (connections of the previous process may linger in TIME_WAIT).
 fn listen(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -518,31 +380,6 @@ fn listen(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
     socket.listen(1024)?.into_std()
-}
-
-/// `GET /ws/v1`: the room WebSocket (protocol in `docs/protocol.md`).
-async fn room_socket(
-    State(state): State<AppState>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
-    staff: Option<auth::CurrentUser>,
-    upgrade: WebSocketUpgrade,
-) -> impl IntoResponse {
-    let hub = state.hub.clone();
-    let stopping = state.stopping.clone();
-    // A logged-in user may join a room where they are a member (the mediator) without the
-    // personal link; the segreteria and administrators may also observe any room.
-    let staff = staff.map(|current| Staff {
-        may_observe: current.require(Permission::ManageRooms).is_ok(),
-        user_id: current.user.id,
-        username: current.user.username,
-        display_name: current.user.display_name,
-    });
-    upgrade
-        .max_message_size(MAX_SDP_MESSAGE_BYTES)
-        .max_frame_size(MAX_SDP_MESSAGE_BYTES)
-        .on_upgrade(move |socket| {
-            signaling::connection::serve(socket, hub, Some(address.ip()), staff, stopping)
-        })
 }
 
 /// `GET /readyz`: 200 when the database answers with every migration applied and the file

@@ -5,14 +5,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backoffice::files::FileStore;
+use backoffice::platform::files::FileStore;
 use backoffice::{Db, UnixMillis};
 use signaling::clock::Clock;
 use signaling::hub::Hub;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::csrf::CsrfKey;
+use crate::http::csrf::CsrfKey;
 use crate::telemetry::Metrics;
 
 /// Shared, cheaply cloned application state.

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use backoffice::{invites, room_store, Db};
+use backoffice::{rooms::invites, rooms::room_store, Db};
 
 #[tokio::test]
 async fn demo_room_prints_three_links_that_open_the_room_as_each_person() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use accordo_tests::smtp_sink::SmtpSink;
 use accordo_tests::{spawn_app_with, Backend, Browser, TestApp};
 use anyhow::{bail, Context, Result};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use clap::Parser;
 use serde_json::{json, Value};
 use signaling::clock::Clock;

@@ -24,7 +24,7 @@ use accordo_tests::media_peer::{PeerOptions, Source};
 use accordo_tests::participant::{keep_negotiating, negotiate_until, Participant};
 use accordo_tests::{spawn_app_with, Backend, TestApp, CAST};
 use anyhow::Result;
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use clap::Parser;
 use serde_json::json;
 

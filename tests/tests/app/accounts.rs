@@ -2,7 +2,7 @@
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, location, TestApp, TEST_PASSWORD};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 
 both_backends! {
     async fn the_first_admin_changes_the_one_time_password_then_sees_the_dashboard(app: TestApp) {
@@ -88,9 +88,9 @@ both_backends! {
         assert_eq!(right.status(), StatusCode::FORBIDDEN);
         assert!(app.audit_actions().await.contains(&"user.locked".to_owned()));
 
-        let reset = backoffice::accounts::reset_password(
+        let reset = backoffice::platform::accounts::reset_password(
             &app.db,
-            &backoffice::audit::Actor::command_line(),
+            &backoffice::platform::audit::Actor::command_line(),
             backoffice::UnixMillis::now(),
             &username,
         )
@@ -137,12 +137,12 @@ both_backends! {
 
         // A logged-in administrator's form needs the token too.
         let admin = app.admin().await;
-        let users_before = backoffice::accounts::count(&app.db).await.unwrap();
+        let users_before = backoffice::platform::accounts::count(&app.db).await.unwrap();
         let forged = admin
             .post_form_raw("/admin/users", &[("username", "intruso"), ("display_name", "X"), ("role", "admin")])
             .await;
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-        assert_eq!(backoffice::accounts::count(&app.db).await.unwrap(), users_before);
+        assert_eq!(backoffice::platform::accounts::count(&app.db).await.unwrap(), users_before);
     }
 
     async fn a_segreteria_clerk_is_denied_the_admin_pages_with_a_clear_page(app: TestApp) {
@@ -181,7 +181,7 @@ both_backends! {
         assert_eq!(duplicate.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(duplicate.text().await.unwrap().contains("Esiste già un utente con questo nome."));
 
-        let records = backoffice::audit::recent(app.db.pool(), None, 100).await.unwrap();
+        let records = backoffice::platform::audit::recent(app.db.pool(), None, 100).await.unwrap();
         let creation = records.iter().find(|record| record.action == "user.created" && record.actor == "admin").unwrap();
         assert_eq!(creation.ip.as_deref(), Some("127.0.0.1"));
         assert!(creation.changes.iter().any(|change| change.field == "role" && change.after.as_deref() == Some("mediatore")));

@@ -4,8 +4,8 @@
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, location, Browser, TestApp, SAMPLE_PDF};
-use backoffice::access::Role;
-use backoffice::rome_time;
+use backoffice::platform::access::Role;
+use backoffice::platform::rome_time;
 use backoffice::UnixMillis;
 use serde_json::json;
 use signaling::clock::Clock;

@@ -4,7 +4,7 @@
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, Browser, TestApp};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::{json, Value};
 
 async fn send(response: accordo_tests::reqwest::Response) -> (StatusCode, Value) {

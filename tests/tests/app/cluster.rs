@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use accordo_tests::room_client::RoomClient;
 use accordo_tests::{spawn_app_custom, Backend, SignalingSettings, TestApp, CAST};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::json;
 
 const REDIS: &str = "redis://127.0.0.1:6379";

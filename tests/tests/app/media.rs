@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use accordo_tests::media_peer::{DropPolicy, Layer, PeerOptions, Source};
 use accordo_tests::participant::{keep_negotiating, negotiate_until, Participant};
 use accordo_tests::{spawn_app, Backend, TestApp, CAST};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::json;
 
 const PEOPLE: &[(&str, &str, Option<&str>)] = &CAST;

@@ -1,6 +1,6 @@
 //! The OpenAPI document of the JSON API (`web/openapi.json`, served at `/api/v1/openapi.json`)
-//! kept true: it is OpenAPI 3.1; it lists exactly the `/api/v1` routes of `router()` in
-//! `web/src/server.rs`, with the same methods; every operation answers a caller without
+//! kept true: it is OpenAPI 3.1; it lists exactly the `/api/v1` routes the server answers
+//! (`web::server::route_table()`, which every area's routes feed), with the same methods; every operation answers a caller without
 //! credentials as its `security` says (401, never 404 or 405); every `$ref` resolves.
 //!
 //! Adding an API route without documenting it fails `the_document_lists_every_api_route`.
@@ -13,8 +13,6 @@ use serde_json::Value;
 
 /// The document as the repository holds it (and as the binary embeds it).
 const DOCUMENT: &str = include_str!("../../../web/openapi.json");
-/// The source of `router()`, whose routes the document must list.
-const SERVER_SOURCE: &str = include_str!("../../../web/src/server.rs");
 
 /// The methods an OpenAPI path item may hold that the router may register.
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
@@ -83,124 +81,19 @@ fn template_names(path: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Consumes a string literal whose opening quote was just read.
-fn skip_string(chars: &mut impl Iterator<Item = (usize, char)>) {
-    while let Some((_, c)) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '"' => return,
-            _ => {}
-        }
-    }
-}
-
-/// The length of the text up to the bracket that closes the one just before `text`.
-fn closing_paren(text: &str) -> usize {
-    let mut depth = 0_usize;
-    let mut chars = text.char_indices();
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '"' => skip_string(&mut chars),
-            '(' | '{' | '[' => depth += 1,
-            ')' | '}' | ']' if depth == 0 => return at,
-            ')' | '}' | ']' => depth -= 1,
-            _ => {}
-        }
-    }
-    panic!("unbalanced brackets in router()");
-}
-
-/// Identifiers and punctuation of Rust source, string literals left out.
-fn tokens(source: &str) -> Vec<String> {
-    let mut tokens: Vec<String> = Vec::new();
-    let mut in_identifier = false;
-    let mut chars = source.char_indices();
-    while let Some((_, c)) = chars.next() {
-        let is_identifier = c.is_alphanumeric() || c == '_';
-        match (is_identifier, in_identifier) {
-            (true, true) => tokens.last_mut().expect("an identifier").push(c),
-            (true, false) => tokens.push(c.to_string()),
-            (false, _) if c == '"' => skip_string(&mut chars),
-            (false, _) if c.is_whitespace() => {}
-            (false, _) => tokens.push(c.to_string()),
-        }
-        in_identifier = is_identifier;
-    }
-    tokens
-}
-
-/// The methods chained in the handler argument of a `.route(…)`: `get(…).post(…)`.
-fn methods_in(handlers: &str) -> BTreeSet<String> {
-    let tokens = tokens(handlers);
-    let mut methods = BTreeSet::new();
-    let mut depth = 0_usize;
-    for (at, token) in tokens.iter().enumerate() {
-        match token.as_str() {
-            "(" | "{" | "[" => depth += 1,
-            ")" | "}" | "]" => depth = depth.saturating_sub(1),
-            name => {
-                let called = tokens.get(at + 1).is_some_and(|next| next == "(");
-                let chained = at == 0 || matches!(tokens[at - 1].as_str(), "," | ".");
-                if depth == 0 && called && chained {
-                    assert!(
-                        !matches!(name, "any" | "on" | "any_service" | "on_service"),
-                        "router() uses `{name}(…)`: teach this test which methods it means"
-                    );
-                    if METHODS.contains(&name) {
-                        methods.insert(name.to_owned());
-                    }
-                }
-            }
-        }
-    }
-    methods
-}
-
-/// Every route of `router()` in `web/src/server.rs`: path → methods.
+/// Every route of the server: path → methods (lower case, as OpenAPI names them).
 fn router_routes() -> BTreeMap<String, BTreeSet<String>> {
-    let start = SERVER_SOURCE
-        .find("pub fn router(")
-        .expect("web/src/server.rs has router()");
-    let body = &SERVER_SOURCE[start..];
-    let body = &body[..body.find("\n}\n").expect("router() ends")];
-    for way_around in [".nest(", ".nest_service(", ".merge(", ".route_service("] {
-        assert!(
-            !body.contains(way_around),
-            "router() uses `{way_around}…)`: teach this test to read the routes it adds"
-        );
-    }
     let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut rest = body;
-    while let Some(at) = rest.find(".route(") {
-        let arguments_start = at + ".route(".len();
-        let arguments_end = arguments_start + closing_paren(&rest[arguments_start..]);
-        let arguments = rest[arguments_start..arguments_end].trim_start();
-        let path = arguments
-            .strip_prefix('"')
-            .and_then(|quoted| quoted.split_once('"'))
-            .map(|(path, _)| path)
-            .unwrap_or_else(|| panic!("a route whose path is not a literal: {arguments}"));
-        let handlers = &arguments[path.len() + 2..];
-        let methods = methods_in(handlers);
-        assert!(!methods.is_empty(), "no method found for route {path}");
-        routes.entry(path.to_owned()).or_default().extend(methods);
-        rest = &rest[arguments_end..];
-    }
-    // Every API path written in router() was read as a route.
-    let literals: BTreeSet<&str> = body
-        .match_indices("\"/api/")
-        .map(|(at, _)| {
-            let path = &body[at + 1..];
-            &path[..path.find('"').expect("closing quote")]
-        })
-        .collect();
-    for literal in literals {
+    for route in web::server::route_table() {
+        let method = route.method.as_str().to_lowercase();
         assert!(
-            routes.contains_key(literal),
-            "{literal} is in router() but not read as a `.route(…)`"
+            METHODS.contains(&method.as_str()),
+            "a route with method {method}"
         );
+        routes
+            .entry(route.path.to_owned())
+            .or_default()
+            .insert(method);
     }
     routes
 }
@@ -215,30 +108,6 @@ fn listed(routes: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
                 .map(move |method| format!("{} {path}", method.to_uppercase()))
         })
         .collect()
-}
-
-#[test]
-fn the_router_reader_reads_the_chained_methods() {
-    let cases = [
-        (", get(pages::api_me)", vec!["get"]),
-        (
-            ",\n get(cases_api::list).post(rooms_api::create_case),\n",
-            vec!["get", "post"],
-        ),
-        (
-            ", post(room_files_api::upload).layer(file_body_limit())",
-            vec!["post"],
-        ),
-        (", get(|| async { \"post(\" })", vec!["get"]),
-        (
-            ", delete(agenda::get).put(x::delete)",
-            vec!["delete", "put"],
-        ),
-    ];
-    for (handlers, expected) in cases {
-        let expected: BTreeSet<String> = expected.into_iter().map(str::to_owned).collect();
-        assert_eq!(methods_in(handlers), expected, "{handlers}");
-    }
 }
 
 #[test]

@@ -9,11 +9,11 @@ use std::time::Duration;
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
 use accordo_tests::{both_backends, spawn_app_with, Backend, Fixture, TestApp, TestDb};
-use backoffice::access::Role;
-use backoffice::outbox::{
+use backoffice::mail::outbox::{
     self, DeliveryReport, DeliveryState, MailKind, Mailer, NewMail, OutboxEntry,
 };
-use backoffice::{audit, Db, UnixMillis};
+use backoffice::platform::access::Role;
+use backoffice::{platform::audit, Db, UnixMillis};
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde_json::Value;
 

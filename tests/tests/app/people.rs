@@ -3,7 +3,7 @@
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, TestApp};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::{json, Value};
 
 both_backends! {

@@ -4,7 +4,7 @@
 use accordo_tests::reqwest::{Client, StatusCode};
 use accordo_tests::room_client::{token_of, RoomClient};
 use accordo_tests::{both_backends, TestApp, CAST, SAMPLE_PDF};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::{json, Value};
 
 const PDF: &[u8] = SAMPLE_PDF;
@@ -106,7 +106,7 @@ both_backends! {
         sqlx::query("INSERT INTO room_files (id, room_id, member_id, name, media_type, size_bytes, sha256, uploaded_at) VALUES ('pieno', $1, $2, 'x', 'application/pdf', $3, '', 0)")
             .bind(setup.room.parse::<i64>().expect("room id"))
             .bind(setup.member("party_b").parse::<i64>().expect("member id"))
-            .bind(i64::try_from(backoffice::room_files::ROOM_QUOTA_BYTES).expect("fits"))
+            .bind(i64::try_from(backoffice::rooms::room_files::ROOM_QUOTA_BYTES).expect("fits"))
             .execute(app.db.pool())
             .await
             .expect("a full room");

@@ -5,10 +5,10 @@ use std::num::NonZeroU8;
 use std::time::Duration;
 
 use accordo_tests::{both_backends, TestDb};
-use backoffice::audit::{self, Actor, NewRecord};
-use backoffice::cases::{self, Case};
-use backoffice::invites::{self, InviteError};
-use backoffice::{organisms, room_store, Db, StoreError, UnixMillis};
+use backoffice::mediation::cases::{self, Case};
+use backoffice::platform::audit::{self, Actor, NewRecord};
+use backoffice::rooms::invites::{self, InviteError};
+use backoffice::{platform::organisms, rooms::room_store, Db, StoreError, UnixMillis};
 use rooms::{
     Command, ConnectionId, FileRef, Location, ParticipantId, Post, Role, Room, RoomId,
     RoomSettings, RoomSnapshot, SessionId, Side, Timestamp,

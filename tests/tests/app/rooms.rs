@@ -7,7 +7,7 @@ use accordo_tests::room_client::RoomClient;
 use accordo_tests::{
     both_backends, spawn_app_custom, Backend, RoomSetup, SignalingSettings, TestApp, CAST,
 };
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use serde_json::{json, Value};
 
 /// The cast and a sixth person, for "the room is full".

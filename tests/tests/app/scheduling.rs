@@ -7,7 +7,7 @@ use std::time::Duration;
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
 use accordo_tests::{both_backends, spawn_app_with, Backend, Browser, TestApp};
-use backoffice::access::Role;
+use backoffice::platform::access::Role;
 use mail_parser::MimeHeaders;
 use serde_json::{json, Value};
 use signaling::clock::Clock;

@@ -1,0 +1,5 @@
+//! Outgoing mail: the outbox (queued in the transaction of the change that causes it, delivered
+//! at least once) and the iCalendar text of invitations and feeds.
+
+pub mod ical;
+pub mod outbox;

@@ -1,0 +1,14 @@
+//! What every area stands on: the database, accounts and sessions, permissions, the audit log,
+//! the bodies (organismi), installation settings, the file store, and time as Italy reads it.
+
+pub mod access;
+pub mod accounts;
+pub mod audit;
+pub mod dates;
+pub mod db;
+pub mod files;
+pub mod organisms;
+pub(crate) mod password;
+pub mod rome_time;
+pub mod sessions;
+pub mod settings;

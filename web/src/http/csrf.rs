@@ -1,0 +1,192 @@
+//! Cross-site request forgery protection, on every state-changing request.
+//!
+//! Signed double submit: the browser holds a random value in an HttpOnly, SameSite=Strict
+//! cookie; forms carry `HMAC(server secret, cookie value)` in a hidden field (or the API in the
+//! `X-CSRF-Token` header). A forged cross-site request has neither the cookie (SameSite) nor
+//! a way to compute the signature (the secret never leaves the server).
+//!
+//! **Invariant:** the [`protect`] middleware wraps the whole router; no POST, PUT, PATCH or
+//! DELETE reaches a handler without a valid token.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::http::cookies;
+use crate::http::error::{ApiError, AppError};
+use crate::state::AppState;
+
+const COOKIE: &str = "accordo_csrf";
+/// The hidden form field that carries the token.
+pub const FIELD: &str = "csrf_token";
+const HEADER: &str = "x-csrf-token";
+/// The largest form body read to find the token.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// The token to put in the forms of this response.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// The server's signing key for CSRF tokens.
+pub struct CsrfKey(Vec<u8>);
+
+impl CsrfKey {
+    pub fn new(secret: Vec<u8>) -> Self {
+        Self(secret)
+    }
+
+    fn mac(&self, cookie_value: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(cookie_value.as_bytes());
+        mac
+    }
+
+    fn token_for(&self, cookie_value: &str) -> String {
+        hex::encode(self.mac(cookie_value).finalize().into_bytes())
+    }
+
+    fn verify(&self, cookie_value: &str, token: &str) -> bool {
+        let Ok(signature) = hex::decode(token) else {
+            return false;
+        };
+        self.mac(cookie_value).verify_slice(&signature).is_ok()
+    }
+}
+
+/// Middleware: checks the token on state-changing requests and hands every request the token
+/// for its forms, setting the cookie when the browser has none yet.
+pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let existing = cookies::read(request.headers(), COOKIE);
+    let is_api = request.uri().path().starts_with("/api/");
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    // The room-file endpoints authenticate with the link token in their own `Authorization`
+    // header, not with the session cookie: there is no ambient credential a forged
+    // cross-site request could borrow. Every other route checks the token, header or not.
+    let path = request.uri().path();
+    let bearer = LINK_TOKEN_PATHS
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        && request.headers().contains_key(header::AUTHORIZATION);
+    let request = if unsafe_method && !bearer {
+        match verified(&state, existing.as_deref(), request, is_api).await {
+            Ok(request) => request,
+            Err(error) if is_api => return ApiError(error).into_response(),
+            Err(error) => return error.into_response(),
+        }
+    } else {
+        request
+    };
+    let (cookie_value, is_new) = match existing {
+        Some(value) => (value, false),
+        None => {
+            let mut bytes = [0_u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            (hex::encode(bytes), true)
+        }
+    };
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(CsrfToken(state.csrf.token_for(&cookie_value)));
+    let mut response = next.run(request).await;
+    if is_new {
+        let cookie = cookies::build(
+            COOKIE,
+            &cookie_value,
+            cookies::SameSite::Strict,
+            None,
+            state.config.secure_cookies(),
+        );
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The routes that authenticate with a room link's token (`Authorization: Bearer`) only.
+const LINK_TOKEN_PATHS: [&str; 2] = ["/api/v1/room-files", "/api/v1/room-case-documents"];
+
+async fn verified(
+    state: &AppState,
+    cookie_value: Option<&str>,
+    request: Request,
+    is_api: bool,
+) -> Result<Request, AppError> {
+    let cookie_value = cookie_value.ok_or(AppError::Csrf)?;
+    if let Some(token) = header_token(request.headers()) {
+        return if state.csrf.verify(cookie_value, &token) {
+            Ok(request)
+        } else {
+            Err(AppError::Csrf)
+        };
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("multipart/form-data") && !is_api {
+        // A file upload form: its body is too large to buffer here, so the page puts the
+        // token in the action's query string instead.
+        let token = request
+            .uri()
+            .query()
+            .and_then(|query| {
+                url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(name, _)| name == FIELD)
+                    .map(|(_, value)| value.into_owned())
+            })
+            .ok_or(AppError::Csrf)?;
+        return if state.csrf.verify(cookie_value, &token) {
+            Ok(request)
+        } else {
+            Err(AppError::Csrf)
+        };
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(AppError::Csrf);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| AppError::BadRequest("Il modulo inviato è troppo grande.".to_owned()))?;
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == FIELD)
+        .map(|(_, value)| value.into_owned())
+        .ok_or(AppError::Csrf)?;
+    if !state.csrf.verify(cookie_value, &token) {
+        return Err(AppError::Csrf);
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(HEADER)
+        .and_then(|value: &HeaderValue| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_verifies_only_with_its_cookie_and_key() {
+        let key = CsrfKey::new(vec![7; 32]);
+        let token = key.token_for("cookie-a");
+        assert!(key.verify("cookie-a", &token));
+        assert!(!key.verify("cookie-b", &token));
+        assert!(!CsrfKey::new(vec![8; 32]).verify("cookie-a", &token));
+        assert!(!key.verify("cookie-a", "zz"));
+        assert!(!key.verify("cookie-a", ""));
+    }
+}

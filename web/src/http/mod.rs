@@ -1,0 +1,9 @@
+//! The shared kit of every area: what a handler needs besides the back office.
+
+pub mod auth;
+pub mod cookies;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod render;
+pub mod routes;

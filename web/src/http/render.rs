@@ -1,0 +1,94 @@
+//! Server-rendered pages: rendering a template, the Italian form extractor, the navigation bar
+//! of a logged-in user and the error page.
+
+use askama::Template;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+use backoffice::platform::access::{Permission, Role};
+
+use crate::http::auth::CurrentUser;
+use crate::http::csrf::CsrfToken;
+use crate::http::error::AppError;
+
+/// Renders a template; a template error (a bug) becomes a plain 500 page.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => AppError::Internal(error.to_string()).into_response(),
+    }
+}
+
+/// `Form<T>` whose rejection is the Italian error page instead of axum's plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        Form::<T>::from_request(request, state)
+            .await
+            .map(|Form(value)| PageForm(value))
+            .map_err(|_| {
+                AppError::BadRequest(
+                    "Il modulo inviato non è completo o contiene valori non validi: torni alla \
+                     pagina e lo compili di nuovo."
+                        .to_owned(),
+                )
+            })
+    }
+}
+
+/// The navigation bar of a logged-in user.
+pub struct Nav {
+    pub display_name: String,
+    pub role: &'static str,
+    pub is_admin: bool,
+    /// Shows the link to the outgoing mail (`/posta`).
+    pub may_view_outbox: bool,
+    pub may_view_cases: bool,
+    pub may_manage_mediators: bool,
+    pub may_manage_agenda: bool,
+    pub may_manage_people: bool,
+    pub csrf_token: String,
+}
+
+impl Nav {
+    pub fn new(current: &CurrentUser, csrf: &CsrfToken) -> Self {
+        Self {
+            display_name: current.user.display_name.clone(),
+            role: role_label(current.user.role),
+            is_admin: current.allows(Permission::ManageUsers),
+            may_view_outbox: current.allows(Permission::ViewOutbox),
+            may_view_cases: current.allows(Permission::ViewCases),
+            may_manage_mediators: current.allows(Permission::ManageMediators),
+            may_manage_agenda: current.allows(Permission::ManageAgenda),
+            may_manage_people: current.allows(Permission::ManagePeople),
+            csrf_token: csrf.0.clone(),
+        }
+    }
+}
+
+/// How a role is named in the interface.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Amministratore",
+        Role::Segreteria => "Segreteria",
+        Role::Mediatore => "Mediatore",
+        Role::Consigliere => "Consigliere relatore",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    /// The page, or its text alone if the template fails.
+    pub fn render_or_plain(&self) -> String {
+        self.render()
+            .unwrap_or_else(|_| format!("{}: {}", self.title, self.message))
+    }
+}

@@ -1,0 +1,219 @@
+//! Files in the room: a member uploads a PDF or an image, then offers it to their session with
+//! the `share_file` command of the room protocol; the others of that session download it.
+//!
+//! Members have no back-office account: both requests authenticate with the personal link's
+//! token in `Authorization: Bearer …` (a header, so it stays out of URLs and logs). Who may
+//! read what is decided by `backoffice::rooms::room_files::read`.
+//!
+//! - `POST /api/v1/room-files?name=NAME` with the bytes as body: 201 `{ id, name, media_type,
+//!   size, sha256 }`; 413 `too_large`, 415 `unsupported_type` (told by content, not by name),
+//!   400 `bad_request` (empty file or bad name), 401 `unauthenticated`.
+//! - `GET /api/v1/room-files/{id}`: the bytes, with their checked type; 404 when the member may
+//!   not read the file (whether or not it exists).
+//! - `GET /api/v1/room-case-documents` (mediators): the shareable documents of the room's case
+//!   file; `POST /api/v1/room-case-documents/{id}/copy`: a room file copied from one of them,
+//!   201 as for an upload, then shared with `share_file` like any other.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use backoffice::platform::audit::Actor;
+use backoffice::rooms::room_files::{self, RoomFile, MAX_ROOM_FILE_BYTES};
+use backoffice::{mediation::case_documents, rooms::invites, rooms::room_store};
+use rooms::{ParticipantId, RoomId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::error::{ApiError, AppError};
+use crate::http::extract::ApiQuery;
+use crate::state::AppState;
+
+/// The body limit of file uploads: one byte over the largest file, so that the handler sees
+/// an oversized file and refuses it with its own error.
+pub const UPLOAD_BODY_LIMIT: usize = MAX_ROOM_FILE_BYTES + 1;
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    name: String,
+}
+
+/// The room and member whose link token the request carries.
+async fn member(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(RoomId, ParticipantId), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or(AppError::Unauthenticated)?;
+    invites::resolve(&state.db, token.trim())
+        .await
+        .map_err(|_| ApiError(AppError::Unauthenticated))
+}
+
+/// The room and member whose link token the request carries, as an extractor: placed before
+/// the query and the body, so that a caller without a valid token gets 401 whatever else is
+/// wrong with the request.
+pub struct LinkMember(RoomId, ParticipantId);
+
+impl FromRequestParts<AppState> for LinkMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (room, member) = member(state, &parts.headers).await?;
+        Ok(LinkMember(room, member))
+    }
+}
+
+/// An uploaded file's bytes. A body over the route's limit is refused like any file too large
+/// (413 `too_large`, JSON, in Italian), not with the framework's plain-text answer.
+pub struct FileBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FileBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(FileBody)
+            .map_err(|rejection| {
+                ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        max_bytes: MAX_ROOM_FILE_BYTES,
+                    }
+                } else {
+                    AppError::BadRequest("Il file non è arrivato per intero.".to_owned())
+                })
+            })
+    }
+}
+
+/// `POST /api/v1/room-files?name=NAME`.
+pub async fn upload(
+    State(state): State<AppState>,
+    LinkMember(room, member): LinkMember,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    FileBody(body): FileBody,
+) -> Result<Response, ApiError> {
+    let stored = room_files::upload(
+        &state.db,
+        &state.files,
+        &Actor::room_member(member.get(), None),
+        state.clock_now(),
+        (room, member),
+        &query.name,
+        body.to_vec(),
+    )
+    .await
+    .map_err(AppError::from)?;
+    Ok(created(&stored))
+}
+
+fn created(file: &RoomFile) -> Response {
+    let body = json!({
+        "id": file.id,
+        "name": file.name,
+        "media_type": file.media_type,
+        "size": file.size,
+        "sha256": file.sha256,
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// The room and member of a mediator's link token; 404 for anyone else.
+async fn mediator(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(RoomId, ParticipantId), ApiError> {
+    let (room, member) = member(state, headers).await?;
+    let snapshot = room_store::load(&state.db, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let is_mediator = snapshot
+        .members
+        .iter()
+        .any(|record| record.id == member && record.role == rooms::Role::Mediator);
+    if !is_mediator {
+        return Err(AppError::NotFound.into());
+    }
+    Ok((room, member))
+}
+
+/// `GET /api/v1/room-case-documents`.
+pub async fn case_documents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (room, _) = mediator(&state, &headers).await?;
+    let case = room_store::room_case(&state.db, room)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let documents = case_documents::shareable(&state.db, &case.id).await?;
+    let listed: Vec<serde_json::Value> = documents
+        .iter()
+        .map(|document| {
+            json!({
+                "id": document.id,
+                "name": document.name,
+                "media_type": document.media_type,
+                "size": document.size,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "documents": listed })).into_response())
+}
+
+/// `POST /api/v1/room-case-documents/{id}/copy`.
+pub async fn copy_case_document(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(document): Path<String>,
+) -> Result<Response, ApiError> {
+    let (room, member) = mediator(&state, &headers).await?;
+    let copied = room_files::copy_from_case(
+        &state.db,
+        &state.files,
+        &Actor::room_member(member.get(), None),
+        state.clock_now(),
+        (room, member),
+        &document,
+    )
+    .await
+    .map_err(AppError::from)?
+    .ok_or(AppError::NotFound)?;
+    Ok(created(&copied))
+}
+
+/// `GET /api/v1/room-files/{id}`.
+pub async fn download(
+    State(state): State<AppState>,
+    LinkMember(room, member): LinkMember,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (file, bytes) = room_files::read(&state.db, &state.files, (room, member), &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(inline_file(&file.media_type, bytes)?)
+}
+
+/// A stored file as the browser shows it (its own viewer, never cached).
+pub fn inline_file(media_type: &str, bytes: Vec<u8>) -> Result<Response, AppError> {
+    let content_type =
+        HeaderValue::from_str(media_type).map_err(|error| AppError::Internal(error.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("inline"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,73 @@
+//! `GET /r/{token}`: the room page a personal link opens.
+//!
+//! When the link is good and the room open, the page starts with the lobby: whom the person
+//! joins as, for which case, a camera and microphone check and the privacy notice; the
+//! WebSocket opens only when they choose to enter. Otherwise the page connects at once and shows
+//! the refusal the room WebSocket gives (forged, revoked or expired link, room not yet open): the
+//! explanations live in one place, `signaling`.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use backoffice::{rooms::invites, rooms::room_store};
+
+use crate::http::render::render;
+use crate::state::AppState;
+
+/// Who opens the room, as the lobby names them.
+pub struct Joining {
+    pub name: String,
+    pub role: &'static str,
+    pub case_reference: String,
+}
+
+#[derive(Template)]
+#[template(path = "rooms/room.html")]
+pub struct RoomPage {
+    /// `None`: the page asks the WebSocket at once, which explains the refusal.
+    pub joining: Option<Joining>,
+}
+
+/// How a room role is named in the interface.
+pub fn room_role_label(role: rooms::Role) -> &'static str {
+    match role {
+        rooms::Role::Mediator => "Mediatore",
+        rooms::Role::Party => "Parte",
+        rooms::Role::Lawyer => "Avvocato",
+        rooms::Role::Representative => "Rappresentante",
+        rooms::Role::Expert => "CTU",
+        rooms::Role::SegreteriaObserver => "Segreteria",
+    }
+}
+
+/// The page; `Cache-Control: no-store` and `Referrer-Policy: no-referrer` (set for every page)
+/// keep the token out of caches and of any other request.
+pub async fn room_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let joining = joining(&state, &token).await;
+    let mut response = render(&RoomPage { joining });
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response.into_response()
+}
+
+/// Whom the link opens the room for, if the link works and the room is open now.
+async fn joining(state: &AppState, token: &str) -> Option<Joining> {
+    let (room, member) = invites::resolve(&state.db, token).await.ok()?;
+    let snapshot = room_store::load(&state.db, room).await.ok()??;
+    let now = state.clock.now();
+    let closes = snapshot
+        .created_at
+        .saturating_add(snapshot.settings.lifetime);
+    if now < snapshot.created_at || now >= closes {
+        return None;
+    }
+    let record = snapshot.members.iter().find(|record| record.id == member)?;
+    Some(Joining {
+        name: record.display_name.expose().clone(),
+        role: room_role_label(record.role),
+        case_reference: snapshot.case_ref.as_str().to_owned(),
+    })
+}
