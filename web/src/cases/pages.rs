@@ -243,11 +243,7 @@ pub async fn create(
     .await
     {
         // The case exists with its number; the clerk completes the details on its page.
-        let error = AppError::from(error);
-        let Some(message) = error.for_the_form() else {
-            return Err(error);
-        };
-        return render_case(&state, &current, &csrf, &case.id, Extras::error(message)).await;
+        return refused(&state, &current, &csrf, &case.id, error.into()).await;
     }
     Ok(Redirect::to(&format!("/pratiche/{}", case.id)).into_response())
 }
@@ -696,6 +692,21 @@ pub async fn show(
     render_case(&state, &current, &csrf, &case_id, Extras::default()).await
 }
 
+/// The case page again with `error` above the forms, when the clerk can put it right;
+/// otherwise the error page.
+async fn refused(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &CsrfToken,
+    case_id: &str,
+    error: AppError,
+) -> Result<Response, AppError> {
+    match error.for_the_form() {
+        Some(message) => render_case(state, current, csrf, case_id, Extras::error(message)).await,
+        None => Err(error),
+    }
+}
+
 /// Back to the case page at `anchor`, or the page again with the refusal.
 async fn outcome(
     state: &AppState,
@@ -707,10 +718,7 @@ async fn outcome(
 ) -> Result<Response, AppError> {
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/pratiche/{case_id}#{anchor}")).into_response()),
-        Err(AppError::BadRequest(message) | AppError::Conflict(message)) => {
-            render_case(state, current, csrf, case_id, Extras::error(message)).await
-        }
-        Err(other) => Err(other),
+        Err(error) => refused(state, current, csrf, case_id, error).await,
     }
 }
 
@@ -975,12 +983,7 @@ async fn scheduled_page(
             };
             render_case(state, current, csrf, case_id, extras).await
         }
-        Err(error) => match error.for_the_form() {
-            Some(message) => {
-                render_case(state, current, csrf, case_id, Extras::error(message)).await
-            }
-            None => Err(error),
-        },
+        Err(error) => refused(state, current, csrf, case_id, error).await,
     }
 }
 
