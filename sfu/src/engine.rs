@@ -21,14 +21,13 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::keyframes::{KeyframePacing, OWED_RETRY_INTERVAL};
 use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
 /// Datagrams read in one go after the socket wakes the task, before the peers are polled.
 const RECEIVE_BATCH: usize = 64;
-/// Keyframe requests to one publisher track are at most this frequent.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
 /// Simulcast layer names, lowest first (the names the Accordo client gives its encodings).
@@ -117,12 +116,8 @@ struct TrackSource {
     member: ParticipantId,
     mid: Mid,
     kind: TrackKind,
-    /// When a keyframe was last asked for, per simulcast layer (`None`: the only layer).
-    last_keyframe_request: HashMap<Option<Rid>, Instant>,
-    /// Layers whose keyframe request came too soon after the last one: asked for as soon as
-    /// the interval allows (a subscriber whose m-line opened just after a keyframe went by
-    /// would otherwise wait for the publisher's next one on its own, seconds away).
-    keyframe_owed: HashSet<Option<Rid>>,
+    /// The keyframe requests made to the publisher, and those owed.
+    keyframes: KeyframePacing,
     /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
     nack_on: bool,
     /// Simulcast layers, lowest first; empty without simulcast.
@@ -237,7 +232,7 @@ pub(crate) struct Engine {
     /// whose timer is due) are polled, so a packet costs its publisher and its receivers, not
     /// every peer of the node.
     dirty: Vec<PeerKey>,
-    /// Whether some track owes a keyframe request (see `TrackSource::keyframe_owed`).
+    /// Whether some track owes a keyframe request (see [`KeyframePacing`]).
     keyframes_owed: bool,
 }
 
@@ -330,8 +325,8 @@ impl Engine {
             .iter_mut()
             .flat_map(|(track, source)| {
                 source
-                    .keyframe_owed
-                    .drain()
+                    .keyframes
+                    .take_owed()
                     .map(|layer| (*track, layer))
                     .collect::<Vec<_>>()
             })
@@ -817,8 +812,8 @@ impl Engine {
         peer.emit(PeerEvent::Offer(offer.to_sdp_string()));
     }
 
-    /// Asks the publisher of `track` for a keyframe (PLI) of every layer, at most every
-    /// 250 ms per layer.
+    /// Asks the publisher of `track` for a keyframe (PLI) of every layer, paced (see
+    /// [`KeyframePacing`]).
     fn request_keyframe(&mut self, track: TrackId) {
         let layers: Vec<Option<Rid>> = match self.tracks.get(&track) {
             Some(source) if !source.layers.is_empty() => {
@@ -841,12 +836,7 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        if source
-            .last_keyframe_request
-            .get(&layer)
-            .is_some_and(|last| now.duration_since(*last) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            source.keyframe_owed.insert(layer);
+        if !source.keyframes.may_request(layer, now) {
             self.keyframes_owed = true;
             return;
         }
@@ -859,7 +849,7 @@ impl Engine {
             .stream_rx_by_mid(source.mid, layer)
         {
             stream.request_keyframe(KeyframeRequestKind::Pli);
-            source.last_keyframe_request.insert(layer, now);
+            source.keyframes.requested(layer, now);
         }
         self.dirty.push(source.publisher);
     }
@@ -971,9 +961,9 @@ impl Engine {
             }
             self.remove(key);
         }
-        // Owed keyframe requests are retried soon (within a fifth of the interval).
+        // Owed keyframe requests are retried soon after the interval allows them.
         let first_wake = if self.keyframes_owed {
-            now + KEYFRAME_REQUEST_INTERVAL / 5
+            now + OWED_RETRY_INTERVAL
         } else {
             now + IDLE_WAKE
         };
@@ -1156,8 +1146,7 @@ impl Engine {
                 member: peer.member,
                 mid,
                 kind,
-                last_keyframe_request: HashMap::new(),
-                keyframe_owed: HashSet::new(),
+                keyframes: KeyframePacing::default(),
                 nack_on: false,
                 layers,
                 layer_bytes: HashMap::new(),

@@ -26,6 +26,7 @@
 //! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
 
 mod engine;
+mod keyframes;
 mod rewrite;
 mod tcp;
 
