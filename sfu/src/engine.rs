@@ -21,6 +21,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::downlink::{DownlinkEstimate, StreamReport};
 use crate::keyframes::{KeyframePacing, OWED_RETRY_INTERVAL};
 use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
@@ -42,14 +43,6 @@ const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
 const SPEAKING_LOUDNESS: f32 = 60.0;
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// Loss reported by a subscriber (RTCP receiver reports) above which its downlink is
-/// congested: what it receives is capped below what is being sent. The thresholds are those
-/// of the loss-based half of Google Congestion Control (decrease above 10 %, increase below
-/// 2 %).
-const CONGESTED_LOSS: f32 = 0.10;
-/// Loss below which the downlink is clear; after [`PROBE_AFTER`] of it the cap is raised.
-const CLEAR_LOSS: f32 = 0.02;
-const PROBE_AFTER: Duration = Duration::from_secs(8);
 /// How often peers are checked for silence.
 const SILENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -176,14 +169,9 @@ struct Peer {
     speaker: Option<ParticipantId>,
     /// When a datagram of this peer last arrived (or the peer was created).
     last_heard: Instant,
-    /// The downlink estimate: at most this many bits per second of video, from the loss the
-    /// peer reports (see [`Engine::estimate_downlinks`]); `None` until it reports congestion.
-    downlink_cap: Option<u64>,
-    /// Since when the peer reports a clear downlink.
-    clear_since: Option<Instant>,
-    /// Packets sent on each outgoing stream at the last estimate (only streams still flowing
-    /// count: a stream the plan stopped keeps its last loss figure).
-    egress_counted: HashMap<(Mid, Option<Rid>), u64>,
+    /// The downlink estimate, from the loss the peer reports (see
+    /// [`Engine::estimate_downlinks`]).
+    downlink: DownlinkEstimate,
     /// When str0m wants this peer's next `Input::Timeout` (from its last `Output::Timeout`).
     next_timeout: Instant,
     /// The m-line and layer of each incoming SSRC (looked up once).
@@ -379,21 +367,10 @@ impl Engine {
     }
 
     /// Estimates each subscriber's downlink from the loss it reports on the streams it is
-    /// receiving (RTCP receiver reports): above [`CONGESTED_LOSS`], video is capped at three
-    /// quarters of what is being sent; after [`PROBE_AFTER`] below [`CLEAR_LOSS`], the cap grows
-    /// by a quarter. `choose_layers` keeps the layers within the cap.
+    /// receiving (RTCP receiver reports; see [`DownlinkEstimate`]). `choose_layers` keeps the
+    /// layers within the estimate.
     fn estimate_downlinks(&mut self, now: Instant) {
         for peer in self.peers.values_mut() {
-            let mut loss: Option<f32> = None;
-            for (stream, figures) in &peer.egress {
-                let counted = peer.egress_counted.insert(*stream, figures.packets);
-                if counted.is_some_and(|before| figures.packets > before) {
-                    loss = Some(loss.unwrap_or(0.0).max(figures.loss));
-                }
-            }
-            let Some(loss) = loss else {
-                continue;
-            };
             let sent: u64 = peer
                 .layers
                 .iter()
@@ -402,19 +379,12 @@ impl Engine {
                     source.layer_bitrate.get(&choice.current?).copied()
                 })
                 .sum();
-            if loss > CONGESTED_LOSS && sent > 0 {
-                let base = peer.downlink_cap.map_or(sent, |cap| cap.min(sent));
-                peer.downlink_cap = Some(base * 3 / 4);
-                peer.clear_since = None;
-            } else if loss < CLEAR_LOSS {
-                let since = *peer.clear_since.get_or_insert(now);
-                if let Some(cap) = peer.downlink_cap {
-                    if now.duration_since(since) >= PROBE_AFTER {
-                        peer.downlink_cap = Some(cap + cap / 4);
-                        peer.clear_since = Some(now);
-                    }
-                }
-            }
+            let streams = peer.egress.iter().map(|(stream, figures)| StreamReport {
+                stream: *stream,
+                packets: figures.packets,
+                loss: figures.loss,
+            });
+            peer.downlink.estimate(now, streams, sent);
         }
     }
 
@@ -627,9 +597,7 @@ impl Engine {
                     layers: HashMap::new(),
                     speaker: None,
                     last_heard: Instant::now(),
-                    downlink_cap: None,
-                    clear_since: None,
-                    egress_counted: HashMap::new(),
+                    downlink: DownlinkEstimate::default(),
                     next_timeout: Instant::now(),
                     sources: HashMap::new(),
                     renumbering: HashMap::new(),
@@ -879,7 +847,7 @@ impl Engine {
             })
             .collect();
         wanted.sort_by_key(|(track, _)| track.get());
-        let budget = match (peer.max_bitrate, peer.downlink_cap) {
+        let budget = match (peer.max_bitrate, peer.downlink.cap()) {
             (Some(declared), Some(estimated)) => Some(declared.min(estimated)),
             (declared, estimated) => declared.or(estimated),
         };

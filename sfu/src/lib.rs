@@ -25,6 +25,7 @@
 //! **API boundary:** SDP and ICE candidates go in and out as strings; tracks are identified by
 //! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
 
+mod downlink;
 mod engine;
 mod keyframes;
 mod rewrite;
