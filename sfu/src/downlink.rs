@@ -15,12 +15,12 @@ use str0m::media::{Mid, Rid};
 
 /// Loss reported by a subscriber above which its downlink is congested: what it receives is
 /// capped below what is being sent (GCC decreases above 10 %).
-pub(crate) const CONGESTED_LOSS: f32 = 0.10;
+const CONGESTED_LOSS: f32 = 0.10;
 /// Loss below which the downlink is clear; after [`PROBE_AFTER`] of it the cap is raised (GCC
 /// increases below 2 %).
-pub(crate) const CLEAR_LOSS: f32 = 0.02;
+const CLEAR_LOSS: f32 = 0.02;
 /// How long the downlink must stay clear before the cap is raised.
-pub(crate) const PROBE_AFTER: Duration = Duration::from_secs(8);
+const PROBE_AFTER: Duration = Duration::from_secs(8);
 
 /// One outgoing stream of the subscriber (an m-line, and a layer of it) as of its latest
 /// statistics.

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::downlink::{DownlinkEstimate, StreamReport};
 use crate::keyframes::{KeyframePacing, OWED_RETRY_INTERVAL};
+use crate::layers::{choose_layers, Admission, LayerChoice, Layers, Wanted};
 use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
@@ -31,12 +32,6 @@ use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMed
 const RECEIVE_BATCH: usize = 64;
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
-/// Simulcast layer names, lowest first (the names the Accordo client gives its encodings).
-const LAYER_NAMES: [&str; 3] = ["l", "m", "h"];
-/// What a layer is assumed to cost until its bitrate has been measured, bits per second.
-const NOMINAL_LAYER_BITRATE: [u64; 3] = [150_000, 500_000, 1_500_000];
-/// The tallest tile each layer is good for (pixels); taller tiles get the top layer.
-const LAYER_MAX_HEIGHT: [u32; 2] = [180, 360];
 /// How often the loudest speaker is looked for.
 const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
 /// The smoothed loudness (0–127, 127 - level in -dBov) above which someone is speaking.
@@ -113,33 +108,10 @@ struct TrackSource {
     keyframes: KeyframePacing,
     /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
     nack_on: bool,
-    /// Simulcast layers, lowest first; empty without simulcast.
-    layers: Vec<Rid>,
-    /// Bytes received per layer since the last measurement, and the measured bitrates.
-    layer_bytes: HashMap<Rid, u64>,
-    layer_bitrate: HashMap<Rid, u64>,
+    /// Simulcast layers and their bitrates; none without simulcast.
+    layers: Layers,
     /// Smoothed loudness of an audio track, from the audio level header extension.
     loudness: f32,
-}
-
-impl TrackSource {
-    /// The bitrate of layer `index`: measured, or assumed.
-    fn bitrate(&self, index: usize) -> u64 {
-        self.layers
-            .get(index)
-            .and_then(|rid| self.layer_bitrate.get(rid).copied())
-            .filter(|bitrate| *bitrate > 0)
-            .unwrap_or(NOMINAL_LAYER_BITRATE[index.min(2)])
-    }
-}
-
-/// The simulcast layer a subscriber receives of one track.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct LayerChoice {
-    /// The layer being forwarded.
-    current: Option<Rid>,
-    /// The layer wanted; forwarding switches to it on its next keyframe.
-    target: Option<Rid>,
 }
 
 struct Peer {
@@ -352,12 +324,8 @@ impl Engine {
     /// Measures each simulcast layer's bitrate over the last interval, then lets every peer
     /// choose its layers again.
     fn measure_layers(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64().max(0.001);
         for source in self.tracks.values_mut() {
-            for (rid, bytes) in source.layer_bytes.drain() {
-                let bitrate = (bytes as f64 * 8.0 / seconds) as u64;
-                source.layer_bitrate.insert(rid, bitrate);
-            }
+            source.layers.measure(elapsed);
         }
         self.estimate_downlinks(Instant::now());
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -376,7 +344,7 @@ impl Engine {
                 .iter()
                 .filter_map(|(track, choice)| {
                     let source = self.tracks.get(track)?;
-                    source.layer_bitrate.get(&choice.current?).copied()
+                    source.layers.measured(choice.current()?)
                 })
                 .sum();
             let streams = peer.egress.iter().map(|(stream, figures)| StreamReport {
@@ -784,8 +752,8 @@ impl Engine {
     /// [`KeyframePacing`]).
     fn request_keyframe(&mut self, track: TrackId) {
         let layers: Vec<Option<Rid>> = match self.tracks.get(&track) {
-            Some(source) if !source.layers.is_empty() => {
-                source.layers.iter().copied().map(Some).collect()
+            Some(source) if !source.layers.rids().is_empty() => {
+                source.layers.rids().iter().copied().map(Some).collect()
             }
             Some(_) => vec![None],
             None => return,
@@ -822,72 +790,29 @@ impl Engine {
         self.dirty.push(source.publisher);
     }
 
-    /// Chooses the simulcast layer `key` receives of each simulcast track it may receive: the
-    /// layer that fits the tile it is shown in, lowered (largest first) until the sum fits
-    /// the bitrate the client declared. A new target layer is asked for a keyframe; the
-    /// switch happens on it.
+    /// Chooses the simulcast layer `key` receives of each simulcast track it may receive (see
+    /// [`choose_layers`]). A new target layer is asked for a keyframe; the switch happens on
+    /// it.
     fn choose_layers(&mut self, key: PeerKey) {
-        let Some(peer) = self.peers.get(&key) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let mut wanted: Vec<(TrackId, usize)> = peer
+        let wanted: Vec<Wanted<'_>> = peer
             .allowed
             .iter()
             .filter_map(|track| {
-                let source = self.tracks.get(track)?;
-                let top = source.layers.len().checked_sub(1)?;
-                let by_tile = match peer.tile_heights.get(track) {
-                    Some(height) => LAYER_MAX_HEIGHT
-                        .iter()
-                        .position(|max| height <= max)
-                        .unwrap_or(LAYER_MAX_HEIGHT.len()),
-                    None => top,
-                };
-                Some((*track, by_tile.min(top)))
+                Some(Wanted {
+                    track: *track,
+                    layers: &self.tracks.get(track)?.layers,
+                    tile_height: peer.tile_heights.get(track).copied(),
+                })
             })
             .collect();
-        wanted.sort_by_key(|(track, _)| track.get());
-        let budget = match (peer.max_bitrate, peer.downlink.cap()) {
-            (Some(declared), Some(estimated)) => Some(declared.min(estimated)),
-            (declared, estimated) => declared.or(estimated),
-        };
-        if let Some(budget) = budget {
-            let cost = |choice: &[(TrackId, usize)]| -> u64 {
-                choice
-                    .iter()
-                    .filter_map(|(track, index)| self.tracks.get(track).map(|s| s.bitrate(*index)))
-                    .sum()
-            };
-            while cost(&wanted) > budget {
-                let Some(largest) = wanted
-                    .iter_mut()
-                    .filter(|(_, index)| *index > 0)
-                    .max_by_key(|(track, index)| {
-                        self.tracks.get(track).map_or(0, |s| s.bitrate(*index))
-                    })
-                else {
-                    break;
-                };
-                largest.1 -= 1;
-            }
-        }
+        let chosen = choose_layers(&wanted, peer.max_bitrate, peer.downlink.cap());
         let mut keyframes = Vec::new();
-        if let Some(peer) = self.peers.get_mut(&key) {
-            for (track, index) in wanted {
-                let Some(rid) = self
-                    .tracks
-                    .get(&track)
-                    .and_then(|s| s.layers.get(index).copied())
-                else {
-                    continue;
-                };
-                let choice = peer.layers.entry(track).or_default();
-                if choice.target != Some(rid) {
-                    choice.target = Some(rid);
-                    if choice.current != Some(rid) {
-                        keyframes.push((track, rid));
-                    }
-                }
+        for (track, rid) in chosen {
+            if peer.layers.entry(track).or_default().aim(rid) {
+                keyframes.push((track, rid));
             }
         }
         for (track, rid) in keyframes {
@@ -1070,7 +995,10 @@ impl Engine {
                         .iter()
                         .find(|(_, state)| **state == Outgoing::Open(request.mid))
                         .map(|(track, _)| *track)?;
-                    Some((track, peer.layers.get(&track).and_then(|c| c.current)))
+                    Some((
+                        track,
+                        peer.layers.get(&track).and_then(LayerChoice::current),
+                    ))
                 });
                 match wanted {
                     Some((track, Some(layer))) => self.request_layer_keyframe(track, Some(layer)),
@@ -1082,7 +1010,7 @@ impl Engine {
         }
     }
 
-    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, mut layers: Vec<Rid>) {
+    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, layers: Vec<Rid>) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -1096,13 +1024,6 @@ impl Engine {
             }
             MediaKind::Video => TrackKind::Video,
         };
-        // Lowest first: the known names in their order, others as the client listed them.
-        layers.sort_by_key(|rid| {
-            LAYER_NAMES
-                .iter()
-                .position(|name| *name == &**rid)
-                .unwrap_or(LAYER_NAMES.len())
-        });
         let track = TrackId::new(self.next_track);
         self.next_track += 1;
         peer.published.insert(mid, track);
@@ -1116,9 +1037,7 @@ impl Engine {
                 kind,
                 keyframes: KeyframePacing::default(),
                 nack_on: false,
-                layers,
-                layer_bytes: HashMap::new(),
-                layer_bitrate: HashMap::new(),
+                layers: Layers::new(layers),
                 loudness: 0.0,
             },
         );
@@ -1203,7 +1122,7 @@ impl Engine {
             return;
         };
         if let Some(rid) = rid {
-            *source.layer_bytes.entry(rid).or_default() += packet.payload.len() as u64;
+            source.layers.received(rid, packet.payload.len() as u64);
         }
         let header = &packet.header.ext_vals;
         if let Some(level) = header.audio_level {
@@ -1256,20 +1175,21 @@ impl Engine {
             let Some(Outgoing::Open(out_mid)) = peer.outgoing.get(&track).copied() else {
                 continue;
             };
-            if rid.is_some() {
-                let choice = peer.layers.entry(track).or_default();
-                if choice.current != rid {
-                    // Switch layers only on a keyframe of the wanted one; until it comes,
-                    // keep asking (at most every 250 ms) and forward the current layer.
-                    let wanted = choice.target.is_none_or(|target| Some(target) == rid);
-                    if !(wanted && starts_keyframe) {
-                        if wanted {
-                            waiting.push(rid);
-                        }
+            if let Some(rid) = rid {
+                // Switch layers only on a keyframe of the wanted one; until it comes, keep
+                // asking (paced) and forward the current layer.
+                match peer
+                    .layers
+                    .entry(track)
+                    .or_default()
+                    .admit(rid, starts_keyframe)
+                {
+                    Admission::Forward => {}
+                    Admission::AwaitKeyframe => {
+                        waiting.push(Some(rid));
                         continue;
                     }
-                    choice.current = rid;
-                    choice.target = rid;
+                    Admission::Drop => continue,
                 }
             }
             let (seq_no, time) = match peer

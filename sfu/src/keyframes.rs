@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use str0m::media::Rid;
 
 /// Keyframe requests to one layer of a publisher track are at most this frequent.
-pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// While a request is owed, it is tried again this often (a fifth of the interval, so it is
 /// made soon after the interval allows).
 pub(crate) const OWED_RETRY_INTERVAL: Duration =

@@ -28,6 +28,7 @@
 mod downlink;
 mod engine;
 mod keyframes;
+mod layers;
 mod rewrite;
 mod tcp;
 
