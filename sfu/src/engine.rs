@@ -170,6 +170,16 @@ pub(crate) struct Transports {
     pub(crate) _tcp_keepalive: mpsc::Sender<TcpEvent>,
 }
 
+/// What woke the media task.
+enum Wakeup {
+    /// A datagram arrived on the UDP socket: its length and sender (`None`: reading failed).
+    Datagram(Option<(usize, SocketAddr)>),
+    Tcp(TcpEvent),
+    Command(Command),
+    /// A str0m timer, an owed keyframe request or the idle wake-up.
+    Timer,
+}
+
 pub(crate) struct Engine {
     transports: Transports,
     /// Open ICE-TCP connections by client address.
@@ -203,6 +213,7 @@ impl Engine {
         plans: Arc<Plans>,
         stats: Arc<Mutex<MediaStats>>,
     ) -> Self {
+        let now = Instant::now();
         Self {
             transports,
             tcp_links: HashMap::new(),
@@ -214,22 +225,27 @@ impl Engine {
             next_track: 1,
             stats,
             retired: MediaTotals::default(),
-            stats_refreshed: Instant::now(),
-            speakers_checked: Instant::now(),
-            silence_checked: Instant::now(),
+            stats_refreshed: now,
+            speakers_checked: now,
+            silence_checked: now,
             dirty: Vec::new(),
             keyframes_owed: false,
         }
     }
 
+    /// The task's loop. A turn handles what woke the task, does the periodic work that is
+    /// due and polls the peers; the clock is read once per turn, and everything done in the
+    /// turn is given that time.
     pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0_u8; 2000];
+        let mut wakeup = Wakeup::Timer;
         loop {
-            let wake = self.poll_all();
-            tokio::select! {
-                received = self.transports.udp.recv_from(&mut buf) => {
-                    if let Ok((len, source)) = received {
-                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
+            let now = Instant::now();
+            match wakeup {
+                Wakeup::Datagram(received) => {
+                    if let Some((len, source)) = received {
+                        let datagram = buf.get(..len).unwrap_or_default();
+                        self.receive(now, Protocol::Udp, source, datagram);
                     }
                     // Whatever else is waiting is read now, before the peers are polled: one
                     // wake-up and one polling round for a burst instead of one per datagram.
@@ -237,46 +253,61 @@ impl Engine {
                         let Ok((len, source)) = self.transports.udp.try_recv_from(&mut buf) else {
                             break;
                         };
-                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
+                        let datagram = buf.get(..len).unwrap_or_default();
+                        self.receive(now, Protocol::Udp, source, datagram);
                     }
                 }
-                Some(event) = self.transports.tcp_events.recv() => self.tcp_event(event),
+                Wakeup::Tcp(event) => self.tcp_event(now, event),
+                Wakeup::Command(command) => self.command(now, command),
+                Wakeup::Timer => {}
+            }
+            self.periodic_work(now);
+            let wake = self.poll_all(now);
+            wakeup = tokio::select! {
+                received = self.transports.udp.recv_from(&mut buf) => {
+                    Wakeup::Datagram(received.ok())
+                }
+                Some(event) = self.transports.tcp_events.recv() => Wakeup::Tcp(event),
                 command = inbox.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => Wakeup::Command(command),
                     None => return,
                 },
-                () = tokio::time::sleep_until(wake.into()) => {}
-            }
-            let now = Instant::now();
-            self.request_owed_keyframes();
-            let mut periodic = false;
-            if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
-                self.silence_checked = now;
-                self.end_silent_peers(now);
-                periodic = true;
-            }
-            if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
-                self.speakers_checked = now;
-                self.announce_speakers();
-                periodic = true;
-            }
-            let since = now.duration_since(self.stats_refreshed);
-            if since >= STATS_INTERVAL {
-                self.stats_refreshed = now;
-                self.measure_layers(since);
-                self.publish_stats();
-                periodic = true;
-            }
-            if periodic {
-                // The periodic work may have touched any peer.
-                self.touch_all();
-            }
+                () = tokio::time::sleep_until(wake.into()) => Wakeup::Timer,
+            };
+        }
+    }
+
+    /// The work done every turn, and at intervals: owed keyframe requests, silent peers, the
+    /// active speakers, layer bitrates, downlink estimates and statistics.
+    fn periodic_work(&mut self, now: Instant) {
+        self.request_owed_keyframes(now);
+        let mut ran = false;
+        if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
+            self.silence_checked = now;
+            self.end_silent_peers(now);
+            ran = true;
+        }
+        if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
+            self.speakers_checked = now;
+            self.announce_speakers();
+            ran = true;
+        }
+        let since = now.duration_since(self.stats_refreshed);
+        if since >= STATS_INTERVAL {
+            self.stats_refreshed = now;
+            self.measure_layers(now, since);
+            self.publish_stats();
+            ran = true;
+        }
+        if ran {
+            // The periodic work may have touched any peer.
+            self.touch_all();
         }
     }
 
     /// Asks again for the keyframes that were refused for coming too soon; those still too
     /// soon stay owed.
-    fn request_owed_keyframes(&mut self) {
+    fn request_owed_keyframes(&mut self, now: Instant) {
         if !std::mem::take(&mut self.keyframes_owed) {
             return;
         }
@@ -292,7 +323,7 @@ impl Engine {
             })
             .collect();
         for (track, layer) in owed {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 
@@ -323,14 +354,14 @@ impl Engine {
 
     /// Measures each simulcast layer's bitrate over the last interval, then lets every peer
     /// choose its layers again.
-    fn measure_layers(&mut self, elapsed: Duration) {
+    fn measure_layers(&mut self, now: Instant, elapsed: Duration) {
         for source in self.tracks.values_mut() {
             source.layers.measure(elapsed);
         }
-        self.estimate_downlinks(Instant::now());
+        self.estimate_downlinks(now);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            self.choose_layers(key);
+            self.choose_layers(now, key);
         }
     }
 
@@ -392,12 +423,12 @@ impl Engine {
         }
     }
 
-    fn tcp_event(&mut self, event: TcpEvent) {
+    fn tcp_event(&mut self, now: Instant, event: TcpEvent) {
         match event {
             TcpEvent::Opened { remote, link } => {
                 self.tcp_links.insert(remote, link);
             }
-            TcpEvent::Frame { remote, frame } => self.receive(Protocol::Tcp, remote, &frame),
+            TcpEvent::Frame { remote, frame } => self.receive(now, Protocol::Tcp, remote, &frame),
             TcpEvent::Closed { remote } => {
                 self.tcp_links.remove(&remote);
                 self.by_address.remove(&(Protocol::Tcp, remote));
@@ -405,7 +436,7 @@ impl Engine {
         }
     }
 
-    fn receive(&mut self, proto: Protocol, source: SocketAddr, datagram: &[u8]) {
+    fn receive(&mut self, now: Instant, proto: Protocol, source: SocketAddr, datagram: &[u8]) {
         let Ok(contents) = datagram.try_into() else {
             return;
         };
@@ -419,7 +450,7 @@ impl Engine {
             },
         };
         let input = Input::Receive(
-            Instant::now(),
+            now,
             Receive {
                 proto,
                 source,
@@ -448,7 +479,7 @@ impl Engine {
         self.by_address.insert((proto, source), key);
         self.dirty.push(key);
         if let Some(peer) = self.peers.get_mut(&key) {
-            peer.last_heard = Instant::now();
+            peer.last_heard = now;
             if let Err(error) = peer.rtc.handle_input(input) {
                 tracing::warn!(%error, "media input refused: peer closed");
                 peer.rtc.disconnect();
@@ -456,10 +487,10 @@ impl Engine {
         }
         // In RTP mode str0m holds one received packet until it is polled: poll now, before
         // the next datagram (a closed peer stays dirty and is removed by `poll_all`).
-        self.drain(key, &mut Vec::new());
+        self.drain(now, key, &mut Vec::new());
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Instant, command: Command) {
         // Commands are rare (offers, answers, plan changes): poll everyone afterwards.
         self.touch_all();
         match command {
@@ -469,8 +500,8 @@ impl Engine {
                 sdp,
                 screen_mids,
                 events,
-            } => self.offer(key, member, &sdp, screen_mids, events),
-            Command::Answer { key, sdp } => self.answer(key, &sdp),
+            } => self.offer(now, key, member, &sdp, screen_mids, events),
+            Command::Answer { key, sdp } => self.answer(now, key, &sdp),
             Command::Candidate { key, candidate } => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     let line = candidate.trim_start_matches("a=");
@@ -487,11 +518,11 @@ impl Engine {
                 key,
                 max_bitrate,
                 tiles,
-            } => self.preferences(key, max_bitrate, tiles),
+            } => self.preferences(now, key, max_bitrate, tiles),
             Command::PlanChanged { room, applied } => {
-                self.plan_changed(room);
+                self.plan_changed(now, room);
                 // Packets written before the change leave now, before the room acknowledges.
-                self.poll_all();
+                self.poll_all(now);
                 if let Some(applied) = applied {
                     let _ = applied.send(());
                 }
@@ -501,6 +532,7 @@ impl Engine {
 
     fn offer(
         &mut self,
+        now: Instant,
         key: PeerKey,
         member: ParticipantId,
         sdp: &str,
@@ -523,7 +555,7 @@ impl Engine {
                 .enable_opus(true, false)
                 .enable_vp8(true)
                 .set_stats_interval(Some(STATS_INTERVAL))
-                .build(Instant::now());
+                .build(now);
             let tcp = self.transports.tcp_announced.map(|address| {
                 Candidate::builder()
                     .tcp()
@@ -564,9 +596,9 @@ impl Engine {
                     tile_heights: HashMap::new(),
                     layers: HashMap::new(),
                     speaker: None,
-                    last_heard: Instant::now(),
+                    last_heard: now,
                     downlink: DownlinkEstimate::default(),
-                    next_timeout: Instant::now(),
+                    next_timeout: now,
                     sources: HashMap::new(),
                     renumbering: HashMap::new(),
                 },
@@ -589,10 +621,10 @@ impl Engine {
             Ok(answer) => peer.emit(PeerEvent::Answer(answer.to_sdp_string())),
             Err(error) => peer.emit(PeerEvent::Rejected(format!("offer refused: {error}"))),
         }
-        self.plan_changed(key.room);
+        self.plan_changed(now, key.room);
     }
 
-    fn answer(&mut self, key: PeerKey, sdp: &str) {
+    fn answer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -625,7 +657,7 @@ impl Engine {
             .filter(|track| peer.allowed.contains(track))
             .collect();
         for track in allowed {
-            self.request_keyframe(track);
+            self.request_keyframe(now, track);
         }
         self.negotiate(key);
     }
@@ -642,7 +674,7 @@ impl Engine {
 
     /// Brings every peer of `room` in line with the room's current plan: new receivers get
     /// m-lines and a keyframe.
-    fn plan_changed(&mut self, room: RoomId) {
+    fn plan_changed(&mut self, now: Instant, room: RoomId) {
         let plan = self.plans.get(room);
         let keys: Vec<PeerKey> = self
             .peers
@@ -686,10 +718,10 @@ impl Engine {
             peer.allowed = now_allowed;
         }
         for track in keyframes {
-            self.request_keyframe(track);
+            self.request_keyframe(now, track);
         }
         for key in keys {
-            self.choose_layers(key);
+            self.choose_layers(now, key);
             self.negotiate(key);
         }
     }
@@ -750,7 +782,7 @@ impl Engine {
 
     /// Asks the publisher of `track` for a keyframe (PLI) of every layer, paced (see
     /// [`KeyframePacing`]).
-    fn request_keyframe(&mut self, track: TrackId) {
+    fn request_keyframe(&mut self, now: Instant, track: TrackId) {
         let layers: Vec<Option<Rid>> = match self.tracks.get(&track) {
             Some(source) if !source.layers.rids().is_empty() => {
                 source.layers.rids().iter().copied().map(Some).collect()
@@ -759,19 +791,18 @@ impl Engine {
             None => return,
         };
         for layer in layers {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 
     /// Asks the publisher of `track` for a keyframe of one layer (`None`: no simulcast).
-    fn request_layer_keyframe(&mut self, track: TrackId, layer: Option<Rid>) {
+    fn request_layer_keyframe(&mut self, now: Instant, track: TrackId, layer: Option<Rid>) {
         let Some(source) = self.tracks.get_mut(&track) else {
             return;
         };
         if source.kind == TrackKind::Audio {
             return;
         }
-        let now = Instant::now();
         if !source.keyframes.may_request(layer, now) {
             self.keyframes_owed = true;
             return;
@@ -793,7 +824,7 @@ impl Engine {
     /// Chooses the simulcast layer `key` receives of each simulcast track it may receive (see
     /// [`choose_layers`]). A new target layer is asked for a keyframe; the switch happens on
     /// it.
-    fn choose_layers(&mut self, key: PeerKey) {
+    fn choose_layers(&mut self, now: Instant, key: PeerKey) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -816,25 +847,30 @@ impl Engine {
             }
         }
         for (track, rid) in keyframes {
-            self.request_layer_keyframe(track, Some(rid));
+            self.request_layer_keyframe(now, track, Some(rid));
         }
     }
 
     /// The client's receive preferences: a bitrate cap, and tile heights per track.
-    fn preferences(&mut self, key: PeerKey, max_bitrate: Option<u64>, tiles: Vec<(TrackId, u32)>) {
+    fn preferences(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        max_bitrate: Option<u64>,
+        tiles: Vec<(TrackId, u32)>,
+    ) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         peer.max_bitrate = max_bitrate;
         peer.tile_heights = tiles.into_iter().collect();
-        self.choose_layers(key);
+        self.choose_layers(now, key);
     }
 
     /// Gives due timers their `Input::Timeout`, drains the output of every peer that has any
     /// (until none is left: draining one peer may write to others); returns when the task
     /// must wake next.
-    fn poll_all(&mut self) -> Instant {
-        let now = Instant::now();
+    fn poll_all(&mut self, now: Instant) -> Instant {
         for (key, peer) in &mut self.peers {
             if peer.next_timeout <= now && peer.rtc.is_alive() {
                 let _ = peer.rtc.handle_input(Input::Timeout(now));
@@ -845,7 +881,7 @@ impl Engine {
         while !self.dirty.is_empty() {
             let round: HashSet<PeerKey> = std::mem::take(&mut self.dirty).into_iter().collect();
             for key in round {
-                self.drain(key, &mut dead);
+                self.drain(now, key, &mut dead);
             }
         }
         for key in dead {
@@ -867,8 +903,7 @@ impl Engine {
     }
 
     /// Polls peer `key` until str0m has nothing more to do now; a closed peer goes to `dead`.
-    fn drain(&mut self, key: PeerKey, dead: &mut Vec<PeerKey>) {
-        let now = Instant::now();
+    fn drain(&mut self, now: Instant, key: PeerKey, dead: &mut Vec<PeerKey>) {
         // Whether the peer was given its due timeout during this drain.
         let mut timed_out = false;
         while let Some(peer) = self.peers.get_mut(&key) {
@@ -912,12 +947,12 @@ impl Engine {
                         let _ = link.try_send(transmit.contents.to_vec());
                     }
                 }
-                Output::Event(event) => self.event(key, event),
+                Output::Event(event) => self.event(now, key, event),
             }
         }
     }
 
-    fn event(&mut self, key: PeerKey, event: Event) {
+    fn event(&mut self, now: Instant, key: PeerKey, event: Event) {
         match event {
             Event::Connected => {
                 // Keyframes asked for while the connection was being set up went nowhere:
@@ -936,7 +971,7 @@ impl Engine {
                     })
                     .unwrap_or_default();
                 for track in tracks {
-                    self.request_keyframe(track);
+                    self.request_keyframe(now, track);
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -974,7 +1009,7 @@ impl Engine {
                     _ => {}
                 }
             }
-            Event::RtpPacket(packet) => self.forward(key, packet),
+            Event::RtpPacket(packet) => self.forward(now, key, packet),
             Event::MediaIngressStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.ingress
@@ -1001,8 +1036,10 @@ impl Engine {
                     ))
                 });
                 match wanted {
-                    Some((track, Some(layer))) => self.request_layer_keyframe(track, Some(layer)),
-                    Some((track, None)) => self.request_keyframe(track),
+                    Some((track, Some(layer))) => {
+                        self.request_layer_keyframe(now, track, Some(layer))
+                    }
+                    Some((track, None)) => self.request_keyframe(now, track),
                     None => {}
                 }
             }
@@ -1092,7 +1129,7 @@ impl Engine {
 
     /// Forwards a publisher's RTP packet to every peer the room's plan lets receive it,
     /// renumbered for each (see [`Renumbering`]).
-    fn forward(&mut self, from: PeerKey, packet: RtpPacket) {
+    fn forward(&mut self, now: Instant, from: PeerKey, packet: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
@@ -1225,7 +1262,7 @@ impl Engine {
         }
         waiting.dedup();
         for layer in waiting {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 }
