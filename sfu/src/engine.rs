@@ -5,6 +5,11 @@
 //! send-only m-lines for newly allowed tracks, and asks publishers for a keyframe when someone
 //! starts (or resumes) receiving their video.
 //! ICE-TCP connections (see `tcp`) deliver their frames here too and are answered the same way.
+//!
+//! The media decisions are pure state machines of their own, which this task feeds and obeys:
+//! the simulcast layer each subscriber receives (`layers`), its downlink estimate
+//! (`downlink`), and the pacing of keyframe requests (`keyframes`). The task reads the clock
+//! once per turn of its loop and gives that time to all of them and to str0m.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
