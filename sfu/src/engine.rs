@@ -5,6 +5,11 @@
 //! send-only m-lines for newly allowed tracks, and asks publishers for a keyframe when someone
 //! starts (or resumes) receiving their video.
 //! ICE-TCP connections (see `tcp`) deliver their frames here too and are answered the same way.
+//!
+//! The media decisions are pure state machines of their own, which this task feeds and obeys:
+//! the simulcast layer each subscriber receives (`layers`), its downlink estimate
+//! (`downlink`), and the pacing of keyframe requests (`keyframes`). The task reads the clock
+//! once per turn of its loop and gives that time to all of them and to str0m.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -21,36 +26,23 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::downlink::{DownlinkEstimate, StreamReport};
+use crate::keyframes::{KeyframePacing, OWED_RETRY_INTERVAL};
+use crate::layers::{choose_layers, Admission, LayerChoice, Layers, Wanted};
 use crate::rewrite::{Renumbering, SourcePacket, Verdict};
 use crate::tcp::{Link, TcpEvent};
 use crate::{Command, MediaStats, MediaTotals, PeerEvent, PeerKey, Plans, RoomMediaStats};
 
 /// Datagrams read in one go after the socket wakes the task, before the peers are polled.
 const RECEIVE_BATCH: usize = 64;
-/// Keyframe requests to one publisher track are at most this frequent.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest the task sleeps when no peer asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
-/// Simulcast layer names, lowest first (the names the Accordo client gives its encodings).
-const LAYER_NAMES: [&str; 3] = ["l", "m", "h"];
-/// What a layer is assumed to cost until its bitrate has been measured, bits per second.
-const NOMINAL_LAYER_BITRATE: [u64; 3] = [150_000, 500_000, 1_500_000];
-/// The tallest tile each layer is good for (pixels); taller tiles get the top layer.
-const LAYER_MAX_HEIGHT: [u32; 2] = [180, 360];
 /// How often the loudest speaker is looked for.
 const SPEAKER_INTERVAL: Duration = Duration::from_millis(300);
 /// The smoothed loudness (0–127, 127 - level in -dBov) above which someone is speaking.
 const SPEAKING_LOUDNESS: f32 = 60.0;
 /// How often str0m reports statistics, and `/metrics` figures are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// Loss reported by a subscriber (RTCP receiver reports) above which its downlink is
-/// congested: what it receives is capped below what is being sent. The thresholds are those
-/// of the loss-based half of Google Congestion Control (decrease above 10 %, increase below
-/// 2 %).
-const CONGESTED_LOSS: f32 = 0.10;
-/// Loss below which the downlink is clear; after [`PROBE_AFTER`] of it the cap is raised.
-const CLEAR_LOSS: f32 = 0.02;
-const PROBE_AFTER: Duration = Duration::from_secs(8);
 /// How often peers are checked for silence.
 const SILENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -117,41 +109,14 @@ struct TrackSource {
     member: ParticipantId,
     mid: Mid,
     kind: TrackKind,
-    /// When a keyframe was last asked for, per simulcast layer (`None`: the only layer).
-    last_keyframe_request: HashMap<Option<Rid>, Instant>,
-    /// Layers whose keyframe request came too soon after the last one: asked for as soon as
-    /// the interval allows (a subscriber whose m-line opened just after a keyframe went by
-    /// would otherwise wait for the publisher's next one on its own, seconds away).
-    keyframe_owed: HashSet<Option<Rid>>,
+    /// The keyframe requests made to the publisher, and those owed.
+    keyframes: KeyframePacing,
     /// Whether NACKs are on for this incoming video (see [`Engine::ask_for_losses`]).
     nack_on: bool,
-    /// Simulcast layers, lowest first; empty without simulcast.
-    layers: Vec<Rid>,
-    /// Bytes received per layer since the last measurement, and the measured bitrates.
-    layer_bytes: HashMap<Rid, u64>,
-    layer_bitrate: HashMap<Rid, u64>,
+    /// Simulcast layers and their bitrates; none without simulcast.
+    layers: Layers,
     /// Smoothed loudness of an audio track, from the audio level header extension.
     loudness: f32,
-}
-
-impl TrackSource {
-    /// The bitrate of layer `index`: measured, or assumed.
-    fn bitrate(&self, index: usize) -> u64 {
-        self.layers
-            .get(index)
-            .and_then(|rid| self.layer_bitrate.get(rid).copied())
-            .filter(|bitrate| *bitrate > 0)
-            .unwrap_or(NOMINAL_LAYER_BITRATE[index.min(2)])
-    }
-}
-
-/// The simulcast layer a subscriber receives of one track.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct LayerChoice {
-    /// The layer being forwarded.
-    current: Option<Rid>,
-    /// The layer wanted; forwarding switches to it on its next keyframe.
-    target: Option<Rid>,
 }
 
 struct Peer {
@@ -181,14 +146,9 @@ struct Peer {
     speaker: Option<ParticipantId>,
     /// When a datagram of this peer last arrived (or the peer was created).
     last_heard: Instant,
-    /// The downlink estimate: at most this many bits per second of video, from the loss the
-    /// peer reports (see [`Engine::estimate_downlinks`]); `None` until it reports congestion.
-    downlink_cap: Option<u64>,
-    /// Since when the peer reports a clear downlink.
-    clear_since: Option<Instant>,
-    /// Packets sent on each outgoing stream at the last estimate (only streams still flowing
-    /// count: a stream the plan stopped keeps its last loss figure).
-    egress_counted: HashMap<(Mid, Option<Rid>), u64>,
+    /// The downlink estimate, from the loss the peer reports (see
+    /// [`Engine::estimate_downlinks`]).
+    downlink: DownlinkEstimate,
     /// When str0m wants this peer's next `Input::Timeout` (from its last `Output::Timeout`).
     next_timeout: Instant,
     /// The m-line and layer of each incoming SSRC (looked up once).
@@ -215,6 +175,16 @@ pub(crate) struct Transports {
     pub(crate) _tcp_keepalive: mpsc::Sender<TcpEvent>,
 }
 
+/// What woke the media task.
+enum Wakeup {
+    /// A datagram arrived on the UDP socket: its length and sender (`None`: reading failed).
+    Datagram(Option<(usize, SocketAddr)>),
+    Tcp(TcpEvent),
+    Command(Command),
+    /// A str0m timer, an owed keyframe request or the idle wake-up.
+    Timer,
+}
+
 pub(crate) struct Engine {
     transports: Transports,
     /// Open ICE-TCP connections by client address.
@@ -237,7 +207,7 @@ pub(crate) struct Engine {
     /// whose timer is due) are polled, so a packet costs its publisher and its receivers, not
     /// every peer of the node.
     dirty: Vec<PeerKey>,
-    /// Whether some track owes a keyframe request (see `TrackSource::keyframe_owed`).
+    /// Whether some track owes a keyframe request (see [`KeyframePacing`]).
     keyframes_owed: bool,
 }
 
@@ -248,6 +218,7 @@ impl Engine {
         plans: Arc<Plans>,
         stats: Arc<Mutex<MediaStats>>,
     ) -> Self {
+        let now = Instant::now();
         Self {
             transports,
             tcp_links: HashMap::new(),
@@ -259,22 +230,27 @@ impl Engine {
             next_track: 1,
             stats,
             retired: MediaTotals::default(),
-            stats_refreshed: Instant::now(),
-            speakers_checked: Instant::now(),
-            silence_checked: Instant::now(),
+            stats_refreshed: now,
+            speakers_checked: now,
+            silence_checked: now,
             dirty: Vec::new(),
             keyframes_owed: false,
         }
     }
 
+    /// The task's loop. A turn handles what woke the task, does the periodic work that is
+    /// due and polls the peers; the clock is read once per turn, and everything done in the
+    /// turn is given that time.
     pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0_u8; 2000];
+        let mut wakeup = Wakeup::Timer;
         loop {
-            let wake = self.poll_all();
-            tokio::select! {
-                received = self.transports.udp.recv_from(&mut buf) => {
-                    if let Ok((len, source)) = received {
-                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
+            let now = Instant::now();
+            match wakeup {
+                Wakeup::Datagram(received) => {
+                    if let Some((len, source)) = received {
+                        let datagram = buf.get(..len).unwrap_or_default();
+                        self.receive(now, Protocol::Udp, source, datagram);
                     }
                     // Whatever else is waiting is read now, before the peers are polled: one
                     // wake-up and one polling round for a burst instead of one per datagram.
@@ -282,46 +258,61 @@ impl Engine {
                         let Ok((len, source)) = self.transports.udp.try_recv_from(&mut buf) else {
                             break;
                         };
-                        self.receive(Protocol::Udp, source, buf.get(..len).unwrap_or_default());
+                        let datagram = buf.get(..len).unwrap_or_default();
+                        self.receive(now, Protocol::Udp, source, datagram);
                     }
                 }
-                Some(event) = self.transports.tcp_events.recv() => self.tcp_event(event),
+                Wakeup::Tcp(event) => self.tcp_event(now, event),
+                Wakeup::Command(command) => self.command(now, command),
+                Wakeup::Timer => {}
+            }
+            self.periodic_work(now);
+            let wake = self.poll_all(now);
+            wakeup = tokio::select! {
+                received = self.transports.udp.recv_from(&mut buf) => {
+                    Wakeup::Datagram(received.ok())
+                }
+                Some(event) = self.transports.tcp_events.recv() => Wakeup::Tcp(event),
                 command = inbox.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => Wakeup::Command(command),
                     None => return,
                 },
-                () = tokio::time::sleep_until(wake.into()) => {}
-            }
-            let now = Instant::now();
-            self.request_owed_keyframes();
-            let mut periodic = false;
-            if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
-                self.silence_checked = now;
-                self.end_silent_peers(now);
-                periodic = true;
-            }
-            if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
-                self.speakers_checked = now;
-                self.announce_speakers();
-                periodic = true;
-            }
-            let since = now.duration_since(self.stats_refreshed);
-            if since >= STATS_INTERVAL {
-                self.stats_refreshed = now;
-                self.measure_layers(since);
-                self.publish_stats();
-                periodic = true;
-            }
-            if periodic {
-                // The periodic work may have touched any peer.
-                self.touch_all();
-            }
+                () = tokio::time::sleep_until(wake.into()) => Wakeup::Timer,
+            };
+        }
+    }
+
+    /// The work done every turn, and at intervals: owed keyframe requests, silent peers, the
+    /// active speakers, layer bitrates, downlink estimates and statistics.
+    fn periodic_work(&mut self, now: Instant) {
+        self.request_owed_keyframes(now);
+        let mut ran = false;
+        if now.duration_since(self.silence_checked) >= SILENCE_CHECK_INTERVAL {
+            self.silence_checked = now;
+            self.end_silent_peers(now);
+            ran = true;
+        }
+        if now.duration_since(self.speakers_checked) >= SPEAKER_INTERVAL {
+            self.speakers_checked = now;
+            self.announce_speakers();
+            ran = true;
+        }
+        let since = now.duration_since(self.stats_refreshed);
+        if since >= STATS_INTERVAL {
+            self.stats_refreshed = now;
+            self.measure_layers(now, since);
+            self.publish_stats();
+            ran = true;
+        }
+        if ran {
+            // The periodic work may have touched any peer.
+            self.touch_all();
         }
     }
 
     /// Asks again for the keyframes that were refused for coming too soon; those still too
     /// soon stay owed.
-    fn request_owed_keyframes(&mut self) {
+    fn request_owed_keyframes(&mut self, now: Instant) {
         if !std::mem::take(&mut self.keyframes_owed) {
             return;
         }
@@ -330,14 +321,14 @@ impl Engine {
             .iter_mut()
             .flat_map(|(track, source)| {
                 source
-                    .keyframe_owed
-                    .drain()
+                    .keyframes
+                    .take_owed()
                     .map(|layer| (*track, layer))
                     .collect::<Vec<_>>()
             })
             .collect();
         for (track, layer) in owed {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 
@@ -368,58 +359,36 @@ impl Engine {
 
     /// Measures each simulcast layer's bitrate over the last interval, then lets every peer
     /// choose its layers again.
-    fn measure_layers(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64().max(0.001);
+    fn measure_layers(&mut self, now: Instant, elapsed: Duration) {
         for source in self.tracks.values_mut() {
-            for (rid, bytes) in source.layer_bytes.drain() {
-                let bitrate = (bytes as f64 * 8.0 / seconds) as u64;
-                source.layer_bitrate.insert(rid, bitrate);
-            }
+            source.layers.measure(elapsed);
         }
-        self.estimate_downlinks(Instant::now());
+        self.estimate_downlinks(now);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            self.choose_layers(key);
+            self.choose_layers(now, key);
         }
     }
 
     /// Estimates each subscriber's downlink from the loss it reports on the streams it is
-    /// receiving (RTCP receiver reports): above [`CONGESTED_LOSS`], video is capped at three
-    /// quarters of what is being sent; after [`PROBE_AFTER`] below [`CLEAR_LOSS`], the cap grows
-    /// by a quarter. `choose_layers` keeps the layers within the cap.
+    /// receiving (RTCP receiver reports; see [`DownlinkEstimate`]). `choose_layers` keeps the
+    /// layers within the estimate.
     fn estimate_downlinks(&mut self, now: Instant) {
         for peer in self.peers.values_mut() {
-            let mut loss: Option<f32> = None;
-            for (stream, figures) in &peer.egress {
-                let counted = peer.egress_counted.insert(*stream, figures.packets);
-                if counted.is_some_and(|before| figures.packets > before) {
-                    loss = Some(loss.unwrap_or(0.0).max(figures.loss));
-                }
-            }
-            let Some(loss) = loss else {
-                continue;
-            };
             let sent: u64 = peer
                 .layers
                 .iter()
                 .filter_map(|(track, choice)| {
                     let source = self.tracks.get(track)?;
-                    source.layer_bitrate.get(&choice.current?).copied()
+                    source.layers.measured(choice.current()?)
                 })
                 .sum();
-            if loss > CONGESTED_LOSS && sent > 0 {
-                let base = peer.downlink_cap.map_or(sent, |cap| cap.min(sent));
-                peer.downlink_cap = Some(base * 3 / 4);
-                peer.clear_since = None;
-            } else if loss < CLEAR_LOSS {
-                let since = *peer.clear_since.get_or_insert(now);
-                if let Some(cap) = peer.downlink_cap {
-                    if now.duration_since(since) >= PROBE_AFTER {
-                        peer.downlink_cap = Some(cap + cap / 4);
-                        peer.clear_since = Some(now);
-                    }
-                }
-            }
+            let streams = peer.egress.iter().map(|(stream, figures)| StreamReport {
+                stream: *stream,
+                packets: figures.packets,
+                loss: figures.loss,
+            });
+            peer.downlink.estimate(now, streams, sent);
         }
     }
 
@@ -459,12 +428,12 @@ impl Engine {
         }
     }
 
-    fn tcp_event(&mut self, event: TcpEvent) {
+    fn tcp_event(&mut self, now: Instant, event: TcpEvent) {
         match event {
             TcpEvent::Opened { remote, link } => {
                 self.tcp_links.insert(remote, link);
             }
-            TcpEvent::Frame { remote, frame } => self.receive(Protocol::Tcp, remote, &frame),
+            TcpEvent::Frame { remote, frame } => self.receive(now, Protocol::Tcp, remote, &frame),
             TcpEvent::Closed { remote } => {
                 self.tcp_links.remove(&remote);
                 self.by_address.remove(&(Protocol::Tcp, remote));
@@ -472,7 +441,7 @@ impl Engine {
         }
     }
 
-    fn receive(&mut self, proto: Protocol, source: SocketAddr, datagram: &[u8]) {
+    fn receive(&mut self, now: Instant, proto: Protocol, source: SocketAddr, datagram: &[u8]) {
         let Ok(contents) = datagram.try_into() else {
             return;
         };
@@ -486,7 +455,7 @@ impl Engine {
             },
         };
         let input = Input::Receive(
-            Instant::now(),
+            now,
             Receive {
                 proto,
                 source,
@@ -515,7 +484,7 @@ impl Engine {
         self.by_address.insert((proto, source), key);
         self.dirty.push(key);
         if let Some(peer) = self.peers.get_mut(&key) {
-            peer.last_heard = Instant::now();
+            peer.last_heard = now;
             if let Err(error) = peer.rtc.handle_input(input) {
                 tracing::warn!(%error, "media input refused: peer closed");
                 peer.rtc.disconnect();
@@ -523,10 +492,10 @@ impl Engine {
         }
         // In RTP mode str0m holds one received packet until it is polled: poll now, before
         // the next datagram (a closed peer stays dirty and is removed by `poll_all`).
-        self.drain(key, &mut Vec::new());
+        self.drain(now, key, &mut Vec::new());
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Instant, command: Command) {
         // Commands are rare (offers, answers, plan changes): poll everyone afterwards.
         self.touch_all();
         match command {
@@ -536,8 +505,8 @@ impl Engine {
                 sdp,
                 screen_mids,
                 events,
-            } => self.offer(key, member, &sdp, screen_mids, events),
-            Command::Answer { key, sdp } => self.answer(key, &sdp),
+            } => self.offer(now, key, member, &sdp, screen_mids, events),
+            Command::Answer { key, sdp } => self.answer(now, key, &sdp),
             Command::Candidate { key, candidate } => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     let line = candidate.trim_start_matches("a=");
@@ -554,11 +523,11 @@ impl Engine {
                 key,
                 max_bitrate,
                 tiles,
-            } => self.preferences(key, max_bitrate, tiles),
+            } => self.preferences(now, key, max_bitrate, tiles),
             Command::PlanChanged { room, applied } => {
-                self.plan_changed(room);
+                self.plan_changed(now, room);
                 // Packets written before the change leave now, before the room acknowledges.
-                self.poll_all();
+                self.poll_all(now);
                 if let Some(applied) = applied {
                     let _ = applied.send(());
                 }
@@ -568,6 +537,7 @@ impl Engine {
 
     fn offer(
         &mut self,
+        now: Instant,
         key: PeerKey,
         member: ParticipantId,
         sdp: &str,
@@ -590,7 +560,7 @@ impl Engine {
                 .enable_opus(true, false)
                 .enable_vp8(true)
                 .set_stats_interval(Some(STATS_INTERVAL))
-                .build(Instant::now());
+                .build(now);
             let tcp = self.transports.tcp_announced.map(|address| {
                 Candidate::builder()
                     .tcp()
@@ -631,11 +601,9 @@ impl Engine {
                     tile_heights: HashMap::new(),
                     layers: HashMap::new(),
                     speaker: None,
-                    last_heard: Instant::now(),
-                    downlink_cap: None,
-                    clear_since: None,
-                    egress_counted: HashMap::new(),
-                    next_timeout: Instant::now(),
+                    last_heard: now,
+                    downlink: DownlinkEstimate::default(),
+                    next_timeout: now,
                     sources: HashMap::new(),
                     renumbering: HashMap::new(),
                 },
@@ -658,10 +626,10 @@ impl Engine {
             Ok(answer) => peer.emit(PeerEvent::Answer(answer.to_sdp_string())),
             Err(error) => peer.emit(PeerEvent::Rejected(format!("offer refused: {error}"))),
         }
-        self.plan_changed(key.room);
+        self.plan_changed(now, key.room);
     }
 
-    fn answer(&mut self, key: PeerKey, sdp: &str) {
+    fn answer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -694,7 +662,7 @@ impl Engine {
             .filter(|track| peer.allowed.contains(track))
             .collect();
         for track in allowed {
-            self.request_keyframe(track);
+            self.request_keyframe(now, track);
         }
         self.negotiate(key);
     }
@@ -711,7 +679,7 @@ impl Engine {
 
     /// Brings every peer of `room` in line with the room's current plan: new receivers get
     /// m-lines and a keyframe.
-    fn plan_changed(&mut self, room: RoomId) {
+    fn plan_changed(&mut self, now: Instant, room: RoomId) {
         let plan = self.plans.get(room);
         let keys: Vec<PeerKey> = self
             .peers
@@ -755,10 +723,10 @@ impl Engine {
             peer.allowed = now_allowed;
         }
         for track in keyframes {
-            self.request_keyframe(track);
+            self.request_keyframe(now, track);
         }
         for key in keys {
-            self.choose_layers(key);
+            self.choose_layers(now, key);
             self.negotiate(key);
         }
     }
@@ -817,36 +785,30 @@ impl Engine {
         peer.emit(PeerEvent::Offer(offer.to_sdp_string()));
     }
 
-    /// Asks the publisher of `track` for a keyframe (PLI) of every layer, at most every
-    /// 250 ms per layer.
-    fn request_keyframe(&mut self, track: TrackId) {
+    /// Asks the publisher of `track` for a keyframe (PLI) of every layer, paced (see
+    /// [`KeyframePacing`]).
+    fn request_keyframe(&mut self, now: Instant, track: TrackId) {
         let layers: Vec<Option<Rid>> = match self.tracks.get(&track) {
-            Some(source) if !source.layers.is_empty() => {
-                source.layers.iter().copied().map(Some).collect()
+            Some(source) if !source.layers.rids().is_empty() => {
+                source.layers.rids().iter().copied().map(Some).collect()
             }
             Some(_) => vec![None],
             None => return,
         };
         for layer in layers {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 
     /// Asks the publisher of `track` for a keyframe of one layer (`None`: no simulcast).
-    fn request_layer_keyframe(&mut self, track: TrackId, layer: Option<Rid>) {
+    fn request_layer_keyframe(&mut self, now: Instant, track: TrackId, layer: Option<Rid>) {
         let Some(source) = self.tracks.get_mut(&track) else {
             return;
         };
         if source.kind == TrackKind::Audio {
             return;
         }
-        let now = Instant::now();
-        if source
-            .last_keyframe_request
-            .get(&layer)
-            .is_some_and(|last| now.duration_since(*last) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            source.keyframe_owed.insert(layer);
+        if !source.keyframes.may_request(layer, now) {
             self.keyframes_owed = true;
             return;
         }
@@ -859,99 +821,61 @@ impl Engine {
             .stream_rx_by_mid(source.mid, layer)
         {
             stream.request_keyframe(KeyframeRequestKind::Pli);
-            source.last_keyframe_request.insert(layer, now);
+            source.keyframes.requested(layer, now);
         }
         self.dirty.push(source.publisher);
     }
 
-    /// Chooses the simulcast layer `key` receives of each simulcast track it may receive: the
-    /// layer that fits the tile it is shown in, lowered (largest first) until the sum fits
-    /// the bitrate the client declared. A new target layer is asked for a keyframe; the
-    /// switch happens on it.
-    fn choose_layers(&mut self, key: PeerKey) {
-        let Some(peer) = self.peers.get(&key) else {
+    /// Chooses the simulcast layer `key` receives of each simulcast track it may receive (see
+    /// [`choose_layers`]). A new target layer is asked for a keyframe; the switch happens on
+    /// it.
+    fn choose_layers(&mut self, now: Instant, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let mut wanted: Vec<(TrackId, usize)> = peer
+        let wanted: Vec<Wanted<'_>> = peer
             .allowed
             .iter()
             .filter_map(|track| {
-                let source = self.tracks.get(track)?;
-                let top = source.layers.len().checked_sub(1)?;
-                let by_tile = match peer.tile_heights.get(track) {
-                    Some(height) => LAYER_MAX_HEIGHT
-                        .iter()
-                        .position(|max| height <= max)
-                        .unwrap_or(LAYER_MAX_HEIGHT.len()),
-                    None => top,
-                };
-                Some((*track, by_tile.min(top)))
+                Some(Wanted {
+                    track: *track,
+                    layers: &self.tracks.get(track)?.layers,
+                    tile_height: peer.tile_heights.get(track).copied(),
+                })
             })
             .collect();
-        wanted.sort_by_key(|(track, _)| track.get());
-        let budget = match (peer.max_bitrate, peer.downlink_cap) {
-            (Some(declared), Some(estimated)) => Some(declared.min(estimated)),
-            (declared, estimated) => declared.or(estimated),
-        };
-        if let Some(budget) = budget {
-            let cost = |choice: &[(TrackId, usize)]| -> u64 {
-                choice
-                    .iter()
-                    .filter_map(|(track, index)| self.tracks.get(track).map(|s| s.bitrate(*index)))
-                    .sum()
-            };
-            while cost(&wanted) > budget {
-                let Some(largest) = wanted
-                    .iter_mut()
-                    .filter(|(_, index)| *index > 0)
-                    .max_by_key(|(track, index)| {
-                        self.tracks.get(track).map_or(0, |s| s.bitrate(*index))
-                    })
-                else {
-                    break;
-                };
-                largest.1 -= 1;
-            }
-        }
+        let chosen = choose_layers(&wanted, peer.max_bitrate, peer.downlink.cap());
         let mut keyframes = Vec::new();
-        if let Some(peer) = self.peers.get_mut(&key) {
-            for (track, index) in wanted {
-                let Some(rid) = self
-                    .tracks
-                    .get(&track)
-                    .and_then(|s| s.layers.get(index).copied())
-                else {
-                    continue;
-                };
-                let choice = peer.layers.entry(track).or_default();
-                if choice.target != Some(rid) {
-                    choice.target = Some(rid);
-                    if choice.current != Some(rid) {
-                        keyframes.push((track, rid));
-                    }
-                }
+        for (track, rid) in chosen {
+            if peer.layers.entry(track).or_default().aim(rid) {
+                keyframes.push((track, rid));
             }
         }
         for (track, rid) in keyframes {
-            self.request_layer_keyframe(track, Some(rid));
+            self.request_layer_keyframe(now, track, Some(rid));
         }
     }
 
     /// The client's receive preferences: a bitrate cap, and tile heights per track.
-    fn preferences(&mut self, key: PeerKey, max_bitrate: Option<u64>, tiles: Vec<(TrackId, u32)>) {
+    fn preferences(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        max_bitrate: Option<u64>,
+        tiles: Vec<(TrackId, u32)>,
+    ) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         peer.max_bitrate = max_bitrate;
         peer.tile_heights = tiles.into_iter().collect();
-        self.choose_layers(key);
+        self.choose_layers(now, key);
     }
 
     /// Gives due timers their `Input::Timeout`, drains the output of every peer that has any
     /// (until none is left: draining one peer may write to others); returns when the task
     /// must wake next.
-    fn poll_all(&mut self) -> Instant {
-        let now = Instant::now();
+    fn poll_all(&mut self, now: Instant) -> Instant {
         for (key, peer) in &mut self.peers {
             if peer.next_timeout <= now && peer.rtc.is_alive() {
                 let _ = peer.rtc.handle_input(Input::Timeout(now));
@@ -962,7 +886,7 @@ impl Engine {
         while !self.dirty.is_empty() {
             let round: HashSet<PeerKey> = std::mem::take(&mut self.dirty).into_iter().collect();
             for key in round {
-                self.drain(key, &mut dead);
+                self.drain(now, key, &mut dead);
             }
         }
         for key in dead {
@@ -971,9 +895,9 @@ impl Engine {
             }
             self.remove(key);
         }
-        // Owed keyframe requests are retried soon (within a fifth of the interval).
+        // Owed keyframe requests are retried soon after the interval allows them.
         let first_wake = if self.keyframes_owed {
-            now + KEYFRAME_REQUEST_INTERVAL / 5
+            now + OWED_RETRY_INTERVAL
         } else {
             now + IDLE_WAKE
         };
@@ -984,8 +908,7 @@ impl Engine {
     }
 
     /// Polls peer `key` until str0m has nothing more to do now; a closed peer goes to `dead`.
-    fn drain(&mut self, key: PeerKey, dead: &mut Vec<PeerKey>) {
-        let now = Instant::now();
+    fn drain(&mut self, now: Instant, key: PeerKey, dead: &mut Vec<PeerKey>) {
         // Whether the peer was given its due timeout during this drain.
         let mut timed_out = false;
         while let Some(peer) = self.peers.get_mut(&key) {
@@ -1029,12 +952,12 @@ impl Engine {
                         let _ = link.try_send(transmit.contents.to_vec());
                     }
                 }
-                Output::Event(event) => self.event(key, event),
+                Output::Event(event) => self.event(now, key, event),
             }
         }
     }
 
-    fn event(&mut self, key: PeerKey, event: Event) {
+    fn event(&mut self, now: Instant, key: PeerKey, event: Event) {
         match event {
             Event::Connected => {
                 // Keyframes asked for while the connection was being set up went nowhere:
@@ -1053,7 +976,7 @@ impl Engine {
                     })
                     .unwrap_or_default();
                 for track in tracks {
-                    self.request_keyframe(track);
+                    self.request_keyframe(now, track);
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -1091,7 +1014,7 @@ impl Engine {
                     _ => {}
                 }
             }
-            Event::RtpPacket(packet) => self.forward(key, packet),
+            Event::RtpPacket(packet) => self.forward(now, key, packet),
             Event::MediaIngressStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.ingress
@@ -1112,11 +1035,16 @@ impl Engine {
                         .iter()
                         .find(|(_, state)| **state == Outgoing::Open(request.mid))
                         .map(|(track, _)| *track)?;
-                    Some((track, peer.layers.get(&track).and_then(|c| c.current)))
+                    Some((
+                        track,
+                        peer.layers.get(&track).and_then(LayerChoice::current),
+                    ))
                 });
                 match wanted {
-                    Some((track, Some(layer))) => self.request_layer_keyframe(track, Some(layer)),
-                    Some((track, None)) => self.request_keyframe(track),
+                    Some((track, Some(layer))) => {
+                        self.request_layer_keyframe(now, track, Some(layer))
+                    }
+                    Some((track, None)) => self.request_keyframe(now, track),
                     None => {}
                 }
             }
@@ -1124,7 +1052,7 @@ impl Engine {
         }
     }
 
-    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, mut layers: Vec<Rid>) {
+    fn track_added(&mut self, key: PeerKey, mid: Mid, kind: MediaKind, layers: Vec<Rid>) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -1138,13 +1066,6 @@ impl Engine {
             }
             MediaKind::Video => TrackKind::Video,
         };
-        // Lowest first: the known names in their order, others as the client listed them.
-        layers.sort_by_key(|rid| {
-            LAYER_NAMES
-                .iter()
-                .position(|name| *name == &**rid)
-                .unwrap_or(LAYER_NAMES.len())
-        });
         let track = TrackId::new(self.next_track);
         self.next_track += 1;
         peer.published.insert(mid, track);
@@ -1156,12 +1077,9 @@ impl Engine {
                 member: peer.member,
                 mid,
                 kind,
-                last_keyframe_request: HashMap::new(),
-                keyframe_owed: HashSet::new(),
+                keyframes: KeyframePacing::default(),
                 nack_on: false,
-                layers,
-                layer_bytes: HashMap::new(),
-                layer_bitrate: HashMap::new(),
+                layers: Layers::new(layers),
                 loudness: 0.0,
             },
         );
@@ -1216,7 +1134,7 @@ impl Engine {
 
     /// Forwards a publisher's RTP packet to every peer the room's plan lets receive it,
     /// renumbered for each (see [`Renumbering`]).
-    fn forward(&mut self, from: PeerKey, packet: RtpPacket) {
+    fn forward(&mut self, now: Instant, from: PeerKey, packet: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
@@ -1246,7 +1164,7 @@ impl Engine {
             return;
         };
         if let Some(rid) = rid {
-            *source.layer_bytes.entry(rid).or_default() += packet.payload.len() as u64;
+            source.layers.received(rid, packet.payload.len() as u64);
         }
         let header = &packet.header.ext_vals;
         if let Some(level) = header.audio_level {
@@ -1299,20 +1217,21 @@ impl Engine {
             let Some(Outgoing::Open(out_mid)) = peer.outgoing.get(&track).copied() else {
                 continue;
             };
-            if rid.is_some() {
-                let choice = peer.layers.entry(track).or_default();
-                if choice.current != rid {
-                    // Switch layers only on a keyframe of the wanted one; until it comes,
-                    // keep asking (at most every 250 ms) and forward the current layer.
-                    let wanted = choice.target.is_none_or(|target| Some(target) == rid);
-                    if !(wanted && starts_keyframe) {
-                        if wanted {
-                            waiting.push(rid);
-                        }
+            if let Some(rid) = rid {
+                // Switch layers only on a keyframe of the wanted one; until it comes, keep
+                // asking (paced) and forward the current layer.
+                match peer
+                    .layers
+                    .entry(track)
+                    .or_default()
+                    .admit(rid, starts_keyframe)
+                {
+                    Admission::Forward => {}
+                    Admission::AwaitKeyframe => {
+                        waiting.push(Some(rid));
                         continue;
                     }
-                    choice.current = rid;
-                    choice.target = rid;
+                    Admission::Drop => continue,
                 }
             }
             let (seq_no, time) = match peer
@@ -1348,7 +1267,7 @@ impl Engine {
         }
         waiting.dedup();
         for layer in waiting {
-            self.request_layer_keyframe(track, layer);
+            self.request_layer_keyframe(now, track, layer);
         }
     }
 }

@@ -6,10 +6,21 @@
 //!
 //! # Layout
 //! - this file: the [`Sfu`] handle the signaling edge talks to, and the types it exchanges.
-//! - `engine`: the task that owns the socket and the peers, and forwards media.
+//! - `engine`: the task that owns the socket and the peers, and forwards media; it reads the
+//!   clock once per turn and feeds that time to the pure modules below.
 //! - `rewrite`: the renumbering of forwarded packets, so that each subscriber sees one
 //!   continuous stream across simulcast switches and pauses.
+//! - `layers`: the simulcast layer each subscriber receives of each video, from the tile
+//!   height and bitrate cap the client declares and the downlink estimate; switched on a
+//!   keyframe.
+//! - `downlink`: each subscriber's downlink estimate from the loss it reports (the loss-based
+//!   half of Google Congestion Control).
+//! - `keyframes`: keyframe requests (PLI) to a publisher, at most one per layer every 250 ms;
+//!   one refused for coming too soon is owed, not dropped.
 //! - `tcp`: ICE-TCP connections (the fallback where UDP is blocked), framed into datagrams.
+//!
+//! `rewrite`, `layers`, `downlink` and `keyframes` are pure: no I/O, no clock (the time is an
+//! input), each with its own unit tests.
 //!
 //! **Invariant** (confidentiality, with `rooms`): a media packet of track T reaches peer P only
 //! if the room's current forwarding plan lists P's connection as a receiver of T. The plan is
@@ -25,7 +36,10 @@
 //! **API boundary:** SDP and ICE candidates go in and out as strings; tracks are identified by
 //! `rooms::TrackId`, peers by room and connection. No JSON, no HTTP, no database.
 
+mod downlink;
 mod engine;
+mod keyframes;
+mod layers;
 mod rewrite;
 mod tcp;
 
