@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backoffice::platform::audit::{Actor, Change, NewRecord};
+use backoffice::platform::audit::{Action, Actor, Change, NewRecord};
 use backoffice::{rooms::room_files, rooms::room_store, Db, UnixMillis};
 use rand::RngCore;
 use rooms::{
@@ -782,7 +782,7 @@ impl RoomTask {
         &mut self,
         before: Room,
         actor: &Actor,
-        record: Option<(&'static str, Vec<Change>)>,
+        record: Option<(Action, Vec<Change>)>,
     ) -> Result<(), ()> {
         let now = UnixMillis(i64::try_from(self.clock.now().as_unix_millis()).unwrap_or(i64::MAX));
         let entity_id = self.room.id().get().to_string();
@@ -889,7 +889,7 @@ fn bye_reason(reason: CloseReason) -> ByeReason {
 }
 
 /// The audit record of a room command: what happened, never what was said.
-fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
+fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
     let member = |id: &ParticipantId| Change::set("member", id.get().to_string());
     let session = |id: &rooms::SessionId| Change::set("session", id.get().to_string());
     Some(match command {
@@ -899,33 +899,35 @@ fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
             side,
             ..
         } => (
-            "room.member_added",
+            Action::RoomMemberAdded,
             vec![
                 member(id),
                 Change::set("role", role.code()),
                 Change::set("side", side.map(rooms::Side::code).unwrap_or_default()),
             ],
         ),
-        Command::RevokeInvite { member: id } => ("room.invite_revoked", vec![member(id)]),
-        Command::Connect { member: id, .. } => ("room.member_connected", vec![member(id)]),
-        Command::Disconnect { member: id, .. } => ("room.member_disconnected", vec![member(id)]),
-        Command::Admit { member: id, .. } => ("room.member_admitted", vec![member(id)]),
+        Command::RevokeInvite { member: id } => (Action::RoomInviteRevoked, vec![member(id)]),
+        Command::Connect { member: id, .. } => (Action::RoomMemberConnected, vec![member(id)]),
+        Command::Disconnect { member: id, .. } => {
+            (Action::RoomMemberDisconnected, vec![member(id)])
+        }
+        Command::Admit { member: id, .. } => (Action::RoomMemberAdmitted, vec![member(id)]),
         Command::SendToWaitingRoom { member: id, .. } => {
-            ("room.member_sent_to_waiting_room", vec![member(id)])
+            (Action::RoomMemberSentToWaitingRoom, vec![member(id)])
         }
         Command::Remove {
             member: id,
             revoke_invite,
             ..
         } => (
-            "room.member_removed",
+            Action::RoomMemberRemoved,
             vec![
                 member(id),
                 Change::set("revoke_invite", revoke_invite.to_string()),
             ],
         ),
         Command::StartCaucus { members, .. } => (
-            "room.caucus_started",
+            Action::RoomCaucusStarted,
             vec![Change::set(
                 "members",
                 members
@@ -935,21 +937,21 @@ fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
                     .join(","),
             )],
         ),
-        Command::JoinSession { session: id, .. } => ("room.session_joined", vec![session(id)]),
+        Command::JoinSession { session: id, .. } => (Action::RoomSessionJoined, vec![session(id)]),
         Command::MoveToSession {
             member: id,
             session: to,
             ..
-        } => ("room.member_moved", vec![member(id), session(to)]),
-        Command::EndCaucus { session: id, .. } => ("room.caucus_ended", vec![session(id)]),
-        Command::BackToPlenary { .. } => ("room.back_to_plenary", vec![]),
-        Command::EndMeeting { .. } => ("room.meeting_ended", vec![]),
+        } => (Action::RoomMemberMoved, vec![member(id), session(to)]),
+        Command::EndCaucus { session: id, .. } => (Action::RoomCaucusEnded, vec![session(id)]),
+        Command::BackToPlenary { .. } => (Action::RoomBackToPlenary, vec![]),
+        Command::EndMeeting { .. } => (Action::RoomMeetingEnded, vec![]),
         Command::SetCaucusTimer {
             session: id,
             ends_at,
             ..
         } => (
-            "room.caucus_timer_set",
+            Action::RoomCaucusTimerSet,
             vec![
                 session(id),
                 Change::set(
@@ -960,11 +962,12 @@ fn audit_record(command: &Command) -> Option<(&'static str, Vec<Change>)> {
                 ),
             ],
         ),
-        Command::Broadcast { .. } => ("room.broadcast_sent", vec![]),
-        Command::Chat { .. } => ("room.chat_posted", vec![]),
-        Command::ShareFile { file, .. } => {
-            ("room.file_shared", vec![Change::set("file", file.as_str())])
-        }
+        Command::Broadcast { .. } => (Action::RoomBroadcastSent, vec![]),
+        Command::Chat { .. } => (Action::RoomChatPosted, vec![]),
+        Command::ShareFile { file, .. } => (
+            Action::RoomFileShared,
+            vec![Change::set("file", file.as_str())],
+        ),
         Command::PublishTrack { .. } | Command::UnpublishTrack { .. } => return None,
     })
 }

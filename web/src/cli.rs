@@ -345,7 +345,7 @@ async fn demo_room(config: &Config) -> Result<(), Failure> {
     let reference = format!("DEMO-{}", now.0);
     let case =
         cases::create_minimal(&db, &actor, now, None, &reference, "Incontro di prova").await?;
-    let settings = crate::rooms::api::room_settings(config, false);
+    let settings = config.room_settings(false);
     let room = room_store::create_room(&db, &actor, now, &case.id, settings).await?;
     // The room's own path for adding members: a hub on this database, no media.
     let hub = Hub::new(

@@ -195,6 +195,19 @@ impl std::error::Error for ConfigError {}
 type Origins = BTreeMap<String, String>;
 
 impl Config {
+    /// The settings of a new room: lifetime and capacity from the configuration.
+    pub fn room_settings(&self, auto_admit: bool) -> rooms::RoomSettings {
+        rooms::RoomSettings {
+            lifetime: std::time::Duration::from_secs(
+                u64::from(self.room_lifetime_days) * 24 * 60 * 60,
+            ),
+            capacity: std::num::NonZeroU8::new(u8::try_from(self.room_capacity).unwrap_or(u8::MAX))
+                .unwrap_or(std::num::NonZeroU8::MIN),
+            auto_admit,
+            hold_when_no_mediator: true,
+        }
+    }
+
     /// Reads the configuration: the file `file` (or `ACCORDO_CONFIG`, or `./accordo.toml` when
     /// it exists), then the `ACCORDO_*` variables among `env`, then checks every value.
     pub fn load(

@@ -26,7 +26,7 @@ use lettre::{
 };
 use sqlx::{AnyConnection, Row};
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Attempts after which a mail that keeps failing for transient reasons is given up.
@@ -381,7 +381,7 @@ pub async fn retry(
         ));
     }
     let record = NewRecord {
-        action: "mail.requeued",
+        action: Action::MailRequeued,
         entity_type: "outbox",
         entity_id: id,
         changes: vec![
@@ -712,7 +712,7 @@ async fn record_outcome<'q>(
     mail: &StoredMail,
     now: UnixMillis,
     update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    action: &str,
+    action: Action,
     mut changes: Vec<Change>,
 ) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
@@ -755,7 +755,7 @@ async fn record_sent(
     .bind(&mail.id)
     .bind(lease_until.0);
     let changes = vec![Change::set("attempts", attempts.to_string())];
-    record_outcome(db, mail, now, update, "mail.sent", changes).await
+    record_outcome(db, mail, now, update, Action::MailSent, changes).await
 }
 
 async fn record_failed(
@@ -776,7 +776,7 @@ async fn record_failed(
     .bind(lease_until.0);
     tracing::warn!(mail = %mail.id, kind = %mail.kind, attempts, "mail not delivered");
     let changes = vec![Change::set("attempts", attempts.to_string())];
-    record_outcome(db, mail, now, update, "mail.failed", changes).await
+    record_outcome(db, mail, now, update, Action::MailFailed, changes).await
 }
 
 async fn record_retry(
@@ -801,7 +801,7 @@ async fn record_retry(
         Change::set("attempts", attempts.to_string()),
         Change::set("next_attempt_at", next_attempt_at.0.to_string()),
     ];
-    record_outcome(db, mail, now, update, "mail.retry", changes).await
+    record_outcome(db, mail, now, update, Action::MailRetry, changes).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::rooms::invites::{is_well_formed, token_hash, InviteToken};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
@@ -95,7 +95,7 @@ pub async fn add_place(
         other => other.map_err(StoreError::from)?,
     };
     let record = NewRecord {
-        action: "place.added",
+        action: Action::PlaceAdded,
         entity_type: "place",
         entity_id: &id,
         changes: vec![Change::set("sede", sede), Change::set("room", room)],
@@ -232,7 +232,7 @@ pub(crate) async fn schedule_in(
     .map_err(StoreError::from)?;
     check_free(tx, meeting, &id).await?;
     let record = NewRecord {
-        action: "meeting.scheduled",
+        action: Action::MeetingScheduled,
         entity_type: "case",
         entity_id: meeting.case_id,
         changes: vec![
@@ -314,7 +314,7 @@ pub async fn issue_feed(
     .await
     .map_err(StoreError::from)?;
     let record = NewRecord {
-        action: "mediator.feed_issued",
+        action: Action::MediatorFeedIssued,
         entity_type: "mediator",
         entity_id: mediator,
         changes: Vec::new(),

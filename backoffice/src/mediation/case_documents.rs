@@ -7,7 +7,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::platform::files::FileStore;
 use crate::rooms::room_files::{self, UploadError};
 use crate::{Db, StoreError, UnixMillis};
@@ -82,7 +82,7 @@ async fn record(
     .execute(&mut *tx)
     .await?;
     let record = NewRecord {
-        action: "case.document_added",
+        action: Action::CaseDocumentAdded,
         entity_type: "case",
         entity_id: &document.case_id,
         changes: vec![

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::mediation::cases::{case_from_row, Case};
-use crate::platform::audit::{self, Actor, Change, NewRecord, Record};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord, Record};
 use crate::{mediation::mediators, platform::dates, Db, StoreError, UnixMillis};
 
 /// How the mediation came about.
@@ -489,7 +489,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     let record = NewRecord {
-        action: "case.updated",
+        action: Action::CaseUpdated,
         entity_type: "case",
         entity_id: id,
         changes,
@@ -697,7 +697,7 @@ pub async fn add_participant(
         changes.push(Change::set("represents", represents));
     }
     let record = NewRecord {
-        action: "case.participant_added",
+        action: Action::CaseParticipantAdded,
         entity_type: "case",
         entity_id: case_id,
         changes,
@@ -729,7 +729,7 @@ pub async fn remove_participant(
         return Err(RecordError::NotFound);
     }
     let record = NewRecord {
-        action: "case.participant_removed",
+        action: Action::CaseParticipantRemoved,
         entity_type: "case",
         entity_id: case_id,
         changes: vec![Change::changed("participant", participant, "removed")],
@@ -801,7 +801,7 @@ pub async fn add_entry(
         other => other?,
     };
     let record = NewRecord {
-        action: "case.ledger_entry",
+        action: Action::CaseLedgerEntry,
         entity_type: "case",
         entity_id: case_id,
         changes: vec![

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 use rooms::CaseRef;
 
@@ -140,7 +140,7 @@ async fn insert(
     changes.push(Change::set("reference", reference.as_str()));
     changes.push(Change::set("title", title));
     let record = NewRecord {
-        action: "case.created",
+        action: Action::CaseCreated,
         entity_type: "case",
         entity_id: &id,
         changes,

@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Subject matters (art. 5 c.1 d.lgs. 28/2010, plus the others): code and Italian name.
@@ -154,7 +154,7 @@ pub async fn add(
         changes.push(Change::set("user", user));
     }
     let record = NewRecord {
-        action: "mediator.added",
+        action: Action::MediatorAdded,
         entity_type: "mediator",
         entity_id: &id,
         changes,
@@ -215,7 +215,7 @@ pub async fn add_unavailability(
     .await
     .map_err(StoreError::from)?;
     let record = NewRecord {
-        action: "mediator.unavailability_added",
+        action: Action::MediatorUnavailabilityAdded,
         entity_type: "mediator",
         entity_id: id,
         changes: vec![Change::set("from", from), Change::set("to", to)],
@@ -258,7 +258,7 @@ pub async fn add_conflict(
     .map_err(StoreError::from)?;
     if inserted.rows_affected() == 1 {
         let record = NewRecord {
-            action: "mediator.conflict_declared",
+            action: Action::MediatorConflictDeclared,
             entity_type: "mediator",
             entity_id: id,
             changes: vec![Change::set("person", person)],
@@ -397,7 +397,7 @@ pub async fn appoint(
     .await
     .map_err(StoreError::from)?;
     let record = NewRecord {
-        action: "case.mediator_appointed",
+        action: Action::CaseMediatorAppointed,
         entity_type: "case",
         entity_id: case_id,
         changes: vec![

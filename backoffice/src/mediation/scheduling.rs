@@ -27,7 +27,7 @@ use crate::mail::ical::{self, Method};
 use crate::mail::outbox::{self, MailKind, NewMail};
 use crate::mediation::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::mediation::case_record::{self, Participant, PartyRole};
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::rooms::room_store::{self, from_bigint, to_bigint, FirstMember};
 use crate::{
     mediation::cases, mediation::mediators, platform::rome_time, rooms::invites, Db, StoreError,
@@ -872,7 +872,7 @@ pub async fn reschedule(
     agenda::check_free(&mut tx, &moved, id).await?;
     outbox::cancel_pending(&mut tx, id, now).await?;
     let record = NewRecord {
-        action: "meeting.rescheduled",
+        action: Action::MeetingRescheduled,
         entity_type: "case",
         entity_id: &case_id,
         changes: vec![
@@ -945,7 +945,7 @@ pub async fn cancel(
     .await?;
     outbox::cancel_pending(&mut tx, id, now).await?;
     let record = NewRecord {
-        action: "meeting.cancelled",
+        action: Action::MeetingCancelled,
         entity_type: "case",
         entity_id: &case_id,
         changes: vec![Change::set("meeting", id), Change::set("reason", reason)],

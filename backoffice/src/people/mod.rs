@@ -12,7 +12,7 @@ pub mod fiscal;
 use sqlx::Row;
 
 use crate::people::fiscal::{CodiceFiscale, FiscalError, PartitaIva};
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Natural or legal person.
@@ -324,7 +324,7 @@ pub async fn merge(
         .map_err(StoreError::from)?
         .rows_affected();
     let record = NewRecord {
-        action: "person.merged",
+        action: Action::PersonMerged,
         entity_type: "person",
         entity_id: from,
         changes: vec![
@@ -463,7 +463,7 @@ pub async fn create(
     .await
     .map_err(StoreError::from)?;
     let record = NewRecord {
-        action: "person.created",
+        action: Action::PersonCreated,
         entity_type: "person",
         entity_id: &id,
         changes: vec![

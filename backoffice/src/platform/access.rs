@@ -13,7 +13,7 @@ use std::fmt;
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// What a user is, for the purpose of access control.
@@ -265,7 +265,7 @@ pub async fn set(
     .await?;
     let entity_id = format!("{organism_key}/{}", role.as_str());
     let record = NewRecord {
-        action: "role.permission_changed",
+        action: Action::RolePermissionChanged,
         entity_type: "role",
         entity_id: &entity_id,
         changes: vec![Change::changed(

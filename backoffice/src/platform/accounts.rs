@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::error::is_unique_violation;
 use crate::platform::access::Role;
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{platform::password, Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
@@ -145,7 +145,7 @@ pub async fn create_user(
         actor,
         now,
         NewRecord {
-            action: "user.created",
+            action: Action::UserCreated,
             entity_type: "user",
             entity_id: &id,
             changes: vec![
@@ -271,7 +271,7 @@ pub async fn authenticate(
             &mut tx,
             &actor,
             now,
-            login_record("user.login", &user.id, vec![]),
+            login_record(Action::UserLogin, &user.id, vec![]),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -305,9 +305,9 @@ pub async fn authenticate(
         changes.push(Change::set("locked_until", until.0.to_string()));
     }
     let action = if locked {
-        "user.locked"
+        Action::UserLocked
     } else {
-        "user.login_failed"
+        Action::UserLoginFailed
     };
     audit::record(
         &mut tx,
@@ -325,7 +325,7 @@ pub async fn authenticate(
     Err(LoginError::InvalidCredentials)
 }
 
-fn login_record<'a>(action: &'a str, user_id: &'a str, changes: Vec<Change>) -> NewRecord<'a> {
+fn login_record<'a>(action: Action, user_id: &'a str, changes: Vec<Change>) -> NewRecord<'a> {
     NewRecord {
         action,
         entity_type: "user",
@@ -367,7 +367,7 @@ pub async fn change_password(
         user_id,
         &hash,
         false,
-        "user.password_changed",
+        Action::UserPasswordChanged,
     )
     .await?;
     Ok(())
@@ -388,7 +388,16 @@ pub async fn reset_password(
         .ok_or(StoreError::NotFound)?;
     let one_time = OneTimePassword::generate();
     let hash = password::hash(one_time.reveal().to_owned()).await?;
-    store_password(db, actor, now, &user_id, &hash, true, "user.password_reset").await?;
+    store_password(
+        db,
+        actor,
+        now,
+        &user_id,
+        &hash,
+        true,
+        Action::UserPasswordReset,
+    )
+    .await?;
     Ok(one_time)
 }
 
@@ -399,7 +408,7 @@ async fn store_password(
     user_id: &str,
     hash: &str,
     one_time: bool,
-    action: &str,
+    action: Action,
 ) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     sqlx::query(

@@ -81,10 +81,98 @@ impl Change {
     }
 }
 
+/// Declares [`Action`] with the code each action is stored as.
+macro_rules! actions {
+    ($($variant:ident => $code:literal,)*) => {
+        /// What an audit record says was done. Stored as its code (`case.created`), which never
+        /// changes once released; `web` names each in Italian with an exhaustive `match`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($variant,)*
+        }
+
+        impl Action {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            /// The stored code.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $code,)*
+                }
+            }
+
+            /// The action stored as `code`, if this version knows it.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code {
+                    $($code => Some(Action::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    UserCreated => "user.created",
+    UserLogin => "user.login",
+    UserLoginFailed => "user.login_failed",
+    UserLocked => "user.locked",
+    UserLogout => "user.logout",
+    UserPasswordChanged => "user.password_changed",
+    UserPasswordReset => "user.password_reset",
+    OrganismCreated => "organism.created",
+    SettingCreated => "setting.created",
+    RolePermissionChanged => "role.permission_changed",
+    PersonCreated => "person.created",
+    PersonMerged => "person.merged",
+    CaseCreated => "case.created",
+    CaseUpdated => "case.updated",
+    CaseParticipantAdded => "case.participant_added",
+    CaseParticipantRemoved => "case.participant_removed",
+    CaseMediatorAppointed => "case.mediator_appointed",
+    CaseLedgerEntry => "case.ledger_entry",
+    CaseDocumentAdded => "case.document_added",
+    MediatorAdded => "mediator.added",
+    MediatorUnavailabilityAdded => "mediator.unavailability_added",
+    MediatorConflictDeclared => "mediator.conflict_declared",
+    MediatorFeedIssued => "mediator.feed_issued",
+    PlaceAdded => "place.added",
+    MeetingScheduled => "meeting.scheduled",
+    MeetingRescheduled => "meeting.rescheduled",
+    MeetingCancelled => "meeting.cancelled",
+    MailSent => "mail.sent",
+    MailRetry => "mail.retry",
+    MailFailed => "mail.failed",
+    MailRequeued => "mail.requeued",
+    InviteIssued => "invite.issued",
+    InviteRevoked => "invite.revoked",
+    RoomCreated => "room.created",
+    RoomMemberLinked => "room.member_linked",
+    RoomFileUploaded => "room.file_uploaded",
+    RoomMemberAdded => "room.member_added",
+    RoomMemberConnected => "room.member_connected",
+    RoomMemberDisconnected => "room.member_disconnected",
+    RoomMemberAdmitted => "room.member_admitted",
+    RoomMemberSentToWaitingRoom => "room.member_sent_to_waiting_room",
+    RoomMemberRemoved => "room.member_removed",
+    RoomMemberMoved => "room.member_moved",
+    RoomInviteRevoked => "room.invite_revoked",
+    RoomSessionJoined => "room.session_joined",
+    RoomCaucusStarted => "room.caucus_started",
+    RoomCaucusEnded => "room.caucus_ended",
+    RoomCaucusTimerSet => "room.caucus_timer_set",
+    RoomBackToPlenary => "room.back_to_plenary",
+    RoomChatPosted => "room.chat_posted",
+    RoomBroadcastSent => "room.broadcast_sent",
+    RoomFileShared => "room.file_shared",
+    RoomMeetingEnded => "room.meeting_ended",
+}
+
 /// What is being recorded.
 #[derive(Debug, Clone)]
 pub struct NewRecord<'a> {
-    pub action: &'a str,
+    pub action: Action,
     pub entity_type: &'a str,
     pub entity_id: &'a str,
     pub changes: Vec<Change>,
@@ -118,7 +206,7 @@ pub async fn record(
     .bind(at.0)
     .bind(actor.user_id.as_deref())
     .bind(actor.label.as_str())
-    .bind(new.action)
+    .bind(new.action.code())
     .bind(new.entity_type)
     .bind(new.entity_id)
     .bind(actor.ip.as_deref())
@@ -257,5 +345,22 @@ async fn with_changes(
             ip: row.try_get("ip")?,
             changes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn every_action_reads_back_from_its_code_and_no_two_share_one() {
+        let mut codes = std::collections::HashSet::new();
+        for action in Action::ALL {
+            assert_eq!(Action::from_code(action.code()), Some(*action));
+            assert!(codes.insert(action.code()), "{} twice", action.code());
+            let (entity, verb) = action.code().split_once('.').expect("entity.verb");
+            assert!(!entity.is_empty() && !verb.is_empty(), "{}", action.code());
+        }
+        assert_eq!(Action::from_code("room.unknown"), None);
     }
 }

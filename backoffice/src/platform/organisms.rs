@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// A body (organismo) that runs its work on this installation.
@@ -34,7 +34,7 @@ pub async fn ensure_demo(db: &Db, now: UnixMillis) -> Result<Organism, StoreErro
     .execute(&mut *tx)
     .await?;
     let record = NewRecord {
-        action: "organism.created",
+        action: Action::OrganismCreated,
         entity_type: "organism",
         entity_id: &id,
         changes: vec![Change::set("name", name), Change::set("kind", kind)],

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::platform::accounts::{self, User};
-use crate::platform::audit::{self, Actor, NewRecord};
+use crate::platform::audit::{self, Action, Actor, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// A session ends after this long without requests.
@@ -111,7 +111,7 @@ pub async fn end(
             .await?;
     if let Some(user_id) = user_id {
         let record = NewRecord {
-            action: "user.logout",
+            action: Action::UserLogout,
             entity_type: "user",
             entity_id: &user_id,
             changes: vec![],

@@ -16,7 +16,7 @@ use rooms::{ParticipantId, RoomId};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::rooms::room_store::{from_bigint, to_bigint};
 use crate::{Db, StoreError, UnixMillis};
 
@@ -162,7 +162,7 @@ pub async fn issue_in(
     }
     let entity_id = room_id.to_string();
     let record = NewRecord {
-        action: "invite.issued",
+        action: Action::InviteIssued,
         entity_type: "room",
         entity_id: &entity_id,
         changes,
@@ -232,7 +232,7 @@ pub async fn revoke(
     }
     let entity_id = room_id.to_string();
     let record = NewRecord {
-        action: "invite.revoked",
+        action: Action::InviteRevoked,
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![

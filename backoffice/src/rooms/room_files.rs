@@ -15,7 +15,7 @@ use sqlx::Row;
 use rooms::{ParticipantId, RoomId};
 
 use crate::mediation::case_documents;
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::platform::files::FileStore;
 use crate::rooms::room_store::to_bigint;
 use crate::{Db, StoreError, UnixMillis};
@@ -159,7 +159,7 @@ async fn record(
     .await?;
     let entity = room.get().to_string();
     let record = NewRecord {
-        action: "room.file_uploaded",
+        action: Action::RoomFileUploaded,
         entity_type: "room",
         entity_id: &entity,
         // What was stored, never what it is called or says.

@@ -38,7 +38,7 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::mediation::cases::{self, Case, CASE_COLUMNS};
-use crate::platform::audit::{self, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
 /// Ids drawn for a new room before giving up when each one is taken. Ids are random among
@@ -169,7 +169,7 @@ async fn insert_room(
     let settings = &snapshot.settings;
     let entity_id = snapshot.id.to_string();
     let record = NewRecord {
-        action: "room.created",
+        action: Action::RoomCreated,
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![
@@ -371,7 +371,7 @@ pub async fn link_user_in(
     };
     let entity_id = room_id.get().to_string();
     let record = NewRecord {
-        action: "room.member_linked",
+        action: Action::RoomMemberLinked,
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![

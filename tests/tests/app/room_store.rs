@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use accordo_tests::{both_backends, TestDb};
 use backoffice::mediation::cases::{self, Case};
-use backoffice::platform::audit::{self, Actor, NewRecord};
+use backoffice::platform::audit::{self, Action, Actor, NewRecord};
 use backoffice::rooms::invites::{self, InviteError};
 use backoffice::{platform::organisms, rooms::room_store, Db, StoreError, UnixMillis};
 use rooms::{
@@ -110,10 +110,10 @@ impl<'a> Edge<'a> {
         self.now += minutes * MINUTE;
     }
 
-    async fn run(&mut self, action: &str, command: Command) {
+    async fn run(&mut self, action: Action, command: Command) {
         self.room
             .handle(timestamp(self.now), command)
-            .unwrap_or_else(|error| panic!("{action} refused: {error}"));
+            .unwrap_or_else(|error| panic!("{action:?} refused: {error}"));
         while self.room.poll_output().is_some() {}
         let snapshot = self.room.snapshot();
         let entity_id = snapshot.id.to_string();
@@ -132,7 +132,7 @@ impl<'a> Edge<'a> {
         )
         .await
         .expect("room saved");
-        assert_eq!(self.load().await, snapshot, "loaded back after {action}");
+        assert_eq!(self.load().await, snapshot, "loaded back after {action:?}");
     }
 
     async fn load(&self) -> RoomSnapshot {
@@ -149,13 +149,16 @@ impl<'a> Edge<'a> {
             side,
             display_name: name.into(),
         };
-        self.run("room.member_added", command).await;
+        self.run(Action::RoomMemberAdded, command).await;
     }
 
     async fn connect(&mut self, member: ParticipantId) {
         let connection = ConnectionId::new(100 + member.get() % 1000);
-        self.run("room.connected", Command::Connect { member, connection })
-            .await;
+        self.run(
+            Action::RoomMemberConnected,
+            Command::Connect { member, connection },
+        )
+        .await;
     }
 
     async fn chat(&mut self, by: ParticipantId, text: &str) {
@@ -163,7 +166,7 @@ impl<'a> Edge<'a> {
             by,
             text: text.into(),
         };
-        self.run("room.chat", command).await;
+        self.run(Action::RoomChatPosted, command).await;
     }
 }
 
@@ -283,7 +286,7 @@ both_backends! {
         })
         .expect("the room itself takes any id");
         let entity_id = snapshot.id.to_string();
-        let record = NewRecord { action: "room.member_added", entity_type: "room", entity_id: &entity_id, changes: vec![] };
+        let record = NewRecord { action: Action::RoomMemberAdded, entity_type: "room", entity_id: &entity_id, changes: vec![] };
         let saved = room_store::save(db, &segreteria(), UnixMillis(OPENED), &room.snapshot(), Some(record)).await;
         assert!(matches!(saved, Err(StoreError::Invalid("member id"))), "{saved:?}");
         assert_eq!(room_store::load(db, snapshot.id).await.expect("load"), Some(snapshot.clone()));
@@ -327,32 +330,32 @@ both_backends! {
             edge.connect(member).await;
         }
         for member in [PARTY_A, LAWYER_A, PARTY_B, LAWYER_B] {
-            edge.run("room.admitted", Command::Admit { by: MEDIATOR, member }).await;
+            edge.run(Action::RoomMemberAdmitted, Command::Admit { by: MEDIATOR, member }).await;
         }
         edge.chat(MEDIATOR, "Buongiorno a tutti, iniziamo.").await;
 
         // The mediator takes side A aside: chat, a document and a timer in the caucus.
         edge.advance(20);
-        edge.run("room.caucus_started", Command::StartCaucus { by: MEDIATOR, members: vec![PARTY_A, LAWYER_A] })
+        edge.run(Action::RoomCaucusStarted, Command::StartCaucus { by: MEDIATOR, members: vec![PARTY_A, LAWYER_A] })
             .await;
         let caucus = SessionId::new(1);
         assert_eq!(edge.room.location_of(PARTY_A), Some(Location::InSession(caucus)));
         edge.chat(PARTY_A, "Potremmo accettare 12.000 euro.").await;
-        edge.run("room.file_shared", Command::ShareFile {
+        edge.run(Action::RoomFileShared, Command::ShareFile {
             by: LAWYER_A,
             file: FileRef::parse("doc-2026-0200-7").expect("file reference"),
             name: "Perizia tecnica.pdf".into(),
         })
         .await;
         let ends_at = timestamp(edge.now + 15 * MINUTE);
-        edge.run("room.caucus_timer_set", Command::SetCaucusTimer { by: MEDIATOR, session: caucus, ends_at: Some(ends_at) })
+        edge.run(Action::RoomCaucusTimerSet, Command::SetCaucusTimer { by: MEDIATOR, session: caucus, ends_at: Some(ends_at) })
             .await;
         // Meanwhile side B talks in the plenary; the mediator sends one lawyer out and revokes the
         // observer's link.
         edge.chat(PARTY_B, "Restiamo in attesa.").await;
-        edge.run("room.sent_to_waiting_room", Command::SendToWaitingRoom { by: MEDIATOR, member: LAWYER_B })
+        edge.run(Action::RoomMemberSentToWaitingRoom, Command::SendToWaitingRoom { by: MEDIATOR, member: LAWYER_B })
             .await;
-        edge.run("room.invite_revoked", Command::RevokeInvite { member: OBSERVER }).await;
+        edge.run(Action::RoomInviteRevoked, Command::RevokeInvite { member: OBSERVER }).await;
 
         let during = edge.load().await;
         assert_eq!(during.sessions.len(), 2);
@@ -389,7 +392,7 @@ both_backends! {
         // The caucus ends: it is no longer loaded, but its chat stays with the case.
         edge.advance(10);
         let ended_at = edge.now;
-        edge.run("room.caucus_ended", Command::EndCaucus { by: MEDIATOR, session: caucus }).await;
+        edge.run(Action::RoomCaucusEnded, Command::EndCaucus { by: MEDIATOR, session: caucus }).await;
         let after_caucus = edge.load().await;
         assert_eq!(after_caucus.sessions.len(), 1);
         assert!(posts_of(&after_caucus, caucus).is_empty());
@@ -413,7 +416,7 @@ both_backends! {
         assert_eq!(ended, Some(ended_at));
 
         // The mediator drops out: everybody in a session is held for them; that is stored too.
-        edge.run("room.disconnected", Command::Disconnect { member: MEDIATOR, connection: ConnectionId::new(101) })
+        edge.run(Action::RoomMemberDisconnected, Command::Disconnect { member: MEDIATOR, connection: ConnectionId::new(101) })
             .await;
         let held = edge.load().await;
         assert!(held.members.iter().any(|member| member.id == PARTY_A
@@ -427,7 +430,7 @@ both_backends! {
         edge.advance(5);
         edge.connect(MEDIATOR).await;
         edge.connect(PARTY_B).await;
-        edge.run("room.caucus_started", Command::StartCaucus { by: MEDIATOR, members: vec![PARTY_B] }).await;
+        edge.run(Action::RoomCaucusStarted, Command::StartCaucus { by: MEDIATOR, members: vec![PARTY_B] }).await;
         assert_eq!(edge.room.location_of(PARTY_B), Some(Location::InSession(SessionId::new(2))));
         edge.chat(PARTY_B, "Possiamo arrivare a 10.000 euro.").await;
         let last = edge.load().await;
@@ -437,9 +440,9 @@ both_backends! {
 
         let actions = audit_actions(db).await;
         for expected in [
-            "case.created", "room.created", "room.member_added", "room.connected", "room.admitted",
-            "room.chat", "room.caucus_started", "room.file_shared", "room.caucus_timer_set",
-            "room.sent_to_waiting_room", "room.invite_revoked", "room.caucus_ended", "room.disconnected",
+            "case.created", "room.created", "room.member_added", "room.member_connected", "room.member_admitted",
+            "room.chat_posted", "room.caucus_started", "room.file_shared", "room.caucus_timer_set",
+            "room.member_sent_to_waiting_room", "room.invite_revoked", "room.caucus_ended", "room.member_disconnected",
         ] {
             assert!(actions.iter().any(|action| action == expected), "{expected} missing from {actions:?}");
         }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::csrf::CsrfToken;
 use crate::http::error::{ApiError, AppError};
-use crate::http::render::{render, role_label, Nav, PageForm};
+use crate::http::render::{audit_label, render, role_label, Nav, PageForm};
 use crate::state::AppState;
 use backoffice::platform::rome_time;
 
@@ -31,22 +31,6 @@ struct AuditRow {
 struct AuditPage {
     nav: Nav,
     rows: Vec<AuditRow>,
-}
-
-/// How an audit action is named in the interface.
-fn action_label(action: &str) -> &'static str {
-    match action {
-        "user.created" => "Utente creato",
-        "user.login" => "Accesso",
-        "user.login_failed" => "Accesso non riuscito",
-        "user.locked" => "Account bloccato",
-        "user.logout" => "Uscita",
-        "user.password_changed" => "Password cambiata",
-        "user.password_reset" => "Password reimpostata",
-        "organism.created" => "Organismo creato",
-        "setting.created" => "Parametro creato",
-        _ => "Altra operazione",
-    }
 }
 
 const AUDIT_PAGE_ROWS: i64 = 200;
@@ -69,7 +53,7 @@ pub async fn audit_log(
         .map(|record| AuditRow {
             at: rome_time::format(record.at),
             actor: record.actor,
-            action: action_label(&record.action),
+            action: audit_label(&record.action),
             entity: format!("{} {}", record.entity_type, record.entity_id),
             ip: record.ip.unwrap_or_default(),
             changes: record

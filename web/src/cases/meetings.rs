@@ -30,7 +30,6 @@ use super::scope::own_case;
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
 use crate::http::extract::ApiJson;
-use crate::rooms::api::room_settings;
 use crate::state::AppState;
 
 /// The longest meeting accepted, in minutes.
@@ -56,7 +55,7 @@ pub fn context<'a>(
         organizer,
         reminder_leads: leads,
         office_email: state.config.office_email.as_deref(),
-        room_settings: room_settings(&state.config, false),
+        room_settings: state.config.room_settings(false),
     }
 }
 

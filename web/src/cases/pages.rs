@@ -32,7 +32,7 @@ use crate::http::auth::CurrentUser;
 use crate::http::csrf::CsrfToken;
 use crate::http::error::capitalised;
 use crate::http::error::AppError;
-use crate::http::render::{render, Nav, PageForm};
+use crate::http::render::{audit_label, render, Nav, PageForm};
 use crate::mediators::api::{appoint_on_case, Appointment};
 use crate::people::pages::PersonForm;
 use crate::state::AppState;
@@ -377,23 +377,6 @@ struct CasePage {
     extras: Extras,
 }
 
-/// How an audit action about a case is named on its page.
-fn case_action_label(action: &str) -> &'static str {
-    match action {
-        "case.created" => "Pratica registrata",
-        "case.updated" => "Dati modificati",
-        "case.participant_added" => "Partecipante aggiunto",
-        "case.participant_removed" => "Partecipante rimosso",
-        "case.ledger_entry" => "Movimento registrato",
-        "case.mediator_appointed" => "Mediatore nominato",
-        "case.document_added" => "Documento aggiunto al fascicolo",
-        "meeting.scheduled" => "Incontro fissato",
-        "meeting.rescheduled" => "Incontro spostato",
-        "meeting.cancelled" => "Incontro annullato",
-        _ => "Altra operazione",
-    }
-}
-
 async fn render_case(
     state: &AppState,
     current: &CurrentUser,
@@ -526,7 +509,7 @@ async fn render_case(
             .map(|record| HistoryRow {
                 at: rome_time::format(record.at),
                 actor: record.actor,
-                action: case_action_label(&record.action),
+                action: audit_label(&record.action),
                 changes: record
                     .changes
                     .iter()

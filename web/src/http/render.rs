@@ -5,6 +5,7 @@ use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use backoffice::platform::access::{Permission, Role};
+use backoffice::platform::audit::Action;
 
 use crate::http::auth::CurrentUser;
 use crate::http::csrf::CsrfToken;
@@ -91,4 +92,69 @@ impl ErrorPage<'_> {
         self.render()
             .unwrap_or_else(|_| format!("{}: {}", self.title, self.message))
     }
+}
+
+/// How an audit action is named in the audit log and in a case's history, in Italian.
+fn action_label(action: Action) -> &'static str {
+    match action {
+        Action::UserCreated => "Utente creato",
+        Action::UserLogin => "Accesso",
+        Action::UserLoginFailed => "Accesso non riuscito",
+        Action::UserLocked => "Account bloccato",
+        Action::UserLogout => "Uscita",
+        Action::UserPasswordChanged => "Password cambiata",
+        Action::UserPasswordReset => "Password reimpostata",
+        Action::OrganismCreated => "Organismo creato",
+        Action::SettingCreated => "Parametro creato",
+        Action::RolePermissionChanged => "Permesso del ruolo modificato",
+        Action::PersonCreated => "Persona registrata",
+        Action::PersonMerged => "Schede anagrafiche unite",
+        Action::CaseCreated => "Pratica registrata",
+        Action::CaseUpdated => "Dati della pratica modificati",
+        Action::CaseParticipantAdded => "Partecipante aggiunto alla pratica",
+        Action::CaseParticipantRemoved => "Partecipante rimosso dalla pratica",
+        Action::CaseMediatorAppointed => "Mediatore designato",
+        Action::CaseLedgerEntry => "Movimento contabile registrato",
+        Action::CaseDocumentAdded => "Documento aggiunto al fascicolo",
+        Action::MediatorAdded => "Mediatore iscritto",
+        Action::MediatorUnavailabilityAdded => "Indisponibilità del mediatore registrata",
+        Action::MediatorConflictDeclared => "Conflitto di interessi dichiarato",
+        Action::MediatorFeedIssued => "Calendario del mediatore rilasciato",
+        Action::PlaceAdded => "Sala aggiunta",
+        Action::MeetingScheduled => "Incontro fissato",
+        Action::MeetingRescheduled => "Incontro spostato",
+        Action::MeetingCancelled => "Incontro annullato",
+        Action::MailSent => "Messaggio inviato",
+        Action::MailRetry => "Invio del messaggio da ritentare",
+        Action::MailFailed => "Invio del messaggio non riuscito",
+        Action::MailRequeued => "Messaggio rimesso in coda",
+        Action::InviteIssued => "Collegamento personale rilasciato",
+        Action::InviteRevoked => "Collegamento personale revocato",
+        Action::RoomCreated => "Stanza aperta",
+        Action::RoomMemberLinked => "Utente collegato alla stanza",
+        Action::RoomFileUploaded => "Documento caricato nella stanza",
+        Action::RoomMemberAdded => "Partecipante aggiunto alla stanza",
+        Action::RoomMemberConnected => "Partecipante connesso",
+        Action::RoomMemberDisconnected => "Partecipante disconnesso",
+        Action::RoomMemberAdmitted => "Partecipante ammesso",
+        Action::RoomMemberSentToWaitingRoom => "Partecipante rimandato in sala d'attesa",
+        Action::RoomMemberRemoved => "Partecipante allontanato",
+        Action::RoomMemberMoved => "Partecipante spostato di sessione",
+        Action::RoomInviteRevoked => "Collegamento revocato dalla stanza",
+        Action::RoomSessionJoined => "Ingresso in una sessione",
+        Action::RoomCaucusStarted => "Sessione separata aperta",
+        Action::RoomCaucusEnded => "Sessione separata chiusa",
+        Action::RoomCaucusTimerSet => "Durata della sessione separata impostata",
+        Action::RoomBackToPlenary => "Ritorno in sessione comune",
+        Action::RoomChatPosted => "Messaggio in chat",
+        Action::RoomBroadcastSent => "Avviso a tutti i presenti",
+        Action::RoomFileShared => "Documento condiviso",
+        Action::RoomMeetingEnded => "Incontro concluso",
+    }
+}
+
+/// The Italian name of the audit action stored as `code` (one this version does not know is
+/// "Altra operazione").
+pub fn audit_label(code: &str) -> &'static str {
+    Action::from_code(code).map_or("Altra operazione", action_label)
 }

@@ -4,9 +4,6 @@
 //! Every change of a live room goes through `signaling::hub::Hub::office_command`, so the room
 //! task stays the only writer of a room's state.
 
-use std::num::NonZeroU8;
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,13 +11,12 @@ use axum::Json;
 use backoffice::platform::access::Permission;
 use backoffice::{platform::accounts, rooms::invites, rooms::room_store};
 use rand::Rng;
-use rooms::{Command, ParticipantId, Redacted, RoomId, RoomSettings};
+use rooms::{Command, ParticipantId, Redacted, RoomId};
 use rooms::{Role, Side};
 use serde::Deserialize;
 use serde_json::json;
 use signaling::protocol::WireId;
 
-use crate::config::Config;
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
 use crate::http::extract::{ApiJson, ApiPath};
@@ -52,17 +48,6 @@ pub struct NewRoom {
     auto_admit: bool,
 }
 
-/// The settings of a new room: lifetime and capacity from the configuration.
-pub fn room_settings(config: &Config, auto_admit: bool) -> RoomSettings {
-    RoomSettings {
-        lifetime: Duration::from_secs(u64::from(config.room_lifetime_days) * 24 * 60 * 60),
-        capacity: NonZeroU8::new(u8::try_from(config.room_capacity).unwrap_or(u8::MAX))
-            .unwrap_or(NonZeroU8::MIN),
-        auto_admit,
-        hold_when_no_mediator: true,
-    }
-}
-
 /// `POST /api/v1/cases/{case}/room`: opens the case's online room.
 pub async fn create_room(
     State(state): State<AppState>,
@@ -72,7 +57,7 @@ pub async fn create_room(
 ) -> Result<Response, ApiError> {
     office(&current)?;
     crate::cases::scope::own_case(&state, &current, &case_id).await?;
-    let settings = room_settings(&state.config, body.auto_admit);
+    let settings = state.config.room_settings(body.auto_admit);
     let now = state.clock_now();
     let room = room_store::create_room(&state.db, &current.actor(), now, &case_id, settings)
         .await
