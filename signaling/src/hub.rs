@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backoffice::platform::audit::{Action, Actor, Change, NewRecord};
+use backoffice::platform::audit::{Action, Actor, Change, Field, NewRecord};
 use backoffice::{rooms::room_files, rooms::room_store, Db, UnixMillis};
 use rand::RngCore;
 use rooms::{
@@ -890,8 +890,8 @@ fn bye_reason(reason: CloseReason) -> ByeReason {
 
 /// The audit record of a room command: what happened, never what was said.
 fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
-    let member = |id: &ParticipantId| Change::set("member", id.get().to_string());
-    let session = |id: &rooms::SessionId| Change::set("session", id.get().to_string());
+    let member = |id: &ParticipantId| Change::set(Field::Member, id.get().to_string());
+    let session = |id: &rooms::SessionId| Change::set(Field::Session, id.get().to_string());
     Some(match command {
         Command::AddMember {
             member: id,
@@ -902,8 +902,8 @@ fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
             Action::RoomMemberAdded,
             vec![
                 member(id),
-                Change::set("role", role.code()),
-                Change::set("side", side.map(rooms::Side::code).unwrap_or_default()),
+                Change::set(Field::Role, role.code()),
+                Change::set(Field::Side, side.map(rooms::Side::code).unwrap_or_default()),
             ],
         ),
         Command::RevokeInvite { member: id } => (Action::RoomInviteRevoked, vec![member(id)]),
@@ -923,13 +923,13 @@ fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
             Action::RoomMemberRemoved,
             vec![
                 member(id),
-                Change::set("revoke_invite", revoke_invite.to_string()),
+                Change::set(Field::RevokeInvite, revoke_invite.to_string()),
             ],
         ),
         Command::StartCaucus { members, .. } => (
             Action::RoomCaucusStarted,
             vec![Change::set(
-                "members",
+                Field::Members,
                 members
                     .iter()
                     .map(|id| id.get().to_string())
@@ -955,7 +955,7 @@ fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
             vec![
                 session(id),
                 Change::set(
-                    "ends_at",
+                    Field::EndsAt,
                     ends_at
                         .map(|at| at.as_unix_millis().to_string())
                         .unwrap_or_default(),
@@ -966,7 +966,7 @@ fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
         Command::Chat { .. } => (Action::RoomChatPosted, vec![]),
         Command::ShareFile { file, .. } => (
             Action::RoomFileShared,
-            vec![Change::set("file", file.as_str())],
+            vec![Change::set(Field::File, file.as_str())],
         ),
         Command::PublishTrack { .. } | Command::UnpublishTrack { .. } => return None,
     })

@@ -26,7 +26,7 @@ use lettre::{
 };
 use sqlx::{AnyConnection, Row};
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Attempts after which a mail that keeps failing for transient reasons is given up.
@@ -385,9 +385,9 @@ pub async fn retry(
         entity_type: "outbox",
         entity_id: id,
         changes: vec![
-            Change::set("kind", kind),
-            Change::changed("state", "failed", "pending"),
-            Change::changed("attempts", attempts.to_string(), "0"),
+            Change::set(Field::Kind, kind),
+            Change::changed(Field::State, "failed", "pending"),
+            Change::changed(Field::Attempts, attempts.to_string(), "0"),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;
@@ -723,7 +723,7 @@ async fn record_outcome<'q>(
         tracing::warn!(mail = %mail.id, "outbox lease lost during delivery");
         return Ok(());
     }
-    changes.insert(0, Change::set("kind", mail.kind.clone()));
+    changes.insert(0, Change::set(Field::Kind, mail.kind.clone()));
     let record = NewRecord {
         action,
         entity_type: "outbox",
@@ -754,7 +754,7 @@ async fn record_sent(
     .bind(i64::from(attempts))
     .bind(&mail.id)
     .bind(lease_until.0);
-    let changes = vec![Change::set("attempts", attempts.to_string())];
+    let changes = vec![Change::set(Field::Attempts, attempts.to_string())];
     record_outcome(db, mail, now, update, Action::MailSent, changes).await
 }
 
@@ -775,7 +775,7 @@ async fn record_failed(
     .bind(&mail.id)
     .bind(lease_until.0);
     tracing::warn!(mail = %mail.id, kind = %mail.kind, attempts, "mail not delivered");
-    let changes = vec![Change::set("attempts", attempts.to_string())];
+    let changes = vec![Change::set(Field::Attempts, attempts.to_string())];
     record_outcome(db, mail, now, update, Action::MailFailed, changes).await
 }
 
@@ -798,8 +798,8 @@ async fn record_retry(
     .bind(&mail.id)
     .bind(lease_until.0);
     let changes = vec![
-        Change::set("attempts", attempts.to_string()),
-        Change::set("next_attempt_at", next_attempt_at.0.to_string()),
+        Change::set(Field::Attempts, attempts.to_string()),
+        Change::set(Field::NextAttemptAt, next_attempt_at.0.to_string()),
     ];
     record_outcome(db, mail, now, update, Action::MailRetry, changes).await
 }

@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::rooms::invites::{is_well_formed, token_hash, InviteToken};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
@@ -98,7 +98,10 @@ pub async fn add_place(
         action: Action::PlaceAdded,
         entity_type: "place",
         entity_id: &id,
-        changes: vec![Change::set("sede", sede), Change::set("room", room)],
+        changes: vec![
+            Change::set(Field::Sede, sede),
+            Change::set(Field::Room, room),
+        ],
     };
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -236,10 +239,10 @@ pub(crate) async fn schedule_in(
         entity_type: "case",
         entity_id: meeting.case_id,
         changes: vec![
-            Change::set("meeting", id.clone()),
-            Change::set("starts_at", meeting.starts_at.0.to_string()),
-            Change::set("ends_at", meeting.ends_at.0.to_string()),
-            Change::set("online", meeting.place.is_none().to_string()),
+            Change::set(Field::Meeting, id.clone()),
+            Change::set(Field::StartsAt, meeting.starts_at.0.to_string()),
+            Change::set(Field::EndsAt, meeting.ends_at.0.to_string()),
+            Change::set(Field::Online, meeting.place.is_none().to_string()),
         ],
     };
     audit::record(tx, actor, now, record).await?;

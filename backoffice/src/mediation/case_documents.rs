@@ -7,7 +7,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::platform::files::FileStore;
 use crate::rooms::room_files::{self, UploadError};
 use crate::{Db, StoreError, UnixMillis};
@@ -86,11 +86,11 @@ async fn record(
         entity_type: "case",
         entity_id: &document.case_id,
         changes: vec![
-            Change::set("document", document.id.clone()),
-            Change::set("media_type", document.media_type.clone()),
-            Change::set("size", document.size.to_string()),
-            Change::set("sha256", document.sha256.clone()),
-            Change::set("shareable", document.shareable.to_string()),
+            Change::set(Field::Document, document.id.clone()),
+            Change::set(Field::MediaType, document.media_type.clone()),
+            Change::set(Field::Size, document.size.to_string()),
+            Change::set(Field::Sha256, document.sha256.clone()),
+            Change::set(Field::Shareable, document.shareable.to_string()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::mediation::cases::{case_from_row, Case};
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord, Record};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord, Record};
 use crate::{mediation::mediators, platform::dates, Db, StoreError, UnixMillis};
 
 /// How the mediation came about.
@@ -258,33 +258,36 @@ impl Details {
     }
 
     /// Each field as the audit log shows it.
-    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+    fn audit_fields(&self) -> Vec<(Field, Option<String>)> {
         vec![
-            ("title", Some(self.title.clone())),
-            ("filed_on", self.filed_on.clone()),
-            ("kind", self.kind.map(|kind| kind.code().to_owned())),
-            ("subject", self.subject.clone()),
-            ("subject_note", self.subject_note.clone()),
+            (Field::Title, Some(self.title.clone())),
+            (Field::FiledOn, self.filed_on.clone()),
+            (Field::Kind, self.kind.map(|kind| kind.code().to_owned())),
+            (Field::Subject, self.subject.clone()),
+            (Field::SubjectNote, self.subject_note.clone()),
             (
-                "value_cents",
+                Field::ValueCents,
                 self.value_cents.map(|value| value.to_string()),
             ),
             (
-                "value_indeterminate",
+                Field::ValueIndeterminate,
                 Some(self.value_indeterminate.to_string()),
             ),
-            ("communication_sent_on", self.communication_sent_on.clone()),
             (
-                "response",
+                Field::CommunicationSentOn,
+                self.communication_sent_on.clone(),
+            ),
+            (
+                Field::Response,
                 self.response.map(|response| response.code().to_owned()),
             ),
-            ("response_on", self.response_on.clone()),
+            (Field::ResponseOn, self.response_on.clone()),
             (
-                "outcome",
+                Field::Outcome,
                 self.outcome.map(|outcome| outcome.code().to_owned()),
             ),
-            ("closed_on", self.closed_on.clone()),
-            ("sede", self.sede.clone()),
+            (Field::ClosedOn, self.closed_on.clone()),
+            (Field::Sede, self.sede.clone()),
         ]
     }
 }
@@ -457,11 +460,7 @@ pub async fn update(
         .into_iter()
         .zip(details.audit_fields())
         .filter(|((_, old), (_, new))| old != new)
-        .map(|((field, before), (_, after))| Change {
-            field: field.to_owned(),
-            before,
-            after,
-        })
+        .map(|((field, before), (_, after))| Change::new(field, before, after))
         .collect();
     if changes.is_empty() {
         return Ok(details);
@@ -685,16 +684,16 @@ pub async fn add_participant(
     .fetch_one(&mut *tx)
     .await?;
     let mut changes = vec![
-        Change::set("participant", id.as_str()),
-        Change::set("person", new.person_id),
-        Change::set("name", name),
-        Change::set("role", new.role.code()),
+        Change::set(Field::Participant, id.as_str()),
+        Change::set(Field::Person, new.person_id),
+        Change::set(Field::Name, name),
+        Change::set(Field::Role, new.role.code()),
     ];
     if let Some(side) = side {
-        changes.push(Change::set("side", side.code()));
+        changes.push(Change::set(Field::Side, side.code()));
     }
     if let Some(represents) = represents {
-        changes.push(Change::set("represents", represents));
+        changes.push(Change::set(Field::Represents, represents));
     }
     let record = NewRecord {
         action: Action::CaseParticipantAdded,
@@ -732,7 +731,7 @@ pub async fn remove_participant(
         action: Action::CaseParticipantRemoved,
         entity_type: "case",
         entity_id: case_id,
-        changes: vec![Change::changed("participant", participant, "removed")],
+        changes: vec![Change::changed(Field::Participant, participant, "removed")],
     };
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await?;
@@ -805,10 +804,10 @@ pub async fn add_entry(
         entity_type: "case",
         entity_id: case_id,
         changes: vec![
-            Change::set("direction", direction.code()),
-            Change::set("amount_cents", amount_cents.to_string()),
-            Change::set("description", description),
-            Change::set("on_date", on_date),
+            Change::set(Field::Direction, direction.code()),
+            Change::set(Field::AmountCents, amount_cents.to_string()),
+            Change::set(Field::Description, description),
+            Change::set(Field::OnDate, on_date),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

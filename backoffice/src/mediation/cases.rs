@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 use rooms::CaseRef;
 
@@ -135,10 +135,10 @@ async fn insert(
     };
     let mut changes = Vec::with_capacity(3);
     if let Some(organism_id) = organism_id {
-        changes.push(Change::set("organism_id", organism_id));
+        changes.push(Change::set(Field::OrganismId, organism_id));
     }
-    changes.push(Change::set("reference", reference.as_str()));
-    changes.push(Change::set("title", title));
+    changes.push(Change::set(Field::Reference, reference.as_str()));
+    changes.push(Change::set(Field::Title, title));
     let record = NewRecord {
         action: Action::CaseCreated,
         entity_type: "case",

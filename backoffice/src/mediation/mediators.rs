@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Subject matters (art. 5 c.1 d.lgs. 28/2010, plus the others): code and Italian name.
@@ -149,9 +149,9 @@ pub async fn add(
         }
         error => StoreError::from(error).into(),
     })?;
-    let mut changes = vec![Change::set("subjects", subjects.join(","))];
+    let mut changes = vec![Change::set(Field::Subjects, subjects.join(","))];
     if let Some(user) = profile.user_id {
-        changes.push(Change::set("user", user));
+        changes.push(Change::set(Field::User, user));
     }
     let record = NewRecord {
         action: Action::MediatorAdded,
@@ -218,7 +218,7 @@ pub async fn add_unavailability(
         action: Action::MediatorUnavailabilityAdded,
         entity_type: "mediator",
         entity_id: id,
-        changes: vec![Change::set("from", from), Change::set("to", to)],
+        changes: vec![Change::set(Field::From, from), Change::set(Field::To, to)],
     };
     audit::record(&mut tx, actor, now, record).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -261,7 +261,7 @@ pub async fn add_conflict(
             action: Action::MediatorConflictDeclared,
             entity_type: "mediator",
             entity_id: id,
-            changes: vec![Change::set("person", person)],
+            changes: vec![Change::set(Field::Person, person)],
         };
         audit::record(&mut tx, actor, now, record).await?;
     }
@@ -401,9 +401,9 @@ pub async fn appoint(
         entity_type: "case",
         entity_id: case_id,
         changes: vec![
-            Change::set("mediator", mediator),
-            Change::set("reason", reason),
-            Change::set("overridden", overridden.to_string()),
+            Change::set(Field::Mediator, mediator),
+            Change::set(Field::Reason, reason),
+            Change::set(Field::Overridden, overridden.to_string()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

@@ -27,7 +27,7 @@ use crate::mail::ical::{self, Method};
 use crate::mail::outbox::{self, MailKind, NewMail};
 use crate::mediation::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::mediation::case_record::{self, Participant, PartyRole};
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::rooms::room_store::{self, from_bigint, to_bigint, FirstMember};
 use crate::{
     mediation::cases, mediation::mediators, platform::rome_time, rooms::invites, Db, StoreError,
@@ -876,14 +876,14 @@ pub async fn reschedule(
         entity_type: "case",
         entity_id: &case_id,
         changes: vec![
-            Change::set("meeting", id),
+            Change::set(Field::Meeting, id),
             Change::changed(
-                "starts_at",
+                Field::StartsAt,
                 stored.starts_at.0.to_string(),
                 starts_at.0.to_string(),
             ),
             Change::changed(
-                "ends_at",
+                Field::EndsAt,
                 stored.ends_at.0.to_string(),
                 ends_at.0.to_string(),
             ),
@@ -948,7 +948,10 @@ pub async fn cancel(
         action: Action::MeetingCancelled,
         entity_type: "case",
         entity_id: &case_id,
-        changes: vec![Change::set("meeting", id), Change::set("reason", reason)],
+        changes: vec![
+            Change::set(Field::Meeting, id),
+            Change::set(Field::Reason, reason),
+        ],
     };
     audit::record(&mut tx, actor, now, record).await?;
     if let (true, Some(room)) = (stored.online, room) {

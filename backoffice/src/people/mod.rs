@@ -12,7 +12,7 @@ pub mod fiscal;
 use sqlx::Row;
 
 use crate::people::fiscal::{CodiceFiscale, FiscalError, PartitaIva};
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// Natural or legal person.
@@ -328,8 +328,8 @@ pub async fn merge(
         entity_type: "person",
         entity_id: from,
         changes: vec![
-            Change::set("merged_into", into),
-            Change::set("case_participations", repointed.to_string()),
+            Change::set(Field::MergedInto, into),
+            Change::set(Field::CaseParticipations, repointed.to_string()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;
@@ -467,8 +467,8 @@ pub async fn create(
         entity_type: "person",
         entity_id: &id,
         changes: vec![
-            Change::set("kind", checked.kind.code()),
-            Change::set("confirmed_not_duplicate", confirmed.to_string()),
+            Change::set(Field::Kind, checked.kind.code()),
+            Change::set(Field::ConfirmedNotDuplicate, confirmed.to_string()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

@@ -13,7 +13,7 @@ use std::fmt;
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// What a user is, for the purpose of access control.
@@ -269,7 +269,7 @@ pub async fn set(
         entity_type: "role",
         entity_id: &entity_id,
         changes: vec![Change::changed(
-            permission.code(),
+            Field::Permission(permission),
             before.to_string(),
             allowed.to_string(),
         )],

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::error::is_unique_violation;
 use crate::platform::access::Role;
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{platform::password, Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
@@ -149,9 +149,9 @@ pub async fn create_user(
             entity_type: "user",
             entity_id: &id,
             changes: vec![
-                Change::set("username", new.username.as_str()),
-                Change::set("display_name", new.display_name.as_str()),
-                Change::set("role", new.role.as_str()),
+                Change::set(Field::Username, new.username.as_str()),
+                Change::set(Field::DisplayName, new.display_name.as_str()),
+                Change::set(Field::Role, new.role.as_str()),
             ],
         },
     )
@@ -289,7 +289,7 @@ pub async fn authenticate(
     .await
     .map_err(StoreError::from)?;
     let mut changes = vec![Change::changed(
-        "failed_logins",
+        Field::FailedLogins,
         (failed - 1).to_string(),
         failed.to_string(),
     )];
@@ -302,7 +302,7 @@ pub async fn authenticate(
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        changes.push(Change::set("locked_until", until.0.to_string()));
+        changes.push(Change::set(Field::LockedUntil, until.0.to_string()));
     }
     let action = if locked {
         Action::UserLocked
@@ -429,8 +429,8 @@ async fn store_password(
             .await?;
     }
     let changes = vec![
-        Change::secret("password"),
-        Change::set("must_change_password", one_time.to_string()),
+        Change::secret(Field::Password),
+        Change::set(Field::MustChangePassword, one_time.to_string()),
     ];
     audit::record(
         &mut tx,

@@ -6,6 +6,7 @@
 
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::platform::access::Permission;
 use crate::{StoreError, UnixMillis};
 
 /// Who did something, and from which address.
@@ -48,6 +49,115 @@ impl Actor {
     }
 }
 
+/// Declares [`Field`] with the code each field is stored as.
+macro_rules! fields {
+    ($($variant:ident => $code:literal,)*) => {
+        /// A field an audit record says changed. Stored as its code (`title`), which never
+        /// changes once released; a permission of a role is stored as the permission's code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Field {
+            $($variant,)*
+            Permission(Permission),
+        }
+
+        impl Field {
+            /// The fields other than permissions, in declaration order.
+            pub const NAMED: &'static [Field] = &[$(Field::$variant,)*];
+
+            /// The stored code.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $code,)*
+                    Field::Permission(permission) => permission.code(),
+                }
+            }
+
+            /// The field stored as `code`, if this version knows it.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code {
+                    $($code => Some(Field::$variant),)*
+                    other => Permission::ALL
+                        .into_iter()
+                        .find(|permission| permission.code() == other)
+                        .map(Field::Permission),
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    AmountCents => "amount_cents",
+    Attempts => "attempts",
+    AutoAdmit => "auto_admit",
+    Capacity => "capacity",
+    CaseId => "case_id",
+    CaseParticipations => "case_participations",
+    CaseRef => "case_ref",
+    ClosedOn => "closed_on",
+    CommunicationSentOn => "communication_sent_on",
+    ConfirmedNotDuplicate => "confirmed_not_duplicate",
+    Description => "description",
+    Direction => "direction",
+    DisplayName => "display_name",
+    Document => "document",
+    Email => "email",
+    EndsAt => "ends_at",
+    FailedLogins => "failed_logins",
+    File => "file",
+    FiledOn => "filed_on",
+    From => "from",
+    HoldWhenNoMediator => "hold_when_no_mediator",
+    Kind => "kind",
+    LifetimeMs => "lifetime_ms",
+    LockedUntil => "locked_until",
+    MediaType => "media_type",
+    Mediator => "mediator",
+    Meeting => "meeting",
+    Member => "member",
+    Members => "members",
+    MergedInto => "merged_into",
+    MustChangePassword => "must_change_password",
+    Name => "name",
+    NextAttemptAt => "next_attempt_at",
+    OnDate => "on_date",
+    Online => "online",
+    OrganismId => "organism_id",
+    Outcome => "outcome",
+    Overridden => "overridden",
+    Participant => "participant",
+    Password => "password",
+    Person => "person",
+    Reason => "reason",
+    Reference => "reference",
+    Represents => "represents",
+    Response => "response",
+    ResponseOn => "response_on",
+    RevokeInvite => "revoke_invite",
+    RevokedAt => "revoked_at",
+    Role => "role",
+    Room => "room",
+    Sede => "sede",
+    Session => "session",
+    Sha256 => "sha256",
+    Shareable => "shareable",
+    Side => "side",
+    Size => "size",
+    StartsAt => "starts_at",
+    State => "state",
+    Subject => "subject",
+    SubjectNote => "subject_note",
+    Subjects => "subjects",
+    Title => "title",
+    To => "to",
+    Token => "token",
+    User => "user",
+    Username => "username",
+    Value => "value",
+    ValueCents => "value_cents",
+    ValueIndeterminate => "value_indeterminate",
+}
+
 /// One field's change. `None` means absent (before a creation, after a deletion).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -57,26 +167,27 @@ pub struct Change {
 }
 
 impl Change {
-    /// A field that was set to `after`.
-    pub fn set(field: &str, after: impl Into<String>) -> Self {
+    /// A field's change; `None` is absent.
+    pub fn new(field: Field, before: Option<String>, after: Option<String>) -> Self {
         Self {
-            field: field.to_owned(),
-            before: None,
-            after: Some(after.into()),
+            field: field.code().to_owned(),
+            before,
+            after,
         }
+    }
+
+    /// A field that was set to `after`.
+    pub fn set(field: Field, after: impl Into<String>) -> Self {
+        Self::new(field, None, Some(after.into()))
     }
 
     /// A field that went from `before` to `after`.
-    pub fn changed(field: &str, before: impl Into<String>, after: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            before: Some(before.into()),
-            after: Some(after.into()),
-        }
+    pub fn changed(field: Field, before: impl Into<String>, after: impl Into<String>) -> Self {
+        Self::new(field, Some(before.into()), Some(after.into()))
     }
 
     /// A secret field that changed: the values are not recorded.
-    pub fn secret(field: &str) -> Self {
+    pub fn secret(field: Field) -> Self {
         Self::changed(field, "***", "***")
     }
 }
@@ -350,7 +461,19 @@ async fn with_changes(
 
 #[cfg(test)]
 mod tests {
-    use super::Action;
+    use super::{Action, Field};
+    use crate::platform::access::Permission;
+
+    #[test]
+    fn every_field_reads_back_from_its_code_and_no_two_share_one() {
+        let permissions = Permission::ALL.into_iter().map(Field::Permission);
+        let mut codes = std::collections::HashSet::new();
+        for field in Field::NAMED.iter().copied().chain(permissions) {
+            assert_eq!(Field::from_code(field.code()), Some(field));
+            assert!(codes.insert(field.code()), "{} twice", field.code());
+        }
+        assert_eq!(Field::from_code("unknown"), None);
+    }
 
     #[test]
     fn every_action_reads_back_from_its_code_and_no_two_share_one() {

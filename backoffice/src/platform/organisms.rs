@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// A body (organismo) that runs its work on this installation.
@@ -37,7 +37,10 @@ pub async fn ensure_demo(db: &Db, now: UnixMillis) -> Result<Organism, StoreErro
         action: Action::OrganismCreated,
         entity_type: "organism",
         entity_id: &id,
-        changes: vec![Change::set("name", name), Change::set("kind", kind)],
+        changes: vec![
+            Change::set(Field::Name, name),
+            Change::set(Field::Kind, kind),
+        ],
     };
     audit::record(&mut tx, &Actor::system(), now, record).await?;
     tx.commit().await?;

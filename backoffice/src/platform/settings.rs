@@ -2,7 +2,7 @@
 
 use rand::RngCore;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
 /// The 256-bit secret named `name` (for signing tokens), created at first use. Concurrent
@@ -27,7 +27,7 @@ pub async fn secret(db: &Db, name: &str, now: UnixMillis) -> Result<Vec<u8>, Sto
             action: Action::SettingCreated,
             entity_type: "setting",
             entity_id: &key,
-            changes: vec![Change::set("value", "***")],
+            changes: vec![Change::set(Field::Value, "***")],
         };
         audit::record(&mut tx, &Actor::system(), now, record).await?;
     }

@@ -16,7 +16,7 @@ use rooms::{ParticipantId, RoomId};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::rooms::room_store::{from_bigint, to_bigint};
 use crate::{Db, StoreError, UnixMillis};
 
@@ -147,18 +147,18 @@ pub async fn issue_in(
     .bind(now.0)
     .execute(&mut *tx)
     .await?;
-    let mut changes = vec![Change::set("member", member_id.to_string())];
+    let mut changes = vec![Change::set(Field::Member, member_id.to_string())];
     match &previous {
-        None => changes.push(Change::set("token", "***")),
-        Some(_) => changes.push(Change::secret("token")),
+        None => changes.push(Change::set(Field::Token, "***")),
+        Some(_) => changes.push(Change::secret(Field::Token)),
     }
     let previous_email = previous.flatten();
     if let Some(email) = email.filter(|email| previous_email.as_deref() != Some(*email)) {
-        changes.push(Change {
-            field: "email".to_owned(),
-            before: previous_email,
-            after: Some(email.to_owned()),
-        });
+        changes.push(Change::new(
+            Field::Email,
+            previous_email,
+            Some(email.to_owned()),
+        ));
     }
     let entity_id = room_id.to_string();
     let record = NewRecord {
@@ -236,8 +236,8 @@ pub async fn revoke(
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![
-            Change::set("member", member_id.to_string()),
-            Change::set("revoked_at", now.0.to_string()),
+            Change::set(Field::Member, member_id.to_string()),
+            Change::set(Field::RevokedAt, now.0.to_string()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

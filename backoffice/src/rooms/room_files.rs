@@ -15,7 +15,7 @@ use sqlx::Row;
 use rooms::{ParticipantId, RoomId};
 
 use crate::mediation::case_documents;
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::platform::files::FileStore;
 use crate::rooms::room_store::to_bigint;
 use crate::{Db, StoreError, UnixMillis};
@@ -164,10 +164,10 @@ async fn record(
         entity_id: &entity,
         // What was stored, never what it is called or says.
         changes: vec![
-            Change::set("file", file.id.clone()),
-            Change::set("media_type", file.media_type.clone()),
-            Change::set("size", file.size.to_string()),
-            Change::set("sha256", file.sha256.clone()),
+            Change::set(Field::File, file.id.clone()),
+            Change::set(Field::MediaType, file.media_type.clone()),
+            Change::set(Field::Size, file.size.to_string()),
+            Change::set(Field::Sha256, file.sha256.clone()),
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;

@@ -38,7 +38,7 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::mediation::cases::{self, Case, CASE_COLUMNS};
-use crate::platform::audit::{self, Action, Actor, Change, NewRecord};
+use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
 /// Ids drawn for a new room before giving up when each one is taken. Ids are random among
@@ -173,13 +173,13 @@ async fn insert_room(
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![
-            Change::set("case_id", case_id),
-            Change::set("case_ref", snapshot.case_ref.as_str()),
-            Change::set("capacity", settings.capacity.to_string()),
-            Change::set("lifetime_ms", room.lifetime_ms.to_string()),
-            Change::set("auto_admit", settings.auto_admit.to_string()),
+            Change::set(Field::CaseId, case_id),
+            Change::set(Field::CaseRef, snapshot.case_ref.as_str()),
+            Change::set(Field::Capacity, settings.capacity.to_string()),
+            Change::set(Field::LifetimeMs, room.lifetime_ms.to_string()),
+            Change::set(Field::AutoAdmit, settings.auto_admit.to_string()),
             Change::set(
-                "hold_when_no_mediator",
+                Field::HoldWhenNoMediator,
                 settings.hold_when_no_mediator.to_string(),
             ),
         ],
@@ -375,8 +375,8 @@ pub async fn link_user_in(
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![
-            Change::set("member", member_id.get().to_string()),
-            Change::set("user", user_id),
+            Change::set(Field::Member, member_id.get().to_string()),
+            Change::set(Field::User, user_id),
         ],
     };
     audit::record(tx, actor, now, record).await

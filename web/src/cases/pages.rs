@@ -18,10 +18,11 @@ use backoffice::mediation::case_record::{
 use backoffice::mediation::scheduling::Invited;
 use backoffice::people::{self, PersonError};
 use backoffice::platform::access::Permission;
+use backoffice::platform::audit::{Change, Field};
 use backoffice::rooms::room_files::UploadError;
 use backoffice::{
-    mediation::agenda, mediation::case_documents, mediation::mediators, platform::audit,
-    platform::rome_time, UnixMillis,
+    mediation::agenda, mediation::case_documents, mediation::mediators, platform::rome_time,
+    UnixMillis,
 };
 use serde::Deserialize;
 
@@ -580,68 +581,116 @@ fn mail_row(mail: &OutboxEntry) -> MailRow {
     }
 }
 
+/// How a field is named in a case's history; `None` for what only the audit log needs (ids,
+/// secrets, delivery details).
+fn history_label(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::AmountCents => "Importo",
+        Field::ClosedOn => "Chiusura",
+        Field::CommunicationSentOn => "Comunicazione inviata",
+        Field::Description => "Descrizione",
+        Field::Direction => "Movimento",
+        Field::EndsAt => "Fine",
+        Field::FiledOn => "Deposito",
+        Field::Kind => "Tipo",
+        Field::MediaType => "Tipo di file",
+        Field::Mediator => "Mediatore",
+        Field::Name => "Nome",
+        Field::OnDate => "Data",
+        Field::Online => "Online",
+        Field::Outcome => "Esito",
+        Field::Overridden => "Scelta diversa dalla proposta",
+        Field::Reason => "Motivo",
+        Field::Reference => "Numero",
+        Field::Response => "Risposta della parte chiamata",
+        Field::ResponseOn => "Data della risposta",
+        Field::Role => "Ruolo",
+        Field::Sede => "Sede",
+        Field::Sha256 => "Impronta SHA-256",
+        Field::Shareable => "Condivisibile",
+        Field::Side => "Lato",
+        Field::Size => "Dimensione in byte",
+        Field::StartsAt => "Inizio",
+        Field::Subject => "Materia",
+        Field::SubjectNote => "Precisazioni sulla materia",
+        Field::Title => "Oggetto",
+        Field::ValueCents => "Valore",
+        Field::ValueIndeterminate => "Valore indeterminabile",
+        Field::Attempts
+        | Field::AutoAdmit
+        | Field::Capacity
+        | Field::CaseId
+        | Field::CaseParticipations
+        | Field::CaseRef
+        | Field::ConfirmedNotDuplicate
+        | Field::DisplayName
+        | Field::Document
+        | Field::Email
+        | Field::FailedLogins
+        | Field::File
+        | Field::From
+        | Field::HoldWhenNoMediator
+        | Field::LifetimeMs
+        | Field::LockedUntil
+        | Field::Meeting
+        | Field::Member
+        | Field::Members
+        | Field::MergedInto
+        | Field::MustChangePassword
+        | Field::NextAttemptAt
+        | Field::OrganismId
+        | Field::Participant
+        | Field::Password
+        | Field::Person
+        | Field::Represents
+        | Field::RevokeInvite
+        | Field::RevokedAt
+        | Field::Room
+        | Field::Session
+        | Field::State
+        | Field::Subjects
+        | Field::To
+        | Field::Token
+        | Field::User
+        | Field::Username
+        | Field::Value
+        | Field::Permission(_) => return None,
+    })
+}
+
 /// A recorded change as the case's history shows it, in Italian; `None` for the ids that
 /// only the audit log needs.
-fn change_text(change: &audit::Change, mediators: &[(String, String)]) -> Option<String> {
-    let field = change.field.as_str();
-    let label = match field {
-        "title" => "Oggetto",
-        "reference" => "Numero",
-        "filed_on" => "Deposito",
-        "kind" => "Tipo",
-        "subject" => "Materia",
-        "subject_note" => "Precisazioni sulla materia",
-        "value_cents" => "Valore",
-        "amount_cents" => "Importo",
-        "value_indeterminate" => "Valore indeterminabile",
-        "communication_sent_on" => "Comunicazione inviata",
-        "response" => "Risposta della parte chiamata",
-        "response_on" => "Data della risposta",
-        "outcome" => "Esito",
-        "closed_on" => "Chiusura",
-        "sede" => "Sede",
-        "name" => "Nome",
-        "role" => "Ruolo",
-        "side" => "Lato",
-        "mediator" => "Mediatore",
-        "reason" => "Motivo",
-        "overridden" => "Scelta diversa dalla proposta",
-        "starts_at" => "Inizio",
-        "ends_at" => "Fine",
-        "online" => "Online",
-        "direction" => "Movimento",
-        "description" => "Descrizione",
-        "on_date" => "Data",
-        "media_type" => "Tipo di file",
-        "size" => "Dimensione in byte",
-        "sha256" => "Impronta SHA-256",
-        "shareable" => "Condivisibile",
-        _ => return None,
-    };
+fn change_text(change: &Change, mediators: &[(String, String)]) -> Option<String> {
+    let field = Field::from_code(&change.field)?;
+    let label = history_label(field)?;
     let show = |value: &str| -> String {
         let labelled = match field {
-            "filed_on" | "communication_sent_on" | "response_on" | "closed_on" | "on_date" => {
-                return italian_date(value)
+            Field::FiledOn
+            | Field::CommunicationSentOn
+            | Field::ResponseOn
+            | Field::ClosedOn
+            | Field::OnDate => return italian_date(value),
+            Field::Kind => CaseKind::parse(value).map(CaseKind::label),
+            Field::Subject => return subject_label(Some(value)),
+            Field::Response => {
+                case_record::Response::parse(value).map(case_record::Response::label)
             }
-            "kind" => CaseKind::parse(value).map(CaseKind::label),
-            "subject" => return subject_label(Some(value)),
-            "response" => case_record::Response::parse(value).map(case_record::Response::label),
-            "outcome" => Outcome::parse(value).map(Outcome::label),
-            "role" => PartyRole::parse(value).map(PartyRole::label),
-            "side" => Side::parse(value).map(Side::label),
-            "direction" => Direction::parse(value).map(Direction::label),
-            "value_cents" | "amount_cents" => {
+            Field::Outcome => Outcome::parse(value).map(Outcome::label),
+            Field::Role => PartyRole::parse(value).map(PartyRole::label),
+            Field::Side => Side::parse(value).map(Side::label),
+            Field::Direction => Direction::parse(value).map(Direction::label),
+            Field::ValueCents | Field::AmountCents => {
                 return value.parse().map_or_else(|_| value.to_owned(), euro)
             }
-            "starts_at" | "ends_at" => {
+            Field::StartsAt | Field::EndsAt => {
                 return value
                     .parse()
                     .map_or_else(|_| value.to_owned(), |at| rome_time::format(UnixMillis(at)))
             }
-            "value_indeterminate" | "overridden" | "online" | "shareable" => {
+            Field::ValueIndeterminate | Field::Overridden | Field::Online | Field::Shareable => {
                 Some(if value == "true" { "sì" } else { "no" })
             }
-            "mediator" => mediators
+            Field::Mediator => mediators
                 .iter()
                 .find(|(id, _)| id == value)
                 .map(|(_, name)| name.as_str()),
