@@ -20,5 +20,6 @@ mod app {
     mod room_store;
     mod rooms;
     mod scheduling;
+    mod schema_parity;
     mod shutdown;
 }
