@@ -11,6 +11,7 @@ mod app {
     mod cluster;
     mod csrf;
     mod health;
+    mod internal_errors;
     mod logs;
     mod media;
     mod mediators;
