@@ -1,5 +1,7 @@
 //! End-to-end scenarios against the real server, each on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on anything unexpected
+
 mod app {
     mod accounts;
     mod agenda;
