@@ -1,5 +1,7 @@
 //! End-to-end scenarios against the real server, each on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on anything unexpected
+
 mod app {
     mod accounts;
     mod agenda;
@@ -11,6 +13,8 @@ mod app {
     mod cluster;
     mod csrf;
     mod health;
+    mod internal_errors;
+    mod logs;
     mod media;
     mod mediators;
     mod openapi;
@@ -20,5 +24,6 @@ mod app {
     mod room_store;
     mod rooms;
     mod scheduling;
+    mod schema_parity;
     mod shutdown;
 }

@@ -2,6 +2,8 @@
 //! our server, so the client the end-to-end tests rely on is known to work before the SFU is in
 //! the path.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on anything unexpected
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -22,6 +22,16 @@ use crate::config::{Config, LogFormat};
 /// The header that carries the request id in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+tokio::task_local! {
+    /// The id of the request the current task answers, set by [`observe`].
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered (what a 500 quotes to the client), if any.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Installs the global tracing subscriber (once per process; later calls do nothing).
 pub fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -250,7 +260,8 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     }
     let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
     let started = Instant::now();
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let answer = tracing::Instrument::instrument(next.run(request), span.clone());
+    let mut response = REQUEST_ID.scope(request_id.clone(), answer).await;
     let elapsed = started.elapsed();
     let status = response.status();
     metrics

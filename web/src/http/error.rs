@@ -20,6 +20,7 @@ use backoffice::StoreError;
 use signaling::hub::HubError;
 
 use crate::http::render::ErrorPage;
+use crate::telemetry;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -146,9 +147,11 @@ impl AppError {
             ),
             Self::Internal(_) => (
                 "Errore del server",
-                "Si è verificato un errore imprevisto. Riprovi tra qualche istante; se il \
-                 problema persiste, comunichi all'assistenza il codice della richiesta."
-                    .to_owned(),
+                format!(
+                    "Si è verificato un errore imprevisto. Riprovi tra qualche istante; se il \
+                     problema persiste, comunichi all'assistenza il codice della richiesta: {}.",
+                    telemetry::request_id().unwrap_or_else(|| "non disponibile".to_owned())
+                ),
             ),
         }
     }
