@@ -30,7 +30,6 @@ use backoffice::case_record::{
 };
 use backoffice::scheduling::{self, Context, ScheduleError, Scheduled};
 use backoffice::{mediators, StoreError, UnixMillis};
-use rooms::{Command, Redacted};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signaling::protocol::WireId;
@@ -552,16 +551,16 @@ async fn complete_room(
         return Ok(());
     };
     for attendee in missing {
-        let member = scheduling::new_member_id();
-        let command = Command::AddMember {
-            member,
-            role: attendee.role,
-            side: attendee.side,
-            display_name: Redacted::new(attendee.display_name.clone()),
-        };
-        state
+        let display_name = attendee.display_name.clone();
+        let member = state
             .hub
-            .office_command(room, current.actor(), command)
+            .add_member(
+                room,
+                current.actor(),
+                attendee.role,
+                attendee.side,
+                display_name,
+            )
             .await
             .map_err(|error| AppError::Internal(error.to_string()))?;
         scheduling::record_member(
