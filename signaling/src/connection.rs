@@ -15,10 +15,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::hub::{Attach, Hub, HubError, Outbound, Refusal, RoomHandle};
+use crate::hub::{Hub, HubError};
 use crate::protocol::{
     ByeReason, ClientMessage, ErrorCode, MediaMessage, ProtocolError, ServerMessage,
 };
+use crate::room_task::{Attach, Outbound, Refusal, RoomHandle};
 use sfu::{PeerEvent, PeerKey};
 
 /// A logged-in back-office user. One linked to a member of the room (typically the mediator)

@@ -1,39 +1,24 @@
-//! Live rooms: one task owns each [`rooms::Room`], so no lock is ever held around one.
+//! The registry of the live rooms on this node: each is loaded from the database on first use
+//! and served by its own task ([`crate::room_task`]) until it is idle, claimed by another node,
+//! or the server stops.
 //!
-//! The task receives requests (a connection attaches or detaches, a member's command, a back
-//! office command), feeds them to the room, persists the new durable state through
-//! `backoffice::rooms::room_store` **before** anything is delivered, then delivers the room's outputs
-//! to the members' connections.
-//!
-//! **Invariant:** the room task never waits for a client. Each connection has a bounded outbox;
-//! a connection whose outbox is full is dropped (the client is told `slow_consumer` when its
-//! socket closes) and the room goes on.
-//!
-//! **Invariant:** each member has one event stream, numbered from 1. Every event a member is
-//! sent is logged on the stream (a bounded log), so a client that reconnects with the last
-//! `seq` it saw receives exactly the events after it: none lost, none twice.
+//! **Invariant:** the registry's lock is never held across I/O. Each room has a slot of its
+//! own, held while that room is loaded (its claim in Redis, its state from the database):
+//! callers for the same room wait for one load, callers for other rooms do not wait at all.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use backoffice::platform::audit::{Action, Actor, Change, Field, NewRecord};
-use backoffice::{rooms::room_files, rooms::room_store, Db, UnixMillis};
-use rand::RngCore;
-use rooms::{
-    CloseReason, Command, ConnectionId, Output, ParticipantId, Room, RoomError, RoomId, Timestamp,
-};
-use tokio::sync::{mpsc, oneshot, Mutex};
-
+use backoffice::platform::audit::Actor;
+use backoffice::{mediation::scheduling, rooms::room_store, Db};
+use rooms::{Command, ParticipantId, Redacted, Role, Room, RoomError, RoomId, Side};
 use sfu::Sfu;
 
 use crate::clock::Clock;
 use crate::cluster::{Claim, ClusterError, Ownership};
 use crate::ice::IceServers;
-use crate::protocol::{
-    ByeReason, ErrorCode, NumberedCommand, Resume, ServerMessage, WireEvent, WireId, WireMember,
-    PROTOCOL_VERSION,
-};
+use crate::room_task::{RoomHandle, RoomTask};
 
 /// Tunable limits of the signaling edge.
 #[derive(Debug, Clone)]
@@ -78,15 +63,6 @@ impl Default for SignalingSettings {
     }
 }
 
-/// What a connection receives from its room.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A text frame to send as is.
-    Frame(Arc<str>),
-    /// Send `bye` with this reason and close.
-    Close(ByeReason),
-}
-
 /// Why a room could not be reached or a back-office command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -107,153 +83,19 @@ pub enum HubError {
     Cluster(#[from] ClusterError),
 }
 
-/// A refusal sent to a client, with its code.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-}
+/// A room's place in the registry; its lock is held while the room is loaded or unloaded.
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
 
-impl Refusal {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The code and the Italian message for a refused room command.
-    pub fn from_room_error(error: &RoomError) -> Self {
-        let (code, message) = match error {
-            RoomError::NotYetOpen { .. } => (
-                ErrorCode::RoomNotYetOpen,
-                "La stanza virtuale non è ancora aperta.",
-            ),
-            RoomError::Expired { .. } => (
-                ErrorCode::RoomExpired,
-                "La stanza virtuale è chiusa: il periodo di validità del collegamento è terminato. \
-                 Per un nuovo collegamento si rivolga alla segreteria dell'organismo.",
-            ),
-            RoomError::InviteRevoked(_) => (
-                ErrorCode::InviteRevoked,
-                "Questo collegamento non è più valido. Si rivolga alla segreteria dell'organismo.",
-            ),
-            RoomError::RoomFull { .. } => (
-                ErrorCode::RoomFull,
-                "La stanza virtuale ha già il numero massimo di partecipanti collegati. \
-                 Riprovi più tardi o si rivolga alla segreteria.",
-            ),
-            RoomError::NotAllowed { .. } | RoomError::TargetIsMediator(_) => (
-                ErrorCode::NotAllowed,
-                "Questa operazione è riservata al mediatore.",
-            ),
-            _ => (ErrorCode::InvalidCommand, "Operazione non possibile in questo momento."),
-        };
-        // The person reads the message; the code tells programs the rest.
-        Self::new(code, message)
-    }
-
-    fn message(&self, seq: Option<u64>) -> ServerMessage {
-        ServerMessage::Error {
-            seq,
-            code: self.code,
-            message: self.message.clone(),
-        }
-    }
-}
-
-/// A connection as it attaches to its room.
-pub struct Attach {
-    pub member: ParticipantId,
-    pub resume: Option<Resume>,
-    pub outbox: mpsc::Sender<Outbound>,
-    /// Who is connecting, for the audit log.
-    pub actor: Actor,
-}
-
-enum Request {
-    Attach {
-        attach: Attach,
-        reply: oneshot::Sender<Result<ConnectionId, Refusal>>,
-    },
-    Command {
-        connection: ConnectionId,
-        numbered: NumberedCommand,
-    },
-    Detach {
-        connection: ConnectionId,
-    },
-    Office {
-        actor: Actor,
-        command: Command,
-        reply: oneshot::Sender<Result<(), HubError>>,
-    },
-    /// A command of the edge itself on behalf of a connection (a track the SFU saw start).
-    Internal {
-        connection: ConnectionId,
-        command: Command,
-    },
-    /// This node no longer serves the room: close every connection and stop.
-    Stop,
-    /// Stop and answer `true` when nobody has been connected for `idle_for`.
-    UnloadIfIdle {
-        idle_for: Duration,
-        reply: oneshot::Sender<bool>,
-    },
-}
-
-/// A live room's mailbox.
-#[derive(Clone)]
-pub struct RoomHandle {
-    id: RoomId,
-    requests: mpsc::Sender<Request>,
-}
-
-impl RoomHandle {
-    /// Attaches a connection; on success the welcome (and any replay) is already in its outbox.
-    pub async fn attach(&self, attach: Attach) -> Result<ConnectionId, Refusal> {
-        let (reply, answer) = oneshot::channel();
-        let unavailable = || Refusal::new(ErrorCode::Unavailable, "La stanza non risponde.");
-        self.requests
-            .send(Request::Attach { attach, reply })
-            .await
-            .map_err(|_| unavailable())?;
-        answer.await.map_err(|_| unavailable())?
-    }
-
-    /// Hands a member's command to the room; the answer arrives in the outbox.
-    pub async fn command(&self, connection: ConnectionId, numbered: NumberedCommand) {
-        // A stopped room closes every outbox, which the connection notices.
-        let _ = self
-            .requests
-            .send(Request::Command {
-                connection,
-                numbered,
-            })
-            .await;
-    }
-
-    /// The room's id.
-    pub fn id(&self) -> RoomId {
-        self.id
-    }
-
-    /// A command the edge issues for a connection (no client sequence number, no answer):
-    /// `PublishTrack` when the SFU sees a track start.
-    pub async fn internal(&self, connection: ConnectionId, command: Command) {
-        let _ = self
-            .requests
-            .send(Request::Internal {
-                connection,
-                command,
-            })
-            .await;
-    }
-
-    /// Tells the room a connection is gone.
-    pub async fn detach(&self, connection: ConnectionId) {
-        let _ = self.requests.send(Request::Detach { connection }).await;
-    }
+#[derive(Default)]
+enum SlotState {
+    /// Just made: the first caller loads the room.
+    #[default]
+    Empty,
+    /// Served by a task on this node.
+    Live(RoomHandle),
+    /// Taken out of the registry (unloaded, stopped, or its load failed): whoever waited on
+    /// this slot looks the room up again.
+    Retired,
 }
 
 /// The registry of live rooms on this node.
@@ -263,7 +105,8 @@ pub struct Hub {
     settings: SignalingSettings,
     ownership: Ownership,
     sfu: Option<Sfu>,
-    rooms: Mutex<HashMap<RoomId, RoomHandle>>,
+    /// Never held across an `.await`.
+    rooms: std::sync::Mutex<HashMap<RoomId, Slot>>,
 }
 
 impl Hub {
@@ -281,7 +124,7 @@ impl Hub {
             settings,
             ownership,
             sfu,
-            rooms: Mutex::new(HashMap::new()),
+            rooms: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -315,67 +158,111 @@ impl Hub {
         })
     }
 
+    /// The registry, locked (a panic elsewhere cannot leave the map half-changed: every change
+    /// is one insert or remove).
+    fn registry(&self) -> MutexGuard<'_, HashMap<RoomId, Slot>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The rooms' slots, for going through them without holding the registry.
+    fn slots(&self) -> Vec<(RoomId, Slot)> {
+        self.registry()
+            .iter()
+            .map(|(id, slot)| (*id, slot.clone()))
+            .collect()
+    }
+
+    /// Takes `slot` out of the registry (unless it was replaced already) and marks it retired,
+    /// under the slot's own lock (`state`), so that nobody picks up a room that is stopping.
+    fn retire(&self, id: RoomId, slot: &Slot, state: &mut SlotState) {
+        let mut rooms = self.registry();
+        if rooms
+            .get(&id)
+            .is_some_and(|current| Arc::ptr_eq(current, slot))
+        {
+            rooms.remove(&id);
+        }
+        *state = SlotState::Retired;
+    }
+
+    /// The live rooms' handles, skipping slots in use (a room loading or being looked up):
+    /// those are not idle, and their claims are fresh.
+    fn live_handles(&self) -> Vec<(RoomId, Slot, RoomHandle)> {
+        self.slots()
+            .into_iter()
+            .filter_map(|(id, slot)| {
+                let handle = match &*slot.try_lock().ok()? {
+                    SlotState::Live(handle) => handle.clone(),
+                    SlotState::Empty | SlotState::Retired => return None,
+                };
+                Some((id, slot, handle))
+            })
+            .collect()
+    }
+
     async fn unload_idle(&self) {
-        // The map stays locked while rooms answer, so nobody picks up a handle of a room
-        // that is stopping; requests already queued are served first (the inbox is FIFO).
-        let mut rooms = self.rooms.lock().await;
         let mut unloaded = Vec::new();
-        for (id, handle) in rooms.iter() {
-            let (reply, answer) = oneshot::channel();
-            let asked = handle
-                .requests
-                .send(Request::UnloadIfIdle {
-                    idle_for: self.settings.idle_unload,
-                    reply,
-                })
-                .await;
-            if asked.is_err() || answer.await.unwrap_or(true) {
-                unloaded.push(*id);
+        for (id, slot, handle) in self.live_handles() {
+            // The slot stays locked while the room answers, so nobody picks up the handle of a
+            // room that is stopping; requests already queued are served first (FIFO inbox).
+            let mut state = slot.lock().await;
+            if !matches!(&*state, SlotState::Live(current) if current.same_task(&handle)) {
+                continue;
+            }
+            if handle.unload_if_idle(self.settings.idle_unload).await {
+                self.retire(id, &slot, &mut state);
+                unloaded.push(id);
             }
         }
-        for id in &unloaded {
-            rooms.remove(id);
-        }
-        drop(rooms);
         if let Err(error) = self.ownership.release(&unloaded).await {
             tracing::error!(%error, "claims of unloaded rooms not released; they expire");
         }
     }
 
     async fn renew_claims(&self) {
-        let live: Vec<RoomId> = self.rooms.lock().await.keys().copied().collect();
-        match self.ownership.renew(&live).await {
-            Ok(lost) => {
-                for room in lost {
-                    tracing::warn!(
-                        room = room.get(),
-                        "room claimed by another node; stopping it here"
-                    );
-                    if let Some(handle) = self.rooms.lock().await.remove(&room) {
-                        let _ = handle.requests.send(Request::Stop).await;
-                    }
-                }
+        let live = self.live_handles();
+        let ids: Vec<RoomId> = live.iter().map(|(id, _, _)| *id).collect();
+        let lost = match self.ownership.renew(&ids).await {
+            Ok(lost) => lost,
+            Err(error) => return tracing::error!(%error, "room claims not renewed"),
+        };
+        for (id, slot, handle) in live {
+            if !lost.contains(&id) {
+                continue;
             }
-            Err(error) => tracing::error!(%error, "room claims not renewed"),
+            tracing::warn!(
+                room = id.get(),
+                "room claimed by another node; stopping it here"
+            );
+            let mut state = slot.lock().await;
+            if matches!(&*state, SlotState::Live(current) if current.same_task(&handle)) {
+                self.retire(id, &slot, &mut state);
+                handle.stop().await;
+            }
         }
     }
 
-    /// How many rooms are live on this node.
+    /// How many rooms are live (or loading) on this node.
     pub async fn live_rooms(&self) -> usize {
-        self.rooms.lock().await.len()
+        self.registry().len()
     }
 
     /// On a clean stop: stops every live room and waits for its task to end (each serves
     /// what is already queued first, saves included), so that nothing is written after the
     /// database closes; then gives up the claims on them.
     pub async fn release_all(&self) {
-        let stopped: Vec<(RoomId, RoomHandle)> = self.rooms.lock().await.drain().collect();
-        for (_, handle) in &stopped {
-            let _ = handle.requests.send(Request::Stop).await;
+        let slots: Vec<(RoomId, Slot)> = self.registry().drain().collect();
+        let mut stopped = Vec::new();
+        for (id, slot) in slots {
+            // Waits for a load in progress, whose room is then stopped too.
+            let mut state = slot.lock().await;
+            if let SlotState::Live(handle) = std::mem::replace(&mut *state, SlotState::Retired) {
+                handle.stop().await;
+                stopped.push((id, handle));
+            }
         }
         for (_, handle) in &stopped {
-            // Closed when the task has ended and dropped its inbox.
-            handle.requests.closed().await;
+            handle.stopped().await;
         }
         let live: Vec<RoomId> = stopped.iter().map(|(id, _)| *id).collect();
         if let Err(error) = self.ownership.release(&live).await {
@@ -401,10 +288,31 @@ impl Hub {
     /// The live room, loaded from the database and started on first use; with several nodes,
     /// [`HubError::Elsewhere`] when another node serves it.
     pub async fn room(&self, id: RoomId) -> Result<RoomHandle, HubError> {
-        let mut rooms = self.rooms.lock().await;
-        if let Some(handle) = rooms.get(&id).filter(|handle| !handle.requests.is_closed()) {
-            return Ok(handle.clone());
+        loop {
+            let slot = self.registry().entry(id).or_default().clone();
+            let mut state = slot.lock().await;
+            match &*state {
+                SlotState::Live(handle) if !handle.is_stopped() => return Ok(handle.clone()),
+                // Unloaded meanwhile: the registry has a new slot for the room.
+                SlotState::Retired => continue,
+                // A task that ended by itself (it panicked) is replaced.
+                SlotState::Empty | SlotState::Live(_) => {}
+            }
+            return match self.load(id).await {
+                Ok(handle) => {
+                    *state = SlotState::Live(handle.clone());
+                    Ok(handle)
+                }
+                Err(error) => {
+                    self.retire(id, &slot, &mut state);
+                    Err(error)
+                }
+            };
         }
+    }
+
+    /// Claims the room for this node, loads it and starts its task.
+    async fn load(&self, id: RoomId) -> Result<RoomHandle, HubError> {
         if let Claim::Elsewhere(url) = self.ownership.claim(id).await? {
             return Err(HubError::Elsewhere(url));
         }
@@ -412,24 +320,13 @@ impl Hub {
             .await?
             .ok_or(HubError::RoomNotFound)?;
         let room = Room::restore(snapshot)?;
-        let (requests, inbox) = mpsc::channel(1024);
-        let task = RoomTask {
+        Ok(RoomTask::start(
             room,
-            db: self.db.clone(),
-            clock: self.clock.clone(),
-            settings: self.settings.clone(),
-            connections: HashMap::new(),
-            streams: HashMap::new(),
-            sfu: self.sfu.clone(),
-            next_connection: 1,
-            wake_at: None,
-            idle_since: tokio::time::Instant::now(),
-            plan_applied: None,
-        };
-        tokio::spawn(task.run(inbox));
-        let handle = RoomHandle { id, requests };
-        rooms.insert(id, handle.clone());
-        Ok(handle)
+            self.db.clone(),
+            self.clock.clone(),
+            self.settings.clone(),
+            self.sfu.clone(),
+        ))
     }
 
     /// Applies a back-office command (add a member, revoke an invite) to the room, live or not.
@@ -439,535 +336,28 @@ impl Hub {
         actor: Actor,
         command: Command,
     ) -> Result<(), HubError> {
-        let handle = self.room(id).await?;
-        let (reply, answer) = oneshot::channel();
-        handle
-            .requests
-            .send(Request::Office {
-                actor,
-                command,
-                reply,
-            })
-            .await
-            .map_err(|_| HubError::Stopped)?;
-        answer.await.map_err(|_| HubError::Stopped)?
-    }
-}
-
-/// One member's numbered event stream.
-struct Stream {
-    /// Random per room task: a stream from before a restart is recognised as gone.
-    id: String,
-    /// The seq of the last event put on the stream.
-    seq: u64,
-    log: VecDeque<(u64, Arc<str>)>,
-    /// The highest command seq processed for this member.
-    last_command_seq: u64,
-}
-
-impl Stream {
-    fn new() -> Self {
-        let mut bytes = [0_u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self {
-            id: bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
-            seq: 0,
-            log: VecDeque::new(),
-            last_command_seq: 0,
-        }
+        self.room(id).await?.office(actor, command).await
     }
 
-    /// The logged events after `last_seq`, or `None` when some were already trimmed.
-    fn since(&self, last_seq: u64) -> Option<Vec<Arc<str>>> {
-        let oldest = self.log.front().map_or(self.seq + 1, |(seq, _)| *seq);
-        if last_seq + 1 < oldest {
-            return None;
-        }
-        Some(
-            self.log
-                .iter()
-                .filter(|(seq, _)| *seq > last_seq)
-                .map(|(_, frame)| frame.clone())
-                .collect(),
-        )
-    }
-}
-
-struct Connection {
-    member: ParticipantId,
-    outbox: mpsc::Sender<Outbound>,
-    actor: Actor,
-}
-
-struct RoomTask {
-    room: Room,
-    db: Db,
-    clock: Arc<dyn Clock>,
-    settings: SignalingSettings,
-    sfu: Option<Sfu>,
-    connections: HashMap<ConnectionId, Connection>,
-    streams: HashMap<ParticipantId, Stream>,
-    next_connection: u64,
-    wake_at: Option<Timestamp>,
-    /// When the last connection went away (or the room was loaded).
-    idle_since: tokio::time::Instant,
-    /// Completes when the media plane has put the last forwarding plan in force.
-    plan_applied: Option<tokio::sync::oneshot::Receiver<()>>,
-}
-
-impl RoomTask {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
-        // The room asks to be woken (its expiry, caucus timers) through outputs.
-        self.deliver_pending();
-        loop {
-            let sleep = self.wake_at.map(|at| {
-                let now = self.clock.now().as_unix_millis();
-                Duration::from_millis(at.as_unix_millis().saturating_sub(now))
-            });
-            tokio::select! {
-                request = inbox.recv() => match request {
-                    Some(request) => {
-                        let had_connections = !self.connections.is_empty();
-                        if !self.serve(request).await {
-                            break;
-                        }
-                        if had_connections && self.connections.is_empty() {
-                            self.idle_since = tokio::time::Instant::now();
-                        }
-                    }
-                    None => break,
-                },
-                () = async { tokio::time::sleep(sleep.unwrap_or_default()).await }, if sleep.is_some() => {
-                    self.wake_at = None;
-                    let before = self.room.clone();
-                    self.room.handle_timeout(self.clock.now());
-                    if self.persist_or_rollback(before, &Actor::system(), None).await.is_ok() {
-                        self.deliver_pending();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Serves one request; `false` when the task must end.
-    async fn serve(&mut self, request: Request) -> bool {
-        match request {
-            Request::Attach { attach, reply } => {
-                let outcome = self.attach(attach).await;
-                let _ = reply.send(outcome);
-            }
-            Request::Command {
-                connection,
-                numbered,
-            } => self.command(connection, numbered).await,
-            Request::Detach { connection } => self.detach(connection).await,
-            Request::Internal {
-                connection,
-                command,
-            } => {
-                if let Some(actor) = self.connections.get(&connection).map(|c| c.actor.clone()) {
-                    if let Err(error) = self.apply(&actor, command).await {
-                        tracing::warn!(%error, "an edge command was refused by the room");
-                    }
-                }
-            }
-            Request::Office {
-                actor,
-                command,
-                reply,
-            } => {
-                let outcome = self.apply(&actor, command).await;
-                let _ = reply.send(outcome);
-            }
-            Request::Stop => {
-                for (_, connection) in self.connections.drain() {
-                    let _ = connection
-                        .outbox
-                        .try_send(Outbound::Close(ByeReason::ServerShutdown));
-                }
-                return false;
-            }
-            Request::UnloadIfIdle { idle_for, reply } => {
-                let idle = self.connections.is_empty() && self.idle_since.elapsed() >= idle_for;
-                let _ = reply.send(idle);
-                return !idle;
-            }
-        }
-        true
-    }
-
-    async fn attach(&mut self, attach: Attach) -> Result<ConnectionId, Refusal> {
-        let member = attach.member;
-        let stream = self.streams.entry(member).or_insert_with(Stream::new);
-        let resumable = attach
-            .resume
-            .as_ref()
-            .filter(|resume| resume.stream == stream.id);
-        if resumable.is_some_and(|resume| resume.last_seq > stream.seq) {
-            return Err(Refusal::new(
-                ErrorCode::InvalidResume,
-                "Ripresa non valida: il numero di sequenza non è mai stato inviato.",
-            ));
-        }
-        let replay = resumable.and_then(|resume| stream.since(resume.last_seq));
-
-        let connection = ConnectionId::new(self.next_connection);
-        self.next_connection += 1;
-        let before = self.room.clone();
-        let command = Command::Connect { member, connection };
-        let record = audit_record(&command);
-        self.room
-            .handle(self.clock.now(), command)
-            .map_err(|error| Refusal::from_room_error(&error))?;
-        self.persist_or_rollback(before, &attach.actor, record)
-            .await
-            .map_err(|()| Refusal::new(ErrorCode::Unavailable, "Archivio non disponibile."))?;
-
-        let snapshot = self.room.snapshot();
-        let record = snapshot.members.iter().find(|record| record.id == member);
-        let stream = self.streams.entry(member).or_insert_with(Stream::new);
-        let welcome = ServerMessage::Welcome {
-            v: PROTOCOL_VERSION,
-            room: WireId(self.room.id().get()),
-            member: WireMember {
-                id: member.into(),
-                name: record
-                    .map(|record| record.display_name.expose().clone())
-                    .unwrap_or_default(),
-                role: record.map_or("", |record| record.role.code()),
-                side: record.and_then(|record| record.side).map(rooms::Side::code),
-                connected: true,
-            },
-            expires_at: self.room.expires_at().as_unix_millis(),
-            stream: stream.id.clone(),
-            seq: stream.seq,
-            resumed: replay.is_some(),
-            last_command_seq: stream.last_command_seq,
-            ice_servers: self
-                .settings
-                .ice_servers
-                .for_member(member, self.clock.now().as_unix_millis() / 1000),
-        };
-        let mut frames = vec![Arc::<str>::from(welcome.to_json())];
-        frames.extend(replay.unwrap_or_default());
-        for frame in frames {
-            // A fresh outbox holds the welcome and the replay unless the replay is larger than
-            // the outbox; such a client cannot keep up anyway.
-            if attach.outbox.try_send(Outbound::Frame(frame)).is_err() {
-                break;
-            }
-        }
-        self.connections.insert(
-            connection,
-            Connection {
-                member,
-                outbox: attach.outbox,
-                actor: attach.actor,
-            },
-        );
-        self.deliver_pending();
-        Ok(connection)
-    }
-
-    /// A member may share only a file they uploaded to this room.
-    async fn check_shared_file(&self, command: &Command) -> Option<Refusal> {
-        let Command::ShareFile { by, file, .. } = command else {
-            return None;
-        };
-        match room_files::uploaded_by(&self.db, self.room.id(), *by, file.as_str()).await {
-            Ok(true) => None,
-            Ok(false) => Some(Refusal::new(
-                ErrorCode::InvalidCommand,
-                "Il documento non risulta caricato da lei in questa stanza.",
-            )),
-            Err(error) => {
-                tracing::error!(%error, "shared file lookup failed");
-                Some(Refusal::new(
-                    ErrorCode::Unavailable,
-                    "Servizio momentaneamente non disponibile.",
-                ))
-            }
-        }
-    }
-
-    async fn command(&mut self, connection: ConnectionId, numbered: NumberedCommand) {
-        let Some(member) = self.connections.get(&connection).map(|c| c.member) else {
-            return;
-        };
-        let seq = numbered.seq;
-        let stream = self.streams.entry(member).or_insert_with(Stream::new);
-        if seq <= stream.last_command_seq {
-            let refusal = Refusal::new(
-                ErrorCode::Replayed,
-                format!(
-                    "Comando già ricevuto: il numero {seq} non supera {}.",
-                    stream.last_command_seq
-                ),
-            );
-            self.send_to(connection, &refusal.message(Some(seq)));
-            return;
-        }
-        stream.last_command_seq = seq;
-        let command = match numbered.command.into_room_command(member) {
-            Ok(command) => command,
-            Err(error) => {
-                let refusal = Refusal::new(error.code(), error.to_string());
-                self.send_to(connection, &refusal.message(Some(seq)));
-                return;
-            }
-        };
-        if let Some(refusal) = self.check_shared_file(&command).await {
-            self.send_to(connection, &refusal.message(Some(seq)));
-            return;
-        }
-        let actor = self
-            .connections
-            .get(&connection)
-            .map(|c| c.actor.clone())
-            .unwrap_or_else(Actor::system);
-        match self.apply(&actor, command).await {
-            Ok(()) => {
-                // The ack promises the media already obey the new plan.
-                if let Some(applied) = self.plan_applied.take() {
-                    let _ = applied.await;
-                }
-                self.send_to(connection, &ServerMessage::Ack { seq });
-            }
-            Err(HubError::Room(error)) => {
-                self.send_to(
-                    connection,
-                    &Refusal::from_room_error(&error).message(Some(seq)),
-                );
-            }
-            Err(_) => {
-                let refusal = Refusal::new(ErrorCode::Unavailable, "Archivio non disponibile.");
-                self.send_to(connection, &refusal.message(Some(seq)));
-            }
-        }
-    }
-
-    async fn detach(&mut self, connection: ConnectionId) {
-        let Some(gone) = self.connections.remove(&connection) else {
-            return;
-        };
-        let command = Command::Disconnect {
-            member: gone.member,
-            connection,
-        };
-        // A stale disconnect (the member already reconnected elsewhere) changes nothing.
-        let _ = self.apply(&gone.actor, command).await;
-    }
-
-    /// Feeds a command to the room, persists the result, then delivers the outputs.
-    async fn apply(&mut self, actor: &Actor, command: Command) -> Result<(), HubError> {
-        let before = self.room.clone();
-        let record = audit_record(&command);
-        let persist = !matches!(
-            command,
-            Command::PublishTrack { .. } | Command::UnpublishTrack { .. }
-        );
-        self.room.handle(self.clock.now(), command)?;
-        if persist {
-            self.persist_or_rollback(before, actor, record)
-                .await
-                .map_err(|()| HubError::Stopped)?;
-        }
-        self.deliver_pending();
-        Ok(())
-    }
-
-    /// Saves the room's durable state. On failure the room goes back to `before` and its
-    /// outputs are dropped: what was not stored did not happen.
-    async fn persist_or_rollback(
-        &mut self,
-        before: Room,
-        actor: &Actor,
-        record: Option<(Action, Vec<Change>)>,
-    ) -> Result<(), ()> {
-        let now = UnixMillis(i64::try_from(self.clock.now().as_unix_millis()).unwrap_or(i64::MAX));
-        let entity_id = self.room.id().get().to_string();
-        let audit = record.map(|(action, changes)| NewRecord {
-            action,
-            entity_type: "room",
-            entity_id: &entity_id,
-            changes,
-        });
-        match room_store::save(&self.db, actor, now, &self.room.snapshot(), audit).await {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                tracing::error!(%error, "room state not saved; command undone");
-                self.room = before;
-                Err(())
-            }
-        }
-    }
-
-    /// Delivers every output the room has queued.
-    fn deliver_pending(&mut self) {
-        let mut slow = Vec::new();
-        while let Some(output) = self.room.poll_output() {
-            match output {
-                Output::Notify {
-                    to,
-                    connection,
-                    event,
-                } => {
-                    let stream = self.streams.entry(to).or_insert_with(Stream::new);
-                    stream.seq += 1;
-                    let frame: Arc<str> = ServerMessage::Event {
-                        seq: stream.seq,
-                        event: WireEvent::from(&event),
-                    }
-                    .to_json()
-                    .into();
-                    stream.log.push_back((stream.seq, frame.clone()));
-                    while stream.log.len() > self.settings.resume_log {
-                        stream.log.pop_front();
-                    }
-                    if let Some(target) = self.connections.get(&connection) {
-                        if target.outbox.try_send(Outbound::Frame(frame)).is_err() {
-                            slow.push(connection);
-                        }
-                    }
-                }
-                Output::CloseConnection {
-                    connection, reason, ..
-                } => {
-                    if let Some(closed) = self.connections.remove(&connection) {
-                        let _ = closed.outbox.try_send(Outbound::Close(bye_reason(reason)));
-                    }
-                }
-                // Applied before the command's `ack` is sent: from then on no packet goes
-                // where the new plan does not allow.
-                Output::Forwarding(plan) => {
-                    if let Some(sfu) = &self.sfu {
-                        self.plan_applied = Some(sfu.set_plan(self.room.id(), plan));
-                    }
-                }
-                Output::Timeout(at) => {
-                    self.wake_at = Some(self.wake_at.map_or(at, |current| current.min(at)));
-                }
-            }
-        }
-        for connection in slow {
-            // Dropping the sender closes the outbox: the connection says `slow_consumer`.
-            if let Some(gone) = self.connections.remove(&connection) {
-                tracing::warn!("dropping a connection that does not keep up");
-                let command = Command::Disconnect {
-                    member: gone.member,
-                    connection,
-                };
-                if self.room.handle(self.clock.now(), command).is_ok() {
-                    self.deliver_pending();
-                }
-            }
-        }
-    }
-
-    fn send_to(&mut self, connection: ConnectionId, message: &ServerMessage) {
-        let Some(target) = self.connections.get(&connection) else {
-            return;
-        };
-        if target
-            .outbox
-            .try_send(Outbound::Frame(message.to_json().into()))
-            .is_err()
-        {
-            self.connections.remove(&connection);
-        }
-    }
-}
-
-fn bye_reason(reason: CloseReason) -> ByeReason {
-    match reason {
-        CloseReason::Superseded => ByeReason::Superseded,
-        CloseReason::Removed => ByeReason::Removed,
-        CloseReason::InviteRevoked => ByeReason::InviteRevoked,
-        CloseReason::RoomExpired => ByeReason::RoomExpired,
-        CloseReason::MeetingEnded => ByeReason::MeetingEnded,
-    }
-}
-
-/// The audit record of a room command: what happened, never what was said.
-fn audit_record(command: &Command) -> Option<(Action, Vec<Change>)> {
-    let member = |id: &ParticipantId| Change::set(Field::Member, id.get().to_string());
-    let session = |id: &rooms::SessionId| Change::set(Field::Session, id.get().to_string());
-    Some(match command {
-        Command::AddMember {
-            member: id,
+    /// Adds a person to a room, live or not, under a new member id, which it returns: the one
+    /// way in for a new member (an invitation from the back office, the demo room). The room
+    /// saves and audits the addition and tells the connected members.
+    pub async fn add_member(
+        &self,
+        id: RoomId,
+        actor: Actor,
+        role: Role,
+        side: Option<Side>,
+        display_name: String,
+    ) -> Result<ParticipantId, HubError> {
+        let member = scheduling::new_member_id();
+        let command = Command::AddMember {
+            member,
             role,
             side,
-            ..
-        } => (
-            Action::RoomMemberAdded,
-            vec![
-                member(id),
-                Change::set(Field::Role, role.code()),
-                Change::set(Field::Side, side.map(rooms::Side::code).unwrap_or_default()),
-            ],
-        ),
-        Command::RevokeInvite { member: id } => (Action::RoomInviteRevoked, vec![member(id)]),
-        Command::Connect { member: id, .. } => (Action::RoomMemberConnected, vec![member(id)]),
-        Command::Disconnect { member: id, .. } => {
-            (Action::RoomMemberDisconnected, vec![member(id)])
-        }
-        Command::Admit { member: id, .. } => (Action::RoomMemberAdmitted, vec![member(id)]),
-        Command::SendToWaitingRoom { member: id, .. } => {
-            (Action::RoomMemberSentToWaitingRoom, vec![member(id)])
-        }
-        Command::Remove {
-            member: id,
-            revoke_invite,
-            ..
-        } => (
-            Action::RoomMemberRemoved,
-            vec![
-                member(id),
-                Change::set(Field::RevokeInvite, revoke_invite.to_string()),
-            ],
-        ),
-        Command::StartCaucus { members, .. } => (
-            Action::RoomCaucusStarted,
-            vec![Change::set(
-                Field::Members,
-                members
-                    .iter()
-                    .map(|id| id.get().to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )],
-        ),
-        Command::JoinSession { session: id, .. } => (Action::RoomSessionJoined, vec![session(id)]),
-        Command::MoveToSession {
-            member: id,
-            session: to,
-            ..
-        } => (Action::RoomMemberMoved, vec![member(id), session(to)]),
-        Command::EndCaucus { session: id, .. } => (Action::RoomCaucusEnded, vec![session(id)]),
-        Command::BackToPlenary { .. } => (Action::RoomBackToPlenary, vec![]),
-        Command::EndMeeting { .. } => (Action::RoomMeetingEnded, vec![]),
-        Command::SetCaucusTimer {
-            session: id,
-            ends_at,
-            ..
-        } => (
-            Action::RoomCaucusTimerSet,
-            vec![
-                session(id),
-                Change::set(
-                    Field::EndsAt,
-                    ends_at
-                        .map(|at| at.as_unix_millis().to_string())
-                        .unwrap_or_default(),
-                ),
-            ],
-        ),
-        Command::Broadcast { .. } => (Action::RoomBroadcastSent, vec![]),
-        Command::Chat { .. } => (Action::RoomChatPosted, vec![]),
-        Command::ShareFile { file, .. } => (
-            Action::RoomFileShared,
-            vec![Change::set(Field::File, file.as_str())],
-        ),
-        Command::PublishTrack { .. } | Command::UnpublishTrack { .. } => return None,
-    })
+            display_name: Redacted::new(display_name),
+        };
+        self.office_command(id, actor, command).await?;
+        Ok(member)
+    }
 }

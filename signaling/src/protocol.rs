@@ -431,6 +431,9 @@ pub enum ServerMessage {
     /// A command was applied.
     Ack {
         seq: u64,
+        /// The new caucus, in the answer to `start_caucus`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<u64>,
     },
     /// A message was refused; `seq` names the refused command, if any.
     Error {

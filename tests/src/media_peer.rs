@@ -60,7 +60,7 @@
 //! | `h` | 1280x720      | 2 or 3 (4)                   | [`VIDEO_PACKET_BYTES`]     |
 //!
 //! and every probe names its layer, so a receiver behind an SFU (which forwards one layer at a
-//! time, re-packetized into a single stream) tells which layer it is getting.
+//! time, renumbered into one continuous stream) tells which layer it is getting.
 //!
 //! ## Audio level
 //!

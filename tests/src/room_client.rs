@@ -254,14 +254,15 @@ impl RoomClient {
         (seq, answer)
     }
 
-    /// Sends a command and waits for its `ack`; panics on an `error` for it.
-    pub async fn command(&mut self, command: Value) {
+    /// Sends a command and returns its `ack`; panics on an `error` for it.
+    pub async fn command(&mut self, command: Value) -> Value {
         let (seq, answer) = self.answer_to(command).await;
         assert_eq!(
             answer["type"], "ack",
             "{}: command {seq} refused: {answer}",
             self.name
         );
+        answer
     }
 
     /// Sends a command and returns the `error` that refuses it.

@@ -9,7 +9,6 @@ use backoffice::platform::accounts::{self, NewUser, Username};
 use backoffice::platform::audit::Actor;
 use backoffice::{mediation::cases, rooms::invites, rooms::room_store, StoreError, UnixMillis};
 use clap::{Parser, Subcommand};
-use rooms::ParticipantId;
 use signaling::clock::SystemClock;
 use signaling::cluster::Ownership;
 use signaling::hub::{Hub, SignalingSettings};
@@ -358,14 +357,10 @@ async fn demo_room(config: &Config) -> Result<(), Failure> {
     let base = config.public_url.as_str().trim_end_matches('/');
     println!("Case {reference}: its room is open. Personal links:");
     for (name, role, side) in DEMO_PEOPLE {
-        let member = ParticipantId::new(rand::random::<u64>() % (i64::MAX as u64) + 1);
-        let command = rooms::Command::AddMember {
-            member,
-            role: rooms::Role::from_code(role).unwrap_or(rooms::Role::Party),
-            side: side.and_then(rooms::Side::from_code),
-            display_name: rooms::Redacted::new(name.to_owned()),
-        };
-        hub.office_command(room.id, actor.clone(), command)
+        let role = rooms::Role::from_code(role).unwrap_or(rooms::Role::Party);
+        let side = side.and_then(rooms::Side::from_code);
+        let member = hub
+            .add_member(room.id, actor.clone(), role, side, (*name).to_owned())
             .await
             .map_err(|error| Failure {
                 message: error.to_string(),

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use accordo_tests::room_client::RoomClient;
 use accordo_tests::{
-    both_backends, spawn_app_custom, Backend, RoomSetup, SignalingSettings, TestApp, CAST,
+    both_backends, spawn_app_custom, Backend, Fixture, RoomSetup, SignalingSettings, TestApp, CAST,
 };
 use backoffice::platform::access::Role;
+use backoffice::platform::audit;
 use serde_json::{json, Value};
 
 /// The cast and a sixth person, for "the room is full".
@@ -439,64 +440,228 @@ both_backends! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_dropped_and_the_room_goes_on() {
-    let settings = SignalingSettings {
-        outbox_capacity: 8,
-        messages_per_second: 10_000,
-        message_burst: 10_000,
-        heartbeat_interval: Duration::from_secs(60),
-        heartbeat_timeout: Duration::from_secs(120),
-        ..SignalingSettings::default()
-    };
-    let app = spawn_app_custom(Backend::Sqlite, |_| {}, settings).await;
-    let office = app.logged_in("segreteria1", Role::Segreteria).await;
-    let setup = app.open_room(&office, PEOPLE, true).await;
-    let mut mediator = join(&app, &setup, "mediator").await;
-    mediator.event("view").await;
-    let mut sleeper =
-        RoomClient::join_with_small_buffer("party_b", &app.address, setup.link("party_b"))
-            .await
-            .expect("party_b joins");
-    sleeper.event("view").await;
-    let mut party_a = join(&app, &setup, "party_a").await;
-    party_a.event("view").await;
+/// A server with short outboxes (room for the answers to a burst of 20 commands) and no rate
+/// limit: a client that stops reading is found out within a few megabytes.
+struct Impatient(TestApp);
 
-    // party_b stops reading; the mediator keeps talking with big messages (12 KB each in
-    // UTF-8), more than the socket buffers between the server and party_b hold (4 MB).
+impl Fixture for Impatient {
+    async fn create(backend: Backend) -> Self {
+        let settings = SignalingSettings {
+            outbox_capacity: 32,
+            messages_per_second: 10_000,
+            message_burst: 10_000,
+            heartbeat_interval: Duration::from_secs(60),
+            heartbeat_timeout: Duration::from_secs(120),
+            ..SignalingSettings::default()
+        };
+        Impatient(spawn_app_custom(backend, |_| {}, settings).await)
+    }
+}
+
+/// `talker` posts chat messages of 12 KB (in UTF-8), 20 at a time, and `listener` reads them
+/// all, until `listener` receives a message for which `stop` holds (`true`) or 500 were posted
+/// (`false`): more than the socket buffers between the server and a client that stopped
+/// reading hold (4 MB).
+async fn flood(
+    talker: &mut RoomClient,
+    listener: &mut RoomClient,
+    stop: impl Fn(&Value) -> bool,
+) -> bool {
     let long = "€".repeat(3990);
-    let mut got = 0;
+    let is_chat = |m: &Value| m["event"]["kind"] == "chat" && m["event"]["text"] == long.as_str();
     for _ in 0..25 {
         for _ in 0..20 {
-            mediator.send(json!({ "type": "chat", "text": long })).await;
+            talker.send(json!({ "type": "chat", "text": long })).await;
         }
-        // The others keep up: the mediator and party_a read everything as it comes.
-        mediator.drain(Duration::from_millis(20)).await;
-        while got < mediator.next_command_seq() - 1 {
-            if party_a.event("chat").await["text"] == long.as_str() {
-                got += 1;
+        // The talker keeps up too: it reads its answers as they come.
+        talker.drain(Duration::from_millis(20)).await;
+        for _ in 0..20 {
+            let message = listener.wait_for(|m| is_chat(m) || stop(m)).await;
+            if stop(&message) {
+                return true;
             }
         }
     }
-    assert_eq!(got, 500);
-    // The mediator sees party_b disconnected (possibly among the messages already read).
-    let party_b_gone = |m: &Value| {
-        m["event"]["kind"] == "presence"
-            && m["event"]["place"]["members"]
-                .as_array()
-                .is_some_and(|members| {
-                    members.iter().any(|member| {
-                        member["name"] == "Sig. party_b" && member["connected"] == false
-                    })
-                })
+    false
+}
+
+/// Whether a `presence` or `view` event shows `name` disconnected.
+fn shows_disconnected(message: &Value, name: &str) -> bool {
+    let members = if message["event"]["kind"] == "presence" {
+        &message["event"]["place"]["members"]
+    } else {
+        &message["event"]["presence"]["place"]["members"]
     };
-    if !mediator.received.iter().any(party_b_gone) {
-        mediator.wait_for(party_b_gone).await;
+    members.as_array().is_some_and(|members| {
+        members
+            .iter()
+            .any(|member| member["name"] == name && member["connected"] == false)
+    })
+}
+
+/// Whether the audit log records that `member` was disconnected.
+async fn disconnect_audited(app: &TestApp, member: &str) -> bool {
+    audit::recent(app.db.pool(), None, 10_000)
+        .await
+        .expect("audit log")
+        .iter()
+        .any(|record| {
+            record.action == "room.member_disconnected"
+                && record.changes.iter().any(|change| {
+                    change.field == "member" && change.after.as_deref() == Some(member)
+                })
+        })
+}
+
+/// Where the mediator's overview puts everybody, and the open sessions (who is connected
+/// aside).
+fn whereabouts(view: &Value) -> Value {
+    let overview = &view["presence"]["overview"];
+    let members: Vec<Value> = overview["members"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .map(|m| json!([m["name"], m["location"], m["session"]]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let sessions: Vec<Value> = overview["sessions"]
+        .as_array()
+        .map(|sessions| sessions.iter().map(|s| s["session"].clone()).collect())
+        .unwrap_or_default();
+    json!({ "members": members, "sessions": sessions })
+}
+
+/// Makes the database refuse every change of a room (as a full disk or a lost primary does),
+/// or accept them again.
+async fn refuse_room_writes(app: &TestApp, refuse: bool) {
+    let statements: &[&str] = match (app.backend, refuse) {
+        (Backend::Sqlite, true) => &["CREATE TRIGGER refuse_room_writes BEFORE UPDATE ON rooms \
+             BEGIN SELECT RAISE(ABORT, 'storage unavailable'); END"],
+        (Backend::Sqlite, false) => &["DROP TRIGGER refuse_room_writes"],
+        (Backend::Postgres, true) => &[
+            "CREATE FUNCTION refuse_room_writes() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'storage unavailable'; END $$",
+            "CREATE TRIGGER refuse_room_writes BEFORE UPDATE ON rooms \
+             FOR EACH ROW EXECUTE FUNCTION refuse_room_writes()",
+        ],
+        (Backend::Postgres, false) => &[
+            "DROP TRIGGER refuse_room_writes ON rooms",
+            "DROP FUNCTION refuse_room_writes()",
+        ],
+    };
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(app.db.pool())
+            .await
+            .expect("the test changes the schema");
     }
-    assert_eq!(
-        sleeper.closed().await.map(|bye| bye["reason"].clone()),
-        Some(json!("slow_consumer"))
-    );
+}
+
+both_backends! {
+    async fn a_client_that_stops_reading_is_dropped_and_the_room_goes_on(app: Impatient) {
+        let Impatient(app) = app;
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut sleeper = RoomClient::join_with_small_buffer("party_b", &app.address, setup.link("party_b"))
+            .await
+            .expect("party_b joins");
+        sleeper.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        party_a.event("view").await;
+
+        // party_b stops reading; the mediator keeps talking and party_a keeps listening, until
+        // party_a sees party_b gone.
+        let gone = flood(&mut mediator, &mut party_a, |m| shows_disconnected(m, "Sig. party_b")).await;
+        assert!(gone, "party_a saw party_b disconnected");
+        assert!(disconnect_audited(&app, setup.member("party_b")).await, "the disconnect is in the audit log");
+        if !mediator.received.iter().any(|m| shows_disconnected(m, "Sig. party_b")) {
+            mediator.wait_for(|m| shows_disconnected(m, "Sig. party_b")).await;
+        }
+        assert_eq!(sleeper.closed().await.map(|bye| bye["reason"].clone()), Some(json!("slow_consumer")));
+    }
+
+    async fn a_mediator_who_sends_but_never_reads_is_dropped_and_the_others_are_held(app: Impatient) {
+        let Impatient(app) = app;
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = RoomClient::join_with_small_buffer("mediator", &app.address, setup.link("mediator"))
+            .await
+            .expect("the mediator joins");
+        mediator.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        party_a.event_where("view", |v| v["presence"]["place"]["session_kind"] == "plenary").await;
+        let mut party_b = join(&app, &setup, "party_b").await;
+        party_b.event_where("view", |v| v["presence"]["place"]["session_kind"] == "plenary").await;
+
+        // The mediator sends, and reads nothing more: its commands are applied and answered,
+        // the answers and everybody's messages pile up unread.
+        mediator.send(json!({ "type": "broadcast", "text": "Iniziamo." })).await;
+        mediator.send(json!({ "type": "chat", "text": "Buongiorno." })).await;
+        let held = |m: &Value| {
+            m["event"]["kind"] == "view"
+                && m["event"]["presence"]["place"]["notice"] == "mediator_not_connected"
+        };
+        assert!(flood(&mut party_a, &mut party_b, held).await, "party_b was held for the mediator");
+        if !party_a.received.iter().any(held) {
+            party_a.wait_for(held).await;
+        }
+        assert!(disconnect_audited(&app, setup.member("mediator")).await, "the disconnect is in the audit log");
+        let refused = party_a.refused(json!({ "type": "chat", "text": "C'è qualcuno?" })).await;
+        assert_eq!(refused["code"], "invalid_command", "nobody talks while the mediator is away");
+        // (Reading the megabytes queued for the mediator through its tiny window would take
+        // minutes; the first scenario checks the `bye`.)
+        mediator.cut();
+    }
+
+    async fn a_storage_failure_mid_meeting_refuses_the_command_and_changes_nothing(app: TestApp) {
+        let setup = open(&app).await;
+        let mut clients = everyone_in_plenary(&app, &setup).await;
+        let lawyer_b = clients.pop().unwrap();
+        let mut party_b = clients.pop().unwrap();
+        let _lawyer_a = clients.pop().unwrap();
+        let mut party_a = clients.pop().unwrap();
+        let mediator = clients.pop().unwrap();
+        let next_seq = mediator.next_command_seq();
+        // A second device of the mediator takes over, for a fresh view of the room.
+        let mut mediator = RoomClient::join_with("mediator", &app.address, setup.link("mediator"), None, next_seq)
+            .await
+            .expect("the mediator joins again");
+        let before = whereabouts(&mediator.event("view").await);
+        party_a.drain(Duration::from_millis(200)).await;
+        let audited = app.audit_actions().await.len();
+
+        refuse_room_writes(&app, true).await;
+        let caucus = json!({ "type": "start_caucus", "members": [setup.member("party_a"), setup.member("lawyer_a")] });
+        let refused = mediator.refused(caucus.clone()).await;
+        assert_eq!(refused["code"], "unavailable");
+        assert!(party_a.drain(Duration::from_millis(300)).await.iter().all(|m| m["event"]["kind"] != "view"), "party_a was not moved");
+        // A connection that goes is gone, saved or not: the room does not count on it.
+        lawyer_b.leave().await;
+        party_b.event_where("presence", |e| {
+            e["place"]["members"].as_array().is_some_and(|members| {
+                members.iter().any(|m| m["name"] == "Sig. lawyer_b" && m["connected"] == false)
+            })
+        }).await;
+        assert_eq!(app.audit_actions().await.len(), audited, "nothing was recorded");
+        refuse_room_writes(&app, false).await;
+
+        // A later view of the room is the one from before the failure.
+        let next_seq = mediator.next_command_seq();
+        let mut mediator = RoomClient::join_with("mediator", &app.address, setup.link("mediator"), None, next_seq)
+            .await
+            .expect("the mediator joins again");
+        assert_eq!(whereabouts(&mediator.event("view").await), before);
+
+        // Once the storage is back, the same command goes through; its ack names the caucus.
+        let ack = mediator.command(caucus).await;
+        let session = ack["session"].as_u64().expect("the ack names the new caucus");
+        let view = party_a.event_where("view", |v| v["presence"]["place"]["session_kind"] == "caucus").await;
+        assert_eq!(place(&view)["session"], session);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

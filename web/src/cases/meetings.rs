@@ -21,7 +21,6 @@ use backoffice::mediation::agenda::{self, NewMeeting};
 use backoffice::mediation::scheduling::{self, Context, Scheduled};
 use backoffice::platform::access::Permission;
 use backoffice::UnixMillis;
-use rooms::{Command, Redacted};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signaling::protocol::WireId;
@@ -79,18 +78,17 @@ async fn complete_room(
         return Ok(());
     };
     for attendee in missing {
-        let member = scheduling::new_member_id();
-        let command = Command::AddMember {
-            member,
-            role: attendee.role,
-            side: attendee.side,
-            display_name: Redacted::new(attendee.display_name.clone()),
-        };
-        state
+        let display_name = attendee.display_name.clone();
+        let member = state
             .hub
-            .office_command(room, current.actor(), command)
-            .await
-            .map_err(|error| AppError::Internal(error.to_string()))?;
+            .add_member(
+                room,
+                current.actor(),
+                attendee.role,
+                attendee.side,
+                display_name,
+            )
+            .await?;
         scheduling::record_member(
             &state.db,
             &current.actor(),

@@ -1,8 +1,8 @@
 //! The JSON API the segreteria uses to open a case's online room and invite people (until the
 //! full back office of issue #6 drives it from the case pages).
 //!
-//! Every change of a live room goes through `signaling::hub::Hub::office_command`, so the room
-//! task stays the only writer of a room's state.
+//! Every change of a live room goes through `signaling::hub::Hub::office_command` (a new member
+//! through `Hub::add_member`), so the room task stays the only writer of a room's state.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,8 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::platform::access::Permission;
 use backoffice::{platform::accounts, rooms::invites, rooms::room_store};
-use rand::Rng;
-use rooms::{Command, ParticipantId, Redacted, RoomId};
+use rooms::{Command, ParticipantId, RoomId};
 use rooms::{Role, Side};
 use serde::Deserialize;
 use serde_json::json;
@@ -107,16 +106,10 @@ pub async fn add_member(
         Some(name) => Some(Side::from_code(name).ok_or_else(|| bad("Parte sconosciuta."))?),
     };
     let room = RoomId::new(room.0);
-    let member = ParticipantId::new(rand::thread_rng().gen_range(1..i64::MAX as u64));
-    let command = Command::AddMember {
-        member,
-        role,
-        side,
-        display_name: Redacted::new(body.display_name.trim().to_owned()),
-    };
-    state
+    let display_name = body.display_name.trim().to_owned();
+    let member = state
         .hub
-        .office_command(room, current.actor(), command)
+        .add_member(room, current.actor(), role, side, display_name)
         .await
         .map_err(AppError::from)?;
     if let Some(user) = user {
