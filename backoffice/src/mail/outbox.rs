@@ -26,6 +26,7 @@ use lettre::{
 };
 use sqlx::{AnyConnection, Row};
 
+use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
@@ -155,7 +156,7 @@ pub struct NewMail<'a> {
     /// the same key is not queued, and the key becomes the `Message-ID`.
     pub idempotency_key: &'a str,
     pub organism_id: Option<&'a str>,
-    pub case_id: Option<&'a str>,
+    pub case_id: Option<&'a CaseId>,
     pub meeting_id: Option<&'a str>,
     pub kind: MailKind,
     pub to_name: &'a str,
@@ -294,7 +295,7 @@ pub struct OutboxEntry {
     pub next_attempt_at: UnixMillis,
     pub sent_at: Option<UnixMillis>,
     pub created_at: UnixMillis,
-    pub case_id: Option<String>,
+    pub case_id: Option<CaseId>,
     pub meeting_id: Option<String>,
 }
 
@@ -303,7 +304,7 @@ pub struct OutboxEntry {
 pub async fn list(
     db: &Db,
     organism_id: Option<&str>,
-    case_id: Option<&str>,
+    case_id: Option<&CaseId>,
     limit: u32,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let rows = sqlx::query(

@@ -6,6 +6,7 @@
 
 use sqlx::Row;
 
+use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::rooms::invites::{is_well_formed, token_hash, InviteToken};
 use crate::{Backend, Db, StoreError, UnixMillis};
@@ -13,7 +14,7 @@ use crate::{Backend, Db, StoreError, UnixMillis};
 /// A meeting to schedule.
 #[derive(Debug, Clone)]
 pub struct NewMeeting<'a> {
-    pub case_id: &'a str,
+    pub case_id: &'a CaseId,
     pub starts_at: UnixMillis,
     pub ends_at: UnixMillis,
     /// A meeting room (`meeting_places` id), or `None` for an online meeting.
@@ -237,7 +238,7 @@ pub(crate) async fn schedule_in(
     let record = NewRecord {
         action: Action::MeetingScheduled,
         entity_type: "case",
-        entity_id: meeting.case_id,
+        entity_id: meeting.case_id.as_str(),
         changes: vec![
             Change::set(Field::Meeting, id.clone()),
             Change::set(Field::StartsAt, meeting.starts_at.0.to_string()),
@@ -380,7 +381,7 @@ pub struct CaseMeeting {
 }
 
 /// The meetings of case `case_id`, cancelled ones included, by start.
-pub async fn of_case(db: &Db, case_id: &str) -> Result<Vec<CaseMeeting>, StoreError> {
+pub async fn of_case(db: &Db, case_id: &CaseId) -> Result<Vec<CaseMeeting>, StoreError> {
     let rows = sqlx::query(
         "SELECT m.id, m.starts_at, m.ends_at, m.cancelled_at, m.cancel_reason, p.sede, p.room, \
          d.display_name AS mediator FROM meetings m \
@@ -410,7 +411,7 @@ pub async fn of_case(db: &Db, case_id: &str) -> Result<Vec<CaseMeeting>, StoreEr
 }
 
 /// The case meeting `id` belongs to.
-pub async fn case_of(db: &Db, id: &str) -> Result<Option<String>, StoreError> {
+pub async fn case_of(db: &Db, id: &str) -> Result<Option<CaseId>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
             .bind(id)
@@ -423,7 +424,7 @@ pub async fn case_of(db: &Db, id: &str) -> Result<Option<String>, StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgendaItem {
     pub id: String,
-    pub case_id: String,
+    pub case_id: CaseId,
     pub case_reference: String,
     pub case_title: String,
     pub starts_at: UnixMillis,

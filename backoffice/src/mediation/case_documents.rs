@@ -7,6 +7,7 @@
 
 use sqlx::Row;
 
+use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::platform::files::FileStore;
 use crate::rooms::room_files::{self, UploadError};
@@ -16,7 +17,7 @@ use crate::{Db, StoreError, UnixMillis};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseDocument {
     pub id: String,
-    pub case_id: String,
+    pub case_id: CaseId,
     pub name: String,
     pub media_type: String,
     pub size: u64,
@@ -25,7 +26,7 @@ pub struct CaseDocument {
     pub shareable: bool,
 }
 
-pub(crate) fn object_path(case_id: &str, id: &str) -> String {
+pub(crate) fn object_path(case_id: &CaseId, id: &str) -> String {
     format!("cases/{case_id}/{id}")
 }
 
@@ -35,7 +36,7 @@ pub async fn add(
     files: &FileStore,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     (name, shareable): (&str, bool),
     bytes: Vec<u8>,
 ) -> Result<CaseDocument, UploadError> {
@@ -45,7 +46,7 @@ pub async fn add(
     let checked = room_files::checked(name, &bytes)?;
     let document = CaseDocument {
         id: checked.id,
-        case_id: case_id.to_owned(),
+        case_id: case_id.clone(),
         name: checked.name,
         media_type: checked.media_type,
         size: checked.size,
@@ -84,7 +85,7 @@ async fn record(
     let record = NewRecord {
         action: Action::CaseDocumentAdded,
         entity_type: "case",
-        entity_id: &document.case_id,
+        entity_id: document.case_id.as_str(),
         changes: vec![
             Change::set(Field::Document, document.id.clone()),
             Change::set(Field::MediaType, document.media_type.clone()),
@@ -115,7 +116,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<CaseDocument, StoreError> {
 }
 
 /// The documents of case `case_id` the mediator may show in a room, oldest first.
-pub async fn shareable(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, StoreError> {
+pub async fn shareable(db: &Db, case_id: &CaseId) -> Result<Vec<CaseDocument>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM case_documents WHERE case_id = $1 AND shareable = 1 \
          ORDER BY added_at, id"
@@ -125,7 +126,7 @@ pub async fn shareable(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, Stor
 }
 
 /// Every document of case `case_id`, for the staff (shareable or not), oldest first.
-pub async fn all(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, StoreError> {
+pub async fn all(db: &Db, case_id: &CaseId) -> Result<Vec<CaseDocument>, StoreError> {
     let sql =
         format!("SELECT {COLUMNS} FROM case_documents WHERE case_id = $1 ORDER BY added_at, id");
     let rows = sqlx::query(&sql).bind(case_id).fetch_all(db.pool()).await?;
@@ -136,7 +137,7 @@ pub async fn all(db: &Db, case_id: &str) -> Result<Vec<CaseDocument>, StoreError
 pub async fn read(
     db: &Db,
     files: &FileStore,
-    case_id: &str,
+    case_id: &CaseId,
     id: &str,
 ) -> Result<Option<(CaseDocument, Vec<u8>)>, StoreError> {
     let Some(document) = find(db, case_id, id).await? else {
@@ -147,7 +148,7 @@ pub async fn read(
 }
 
 /// Document `id` of case `case_id`, if it exists.
-pub async fn find(db: &Db, case_id: &str, id: &str) -> Result<Option<CaseDocument>, StoreError> {
+pub async fn find(db: &Db, case_id: &CaseId, id: &str) -> Result<Option<CaseDocument>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM case_documents WHERE case_id = $1 AND id = $2");
     let row = sqlx::query(&sql)
         .bind(case_id)

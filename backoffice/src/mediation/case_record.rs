@@ -14,6 +14,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::mediation::cases::CaseId;
 use crate::mediation::cases::{case_from_row, Case};
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord, Record};
 use crate::{mediation::mediators, platform::dates, Db, StoreError, UnixMillis};
@@ -412,7 +413,7 @@ pub async fn find(
     db: &Db,
     organism: Option<&str>,
     scope: Scope<'_>,
-    id: &str,
+    id: &CaseId,
 ) -> Result<Option<(Case, Details)>, StoreError> {
     let sql = format!(
         "SELECT c.id, c.organism_id, c.reference, c.created_at, c.{} FROM cases c \
@@ -436,7 +437,7 @@ pub async fn update(
     actor: &Actor,
     now: UnixMillis,
     organism: Option<&str>,
-    id: &str,
+    id: &CaseId,
     details: Details,
 ) -> Result<Details, RecordError> {
     let details = details.checked()?;
@@ -490,7 +491,7 @@ pub async fn update(
     let record = NewRecord {
         action: Action::CaseUpdated,
         entity_type: "case",
-        entity_id: id,
+        entity_id: id.as_str(),
         changes,
     };
     audit::record(&mut tx, actor, now, record).await?;
@@ -524,7 +525,7 @@ pub struct NewParticipant<'a> {
 
 /// The current participants of case `case_id`: parties first (applicants, then called),
 /// each followed by whoever acts for them, then the CTU.
-pub async fn participants(db: &Db, case_id: &str) -> Result<Vec<Participant>, StoreError> {
+pub async fn participants(db: &Db, case_id: &CaseId) -> Result<Vec<Participant>, StoreError> {
     let rows = sqlx::query(
         "SELECT cp.id, cp.person_id, cp.role, cp.side, cp.represents, p.kind, p.given_name, \
          p.family_name, p.company_name, COALESCE(p.email, p.pec) AS address \
@@ -585,7 +586,7 @@ pub async fn add_participant(
     actor: &Actor,
     now: UnixMillis,
     organism: Option<&str>,
-    case_id: &str,
+    case_id: &CaseId,
     new: &NewParticipant<'_>,
 ) -> Result<String, RecordError> {
     let mut tx = db.begin().await?;
@@ -698,7 +699,7 @@ pub async fn add_participant(
     let record = NewRecord {
         action: Action::CaseParticipantAdded,
         entity_type: "case",
-        entity_id: case_id,
+        entity_id: case_id.as_str(),
         changes,
     };
     audit::record(&mut tx, actor, now, record).await?;
@@ -711,7 +712,7 @@ pub async fn remove_participant(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     participant: &str,
 ) -> Result<(), RecordError> {
     let mut tx = db.begin().await?;
@@ -730,7 +731,7 @@ pub async fn remove_participant(
     let record = NewRecord {
         action: Action::CaseParticipantRemoved,
         entity_type: "case",
-        entity_id: case_id,
+        entity_id: case_id.as_str(),
         changes: vec![Change::changed(Field::Participant, participant, "removed")],
     };
     audit::record(&mut tx, actor, now, record).await?;
@@ -765,7 +766,7 @@ pub async fn add_entry(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     (direction, amount_cents, description, on_date): (Direction, i64, &str, &str),
 ) -> Result<String, RecordError> {
     let description = description.trim();
@@ -802,7 +803,7 @@ pub async fn add_entry(
     let record = NewRecord {
         action: Action::CaseLedgerEntry,
         entity_type: "case",
-        entity_id: case_id,
+        entity_id: case_id.as_str(),
         changes: vec![
             Change::set(Field::Direction, direction.code()),
             Change::set(Field::AmountCents, amount_cents.to_string()),
@@ -816,7 +817,7 @@ pub async fn add_entry(
 }
 
 /// The accounts of case `case_id`, by date.
-pub async fn entries(db: &Db, case_id: &str) -> Result<Vec<Entry>, StoreError> {
+pub async fn entries(db: &Db, case_id: &CaseId) -> Result<Vec<Entry>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, direction, amount_cents, description, on_date FROM case_ledger \
          WHERE case_id = $1 ORDER BY on_date, created_at",
@@ -839,6 +840,6 @@ pub async fn entries(db: &Db, case_id: &str) -> Result<Vec<Entry>, StoreError> {
 }
 
 /// Every audit record about case `case_id`, newest first: its history.
-pub async fn history(db: &Db, case_id: &str) -> Result<Vec<Record>, StoreError> {
-    audit::recent(db.pool(), Some(("case", case_id)), 500).await
+pub async fn history(db: &Db, case_id: &CaseId) -> Result<Vec<Record>, StoreError> {
+    audit::recent(db.pool(), Some(("case", case_id.as_str())), 500).await
 }

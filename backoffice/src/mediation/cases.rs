@@ -12,10 +12,46 @@ use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 use rooms::CaseRef;
 
+/// The id of a case: the key the back office gives it (never the reference people read), typed
+/// so that it cannot be passed where another id is expected.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    sqlx::Type,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct CaseId(String);
+
+impl CaseId {
+    /// The id `id` names, as received (from a path, a form, a row); whether a case has it is
+    /// for the query to say.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A case, as far as rooms need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
-    pub id: String,
+    pub id: CaseId,
     /// The organism that runs the case, if any.
     pub organism_id: Option<String>,
     /// The reference people know the case by, e.g. `MED-2026-0042`.
@@ -147,7 +183,7 @@ async fn insert(
     };
     audit::record(tx, actor, now, record).await?;
     Ok(Case {
-        id,
+        id: CaseId::new(id),
         organism_id: organism_id.map(str::to_owned),
         reference,
         title: title.to_owned(),
@@ -156,7 +192,7 @@ async fn insert(
 }
 
 /// The case with this id.
-pub async fn find(db: &Db, id: &str) -> Result<Option<Case>, StoreError> {
+pub async fn find(db: &Db, id: &CaseId) -> Result<Option<Case>, StoreError> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(case_from_row).transpose()

@@ -8,6 +8,7 @@
 
 use sqlx::Row;
 
+use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
@@ -380,7 +381,7 @@ pub async fn appoint(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     (mediator, reason, overridden): (&str, &str, bool),
 ) -> Result<(), MediatorError> {
     let mut tx = db.begin().await.map_err(StoreError::from)?;
@@ -399,7 +400,7 @@ pub async fn appoint(
     let record = NewRecord {
         action: Action::CaseMediatorAppointed,
         entity_type: "case",
-        entity_id: case_id,
+        entity_id: case_id.as_str(),
         changes: vec![
             Change::set(Field::Mediator, mediator),
             Change::set(Field::Reason, reason),
@@ -445,7 +446,10 @@ pub async fn list(db: &Db, organism: Option<&str>) -> Result<Vec<Registered>, St
 }
 
 /// The current appointment of case `case_id`: the mediator and the recorded reason.
-pub async fn appointed(db: &Db, case_id: &str) -> Result<Option<(Registered, String)>, StoreError> {
+pub async fn appointed(
+    db: &Db,
+    case_id: &CaseId,
+) -> Result<Option<(Registered, String)>, StoreError> {
     let row = sqlx::query(
         "SELECT m.id, m.display_name, m.subjects, m.email, m.user_id, a.reason \
          FROM case_appointments a JOIN mediators m ON m.id = a.mediator_id \

@@ -27,6 +27,7 @@ use crate::mail::ical::{self, Method};
 use crate::mail::outbox::{self, MailKind, NewMail};
 use crate::mediation::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::mediation::case_record::{self, Participant, PartyRole};
+use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::rooms::room_store::{self, from_bigint, to_bigint, FirstMember};
 use crate::{
@@ -101,7 +102,7 @@ pub struct Attendee {
 
 /// The people of case `case_id`'s meetings: its appointed mediator first, then every
 /// participant. A case without a mediator cannot meet.
-pub async fn attendees(db: &Db, case_id: &str) -> Result<Vec<Attendee>, ScheduleError> {
+pub async fn attendees(db: &Db, case_id: &CaseId) -> Result<Vec<Attendee>, ScheduleError> {
     let (mediator, _) = mediators::appointed(db, case_id)
         .await?
         .ok_or(ScheduleError::Invalid(
@@ -155,7 +156,7 @@ fn part_of(participant: &Participant, all: &[Participant]) -> String {
 /// room (scheduling will create it with everybody).
 pub async fn missing_members(
     db: &Db,
-    case_id: &str,
+    case_id: &CaseId,
 ) -> Result<Option<(RoomId, Vec<Attendee>)>, ScheduleError> {
     let Some(room) = room_store::room_for_case(db, case_id).await? else {
         return Ok(None);
@@ -236,7 +237,7 @@ pub struct Scheduled {
 struct MeetingFacts<'a> {
     id: &'a str,
     sequence: u32,
-    case_id: &'a str,
+    case_id: &'a CaseId,
     reference: &'a str,
     title: &'a str,
     mediator: &'a str,
@@ -597,7 +598,7 @@ impl CaseFacts {
     fn meeting<'a>(
         &'a self,
         (id, sequence): (&'a str, u32),
-        case_id: &'a str,
+        case_id: &'a CaseId,
         (starts_at, ends_at): (UnixMillis, UnixMillis),
     ) -> MeetingFacts<'a> {
         MeetingFacts {
@@ -617,7 +618,7 @@ impl CaseFacts {
 async fn case_facts(
     db: &Db,
     context: &Context<'_>,
-    case_id: &str,
+    case_id: &CaseId,
 ) -> Result<CaseFacts, ScheduleError> {
     let (case, details) = case_record::find(db, context.organism, case_record::Scope::All, case_id)
         .await?
@@ -680,7 +681,7 @@ pub async fn schedule_online(
     actor: &Actor,
     now: UnixMillis,
     context: &Context<'_>,
-    case_id: &str,
+    case_id: &CaseId,
     (starts_at, ends_at): (UnixMillis, UnixMillis),
 ) -> Result<Scheduled, ScheduleError> {
     if starts_at <= now {
@@ -836,7 +837,7 @@ pub async fn reschedule(
             "l'incontro deve finire dopo l'inizio",
         ));
     }
-    let case_id: String = sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
+    let case_id: CaseId = sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
         .await?
@@ -874,7 +875,7 @@ pub async fn reschedule(
     let record = NewRecord {
         action: Action::MeetingRescheduled,
         entity_type: "case",
-        entity_id: &case_id,
+        entity_id: case_id.as_str(),
         changes: vec![
             Change::set(Field::Meeting, id),
             Change::changed(
@@ -918,7 +919,7 @@ pub async fn cancel(
             "indichi il motivo dell'annullamento",
         ));
     }
-    let case_id: String = sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
+    let case_id: CaseId = sqlx::query_scalar("SELECT case_id FROM meetings WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
         .await?
@@ -947,7 +948,7 @@ pub async fn cancel(
     let record = NewRecord {
         action: Action::MeetingCancelled,
         entity_type: "case",
-        entity_id: &case_id,
+        entity_id: case_id.as_str(),
         changes: vec![
             Change::set(Field::Meeting, id),
             Change::set(Field::Reason, reason),

@@ -37,6 +37,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
+use crate::mediation::cases::CaseId;
 use crate::mediation::cases::{self, Case, CASE_COLUMNS};
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Backend, Db, StoreError, UnixMillis};
@@ -56,7 +57,7 @@ pub async fn create_room(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     settings: RoomSettings,
 ) -> Result<RoomSnapshot, StoreError> {
     let case = cases::find(db, case_id)
@@ -144,7 +145,7 @@ async fn insert_room(
     tx: &mut AnyConnection,
     actor: &Actor,
     now: UnixMillis,
-    case_id: &str,
+    case_id: &CaseId,
     snapshot: &RoomSnapshot,
 ) -> Result<(), StoreError> {
     let room = RoomRow::new(snapshot)?;
@@ -173,7 +174,7 @@ async fn insert_room(
         entity_type: "room",
         entity_id: &entity_id,
         changes: vec![
-            Change::set(Field::CaseId, case_id),
+            Change::set(Field::CaseId, case_id.as_str()),
             Change::set(Field::CaseRef, snapshot.case_ref.as_str()),
             Change::set(Field::Capacity, settings.capacity.to_string()),
             Change::set(Field::LifetimeMs, room.lifetime_ms.to_string()),
@@ -402,7 +403,7 @@ pub async fn member_of_user(
 }
 
 /// The room of a case, if it has one.
-pub async fn room_for_case(db: &Db, case_id: &str) -> Result<Option<RoomId>, StoreError> {
+pub async fn room_for_case(db: &Db, case_id: &CaseId) -> Result<Option<RoomId>, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE case_id = $1")
         .bind(case_id)
         .fetch_optional(db.pool())

@@ -9,9 +9,12 @@ use std::time::Duration;
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
 use accordo_tests::{both_backends, spawn_app_with, Backend, Fixture, TestApp, TestDb};
+use std::sync::LazyLock;
+
 use backoffice::mail::outbox::{
     self, DeliveryReport, DeliveryState, MailKind, Mailer, NewMail, OutboxEntry,
 };
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Role;
 use backoffice::{platform::audit, Db, UnixMillis};
 use mail_parser::{Message, MessageParser, MimeHeaders};
@@ -38,12 +41,15 @@ fn body_with_link() -> String {
     )
 }
 
+/// The case the test mails belong to.
+static CASE_1: LazyLock<CaseId> = LazyLock::new(|| CaseId::new("case-1"));
+
 /// An invitation to `to_email`, with the link as its secret when `body` holds it.
 fn mail<'a>(key: &'a str, to_email: &'a str, body: &'a str) -> NewMail<'a> {
     NewMail {
         idempotency_key: key,
         organism_id: None,
-        case_id: Some("case-1"),
+        case_id: Some(&CASE_1),
         meeting_id: Some("meeting-m1"),
         kind: MailKind::Invitation,
         to_name: "Niccolò Rossi",
@@ -219,13 +225,13 @@ both_backends! {
             assert_eq!(secret, None);
         }
         assert_eq!(stored(&db.db, "meeting:m1:v1:reminder:party-a").await.0, "A domani, alle 10:00.");
-        let entries = outbox::list(&db.db, None, Some("case-1"), 100).await.expect("list");
+        let entries = outbox::list(&db.db, None, Some(&*CASE_1), 100).await.expect("list");
         assert_eq!(entries.len(), 3);
         for entry in &entries {
             assert_eq!(entry.state, DeliveryState::Sent);
             assert_eq!((entry.attempts, entry.sent_at, entry.last_error.as_deref()), (1, Some(UnixMillis(NOW)), None));
         }
-        assert!(outbox::list(&db.db, None, Some("case-2"), 100).await.expect("list").is_empty());
+        assert!(outbox::list(&db.db, None, Some(&CaseId::new("case-2")), 100).await.expect("list").is_empty());
         assert!(outbox::list(&db.db, Some("another-organism"), None, 100).await.expect("list").is_empty());
 
         // Nothing is due any more; the audit log has the outcomes without addresses or texts.
@@ -413,7 +419,7 @@ both_backends! {
         sink.refuse("sconosciuto@example.invalid");
         let mailer = Mailer::smtp(&sink.url(), SENDER).expect("mailer");
         assert!(queue(&app.db, &mail("k:a", "sconosciuto@example.invalid", "Testo.")).await);
-        assert!(queue(&app.db, &NewMail { case_id: Some("case-2"), ..mail("k:b", "anna.bianchi@example.invalid", "Testo.") }).await);
+        assert!(queue(&app.db, &NewMail { case_id: Some(&CaseId::new("case-2")), ..mail("k:b", "anna.bianchi@example.invalid", "Testo.") }).await);
         assert_eq!(deliver(&app.db, &mailer, NOW).await, report(1, 0, 1));
 
         let office = app.logged_in("segreteria1", Role::Segreteria).await;

@@ -5,7 +5,7 @@ use std::num::NonZeroU8;
 use std::time::Duration;
 
 use accordo_tests::{both_backends, TestDb};
-use backoffice::mediation::cases::{self, Case};
+use backoffice::mediation::cases::{self, Case, CaseId};
 use backoffice::platform::audit::{self, Action, Actor, NewRecord};
 use backoffice::rooms::invites::{self, InviteError};
 use backoffice::{platform::organisms, rooms::room_store, Db, StoreError, UnixMillis};
@@ -193,7 +193,7 @@ both_backends! {
         assert_eq!(case.title, "Locazione via Roma 12");
         assert_eq!(case.organism_id.as_deref(), Some(organism.id.as_str()));
         assert_eq!(cases::find(db, &case.id).await.expect("find"), Some(case.clone()));
-        assert_eq!(cases::find(db, "no-such-case").await.expect("find"), None);
+        assert_eq!(cases::find(db, &CaseId::new("no-such-case")).await.expect("find"), None);
 
         let again = cases::create_minimal(db, &segreteria(), now, Some(&organism.id), "MED-2026-0042", "Altro")
             .await;
@@ -215,7 +215,7 @@ both_backends! {
             .await;
         assert!(matches!(orphan, Err(StoreError::NotFound)), "{orphan:?}");
 
-        let records = audit::recent(db.pool(), Some(("case", &case.id)), 10).await.expect("audit");
+        let records = audit::recent(db.pool(), Some(("case", case.id.as_str())), 10).await.expect("audit");
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].action, "case.created");
         assert_eq!(records[0].actor, "anna.verdi");
@@ -252,7 +252,7 @@ both_backends! {
 
         let second = room_store::create_room(db, &segreteria(), UnixMillis(OPENED), &case.id, settings).await;
         assert!(matches!(second, Err(StoreError::AlreadyExists("room"))), "{second:?}");
-        let unknown = room_store::create_room(db, &segreteria(), UnixMillis(OPENED), "no-such-case", settings).await;
+        let unknown = room_store::create_room(db, &segreteria(), UnixMillis(OPENED), &CaseId::new("no-such-case"), settings).await;
         assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 
         let other_case = new_case(db, "MED-2026-0101").await;
@@ -307,7 +307,7 @@ both_backends! {
         let change = |field: &str| {
             records[0].changes.iter().find(|change| change.field == field).and_then(|change| change.after.clone())
         };
-        assert_eq!(change("case_id"), Some(case.id.clone()));
+        assert_eq!(change("case_id"), Some(case.id.to_string()));
         assert_eq!(change("capacity").as_deref(), Some("4"));
         assert_eq!(change("auto_admit").as_deref(), Some("true"));
         assert_eq!(occurrences(&audit_actions(db).await, "room.created"), 3);

@@ -4,6 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use backoffice::platform::accounts::User;
 use backoffice::platform::rome_time;
@@ -57,9 +58,9 @@ impl PasswordPage {
 struct DashboardPage {
     nav: Nav,
     /// `(id, reference, title)` of the newest cases the user may see.
-    cases: Vec<(String, String, String)>,
+    cases: Vec<(CaseId, String, String)>,
     /// `(case id, when, reference, place)` of the meetings of the next seven days.
-    meetings: Vec<(String, String, String, String)>,
+    meetings: Vec<(CaseId, String, String, String)>,
 }
 
 /// Cases and meetings on the dashboard.

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::mediation::agenda::{self, AgendaItem};
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use backoffice::{platform::rome_time, UnixMillis};
 use serde::Deserialize;
@@ -107,7 +108,7 @@ fn parse_date(text: &str) -> Option<Date> {
 
 struct Entry {
     time: String,
-    case_id: String,
+    case_id: CaseId,
     reference: String,
     title: String,
     place: String,

@@ -23,6 +23,7 @@ use axum::Json;
 use backoffice::mediation::case_record::{
     self, CaseKind, Details, Direction, NewParticipant, Outcome, PartyRole, Side,
 };
+use backoffice::mediation::cases::CaseId;
 use backoffice::mediation::mediators;
 use backoffice::platform::access::Permission;
 use serde::Deserialize;
@@ -83,7 +84,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope(&current)?;
     let organism = current.user.organism_id.as_deref();
@@ -200,7 +201,7 @@ impl DetailsBody {
 pub async fn update(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     ApiJson(body): ApiJson<DetailsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let details = update_details(&state, &current, &case_id, body).await?;
@@ -211,7 +212,7 @@ pub async fn update(
 pub async fn update_details(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
     body: DetailsBody,
 ) -> Result<Details, AppError> {
     current.require(Permission::ManageCases)?;
@@ -242,7 +243,7 @@ pub struct ParticipantBody {
 pub async fn add_participant_to(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
     body: &ParticipantBody,
 ) -> Result<String, AppError> {
     current.require(Permission::ManageCases)?;
@@ -270,7 +271,7 @@ pub async fn add_participant_to(
 pub async fn add_participant(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     ApiJson(body): ApiJson<ParticipantBody>,
 ) -> Result<Response, ApiError> {
     let id = add_participant_to(&state, &current, &case_id, &body).await?;
@@ -281,7 +282,7 @@ pub async fn add_participant(
 pub async fn remove_participant(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path((case_id, participant)): Path<(String, String)>,
+    Path((case_id, participant)): Path<(CaseId, String)>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCases)?;
     own_case(&state, &current, &case_id).await?;
@@ -310,7 +311,7 @@ pub struct EntryBody {
 pub async fn add_entry(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     ApiJson(body): ApiJson<EntryBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCases)?;
@@ -338,7 +339,7 @@ pub async fn add_entry(
 pub async fn history(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope(&current)?;
     case_record::find(

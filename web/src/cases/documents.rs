@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::mediation::case_documents;
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use serde::Deserialize;
 use serde_json::json;
@@ -33,7 +34,7 @@ pub struct NewDocument {
 pub async fn add(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<String>,
+    Path(case): Path<CaseId>,
     ApiQuery(query): ApiQuery<NewDocument>,
     FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {

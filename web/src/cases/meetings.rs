@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::mediation::agenda::{self, NewMeeting};
+use backoffice::mediation::cases::CaseId;
 use backoffice::mediation::scheduling::{self, Context, Scheduled};
 use backoffice::platform::access::Permission;
 use backoffice::UnixMillis;
@@ -72,7 +73,7 @@ pub fn reminder_leads(state: &AppState) -> Vec<Duration> {
 async fn complete_room(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
 ) -> Result<(), AppError> {
     let Some((room, missing)) = scheduling::missing_members(&state.db, case_id).await? else {
         return Ok(());
@@ -119,7 +120,7 @@ pub fn window(starts_at: i64, duration_minutes: u32) -> Result<(UnixMillis, Unix
 pub async fn schedule_for(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
     window: (UnixMillis, UnixMillis),
 ) -> Result<Scheduled, AppError> {
     own_case(state, current, case_id).await?;
@@ -161,7 +162,7 @@ pub struct WindowBody {
 pub async fn schedule_online(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -260,7 +261,7 @@ pub struct NewMeetingBody {
 pub async fn schedule_in_person(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<String>,
+    Path(case): Path<CaseId>,
     ApiJson(body): ApiJson<NewMeetingBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;

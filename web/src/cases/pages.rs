@@ -15,6 +15,7 @@ use backoffice::mail::outbox::{self, OutboxEntry};
 use backoffice::mediation::case_record::{
     self, CaseKind, Details, Direction, Outcome, Participant, PartyRole, Scope, Side,
 };
+use backoffice::mediation::cases::CaseId;
 use backoffice::mediation::scheduling::Invited;
 use backoffice::people::{self, PersonError};
 use backoffice::platform::access::Permission;
@@ -102,7 +103,7 @@ fn kind_options() -> Options {
 }
 
 struct CaseRow {
-    id: String,
+    id: CaseId,
     reference: String,
     title: String,
     kind: &'static str,
@@ -336,7 +337,7 @@ struct LedgerRow {
 #[template(path = "cases/case.html")]
 struct CasePage {
     nav: Nav,
-    id: String,
+    id: CaseId,
     reference: String,
     details: Details,
     value: String,
@@ -382,7 +383,7 @@ async fn render_case(
     state: &AppState,
     current: &CurrentUser,
     csrf: &CsrfToken,
-    case_id: &str,
+    case_id: &CaseId,
     mut extras: Extras,
 ) -> Result<Response, AppError> {
     let scope = scope(current)?;
@@ -719,7 +720,7 @@ pub async fn show(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
 ) -> Result<Response, AppError> {
     render_case(&state, &current, &csrf, &case_id, Extras::default()).await
 }
@@ -730,7 +731,7 @@ async fn refused(
     state: &AppState,
     current: &CurrentUser,
     csrf: &CsrfToken,
-    case_id: &str,
+    case_id: &CaseId,
     error: AppError,
 ) -> Result<Response, AppError> {
     match error.for_the_form() {
@@ -744,7 +745,7 @@ async fn outcome(
     state: &AppState,
     current: &CurrentUser,
     csrf: &CsrfToken,
-    case_id: &str,
+    case_id: &CaseId,
     anchor: &str,
     result: Result<(), AppError>,
 ) -> Result<Response, AppError> {
@@ -788,7 +789,7 @@ pub async fn update_details(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     PageForm(form): PageForm<DetailsForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCases)?;
@@ -841,7 +842,7 @@ pub async fn add_participant(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     PageForm(form): PageForm<ParticipantForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCases)?;
@@ -917,7 +918,7 @@ pub async fn remove_participant(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path((case_id, participant)): Path<(String, String)>,
+    Path((case_id, participant)): Path<(CaseId, String)>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCases)?;
     case_record::find(
@@ -953,7 +954,7 @@ pub async fn appoint(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     PageForm(form): PageForm<AppointForm>,
 ) -> Result<Response, AppError> {
     let body = Appointment::chosen(text(&form.mediator), text(&form.override_reason));
@@ -995,7 +996,7 @@ async fn scheduled_page(
     state: &AppState,
     current: &CurrentUser,
     csrf: &CsrfToken,
-    case_id: &str,
+    case_id: &CaseId,
     result: Result<Vec<Invited>, AppError>,
     done: &str,
 ) -> Result<Response, AppError> {
@@ -1024,7 +1025,7 @@ pub async fn schedule(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     PageForm(form): PageForm<MeetingForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageAgenda)?;
@@ -1103,7 +1104,7 @@ pub async fn cancel(
 async fn in_person(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
     form: &MeetingForm,
     place: &str,
 ) -> Result<(), AppError> {
@@ -1143,7 +1144,7 @@ pub async fn add_document(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCaseFiles)?;
@@ -1200,7 +1201,7 @@ pub async fn add_document(
 pub async fn download_document(
     State(state): State<AppState>,
     current: CurrentUser,
-    Path((case_id, document)): Path<(String, String)>,
+    Path((case_id, document)): Path<(CaseId, String)>,
 ) -> Result<Response, AppError> {
     let scope = scope(&current)?;
     case_record::find(
@@ -1230,7 +1231,7 @@ pub async fn add_entry(
     State(state): State<AppState>,
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     PageForm(form): PageForm<EntryForm>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCases)?;

@@ -1,6 +1,7 @@
 //! Which cases a user sees: the one place that answers it for every area.
 
 use backoffice::mediation::case_record::{self, Scope};
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 
 use crate::http::auth::CurrentUser;
@@ -21,7 +22,7 @@ pub fn scope(current: &CurrentUser) -> Result<Scope<'_>, AppError> {
 pub async fn own_case(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
 ) -> Result<(), AppError> {
     case_record::find(
         &state.db,

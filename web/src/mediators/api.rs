@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::mediation::case_record::{self, Scope};
+use backoffice::mediation::cases::CaseId;
 use backoffice::mediation::mediators::{self, Need, Proposal};
 use backoffice::platform::access::Permission;
 use backoffice::platform::accounts;
@@ -182,7 +183,7 @@ pub struct Appointed {
 pub async fn appoint_on_case(
     state: &AppState,
     current: &CurrentUser,
-    case_id: &str,
+    case_id: &CaseId,
     body: Appointment,
 ) -> Result<Appointed, AppError> {
     current.require(Permission::ManageMediators)?;
@@ -268,7 +269,7 @@ pub async fn appoint_on_case(
 pub async fn appoint(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<String>,
+    Path(case): Path<CaseId>,
     ApiJson(body): ApiJson<Appointment>,
 ) -> Result<Response, ApiError> {
     let appointed = appoint_on_case(&state, &current, &case, body).await?;

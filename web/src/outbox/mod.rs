@@ -18,6 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use backoffice::mail::outbox::{self, DeliveryState, Mailer, OutboxEntry};
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use backoffice::{platform::rome_time, StoreError};
 use serde::Deserialize;
@@ -99,7 +100,9 @@ async fn entries(
     outbox::list(
         &state.db,
         current.user.organism_id.as_deref(),
-        case.filter(|case| !case.is_empty()),
+        case.filter(|case| !case.is_empty())
+            .map(CaseId::new)
+            .as_ref(),
         LIST_LIMIT,
     )
     .await

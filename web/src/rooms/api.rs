@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use backoffice::{platform::accounts, rooms::invites, rooms::room_store};
 use rooms::{Command, ParticipantId, RoomId};
@@ -51,7 +52,7 @@ pub struct NewRoom {
 pub async fn create_room(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    Path(case_id): Path<CaseId>,
     ApiJson(body): ApiJson<NewRoom>,
 ) -> Result<Response, ApiError> {
     office(&current)?;
