@@ -2,7 +2,7 @@
 //!
 //! The document (`web/openapi.json`) is written by hand and embedded in the binary;
 //! `tests/tests/app/openapi.rs` keeps it true: every `/api/v1` route of
-//! [`crate::server::router`] is in it with the same methods (and nothing else is), every
+//! the server (`server::route_table`) is in it with the same methods (and nothing else is), every
 //! operation answers a caller without credentials as it says, and every `$ref` resolves.
 
 use axum::http::header;

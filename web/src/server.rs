@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Config, ConfigError};
-use crate::http::csrf::{self, CsrfKey};
+use crate::http::csrf;
+use crate::http::csrf_key::CsrfKey;
 use crate::http::error::AppError;
 pub use crate::http::routes::Route;
 use crate::http::routes::Routes;

@@ -12,7 +12,7 @@ use signaling::hub::Hub;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::http::csrf::CsrfKey;
+use crate::http::csrf_key::CsrfKey;
 use crate::telemetry::Metrics;
 
 /// Shared, cheaply cloned application state.

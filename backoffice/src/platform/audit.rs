@@ -6,7 +6,7 @@
 
 use sqlx::{Any, AnyConnection, Row};
 
-use crate::platform::access::Permission;
+use crate::platform::permission::Permission;
 use crate::{StoreError, UnixMillis};
 
 /// Who did something, and from which address.
@@ -462,7 +462,7 @@ async fn with_changes(
 #[cfg(test)]
 mod tests {
     use super::{Action, Field};
-    use crate::platform::access::Permission;
+    use crate::platform::permission::Permission;
 
     #[test]
     fn every_field_reads_back_from_its_code_and_no_two_share_one() {

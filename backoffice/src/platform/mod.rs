@@ -9,6 +9,7 @@ pub mod db;
 pub mod files;
 pub mod organisms;
 pub(crate) mod password;
+pub mod permission;
 pub mod rome_time;
 pub mod sessions;
 pub mod settings;

@@ -136,3 +136,162 @@ fn dependencies_point_in_the_documented_direction() {
         "backoffice must not depend on signaling"
     );
 }
+
+/// The modules of the crate whose sources are under `src` (`http::error`, `cases`, …) and,
+/// for each, the modules of the same crate its source names through `crate::` or `super::`.
+fn module_uses(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut sources = BTreeMap::new();
+    let mut pending = vec![src.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("source directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path
+                    .strip_prefix(src)
+                    .expect("under src")
+                    .with_extension("");
+                let mut parts: Vec<String> = relative
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if parts.last().is_some_and(|last| last == "mod") {
+                    parts.pop();
+                }
+                if parts == ["lib"] || parts == ["main"] {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("readable source");
+                sources.insert(parts.join("::"), text);
+            }
+        }
+    }
+    let modules: BTreeSet<String> = sources.keys().cloned().collect();
+    let mut uses = BTreeMap::new();
+    for (module, text) in &sources {
+        let parent = module.rsplit_once("::").map_or("", |(parent, _)| parent);
+        let mut named = BTreeSet::new();
+        for line in text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+        {
+            for (prefix, base) in [("crate::", ""), ("super::", parent)] {
+                for (at, _) in line.match_indices(prefix) {
+                    let rest = &line[at + prefix.len()..];
+                    let path: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    if prefix == "super::" && path.is_empty() {
+                        // `use super::*` in an inline `mod tests` names its own file.
+                        continue;
+                    }
+                    let mut segments: Vec<&str> = base
+                        .split("::")
+                        .filter(|segment| !segment.is_empty())
+                        .collect();
+                    segments.extend(path.split("::").filter(|segment| !segment.is_empty()));
+                    // The longest prefix that is a module; `{a, b}` groups name each item.
+                    let groups: Vec<String> = match rest[path.len()..].strip_prefix('{') {
+                        Some(group) => group
+                            .split(['}', ','])
+                            .map(|item| item.trim().split("::").next().unwrap_or("").to_owned())
+                            .take_while(|item| !item.is_empty())
+                            .map(|item| [segments.join("::"), item].join("::"))
+                            .collect(),
+                        None => vec![segments.join("::")],
+                    };
+                    for candidate in groups {
+                        let mut candidate = candidate.trim_start_matches("::").to_owned();
+                        while !candidate.is_empty() && !modules.contains(&candidate) {
+                            candidate = candidate
+                                .rsplit_once("::")
+                                .map_or(String::new(), |(head, _)| head.to_owned());
+                        }
+                        if !candidate.is_empty() && &candidate != module {
+                            named.insert(candidate);
+                        }
+                    }
+                }
+            }
+        }
+        uses.insert(module.clone(), named);
+    }
+    uses
+}
+
+/// The groups of modules that name each other in a circle.
+fn circles(uses: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
+    let reaches = |from: &String| {
+        let mut seen = BTreeSet::new();
+        let mut pending = vec![from.clone()];
+        while let Some(module) = pending.pop() {
+            for next in uses.get(&module).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    pending.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reach: BTreeMap<&String, BTreeSet<String>> = uses
+        .keys()
+        .map(|module| (module, reaches(module)))
+        .collect();
+    let mut found: Vec<BTreeSet<String>> = Vec::new();
+    for (module, reached) in &reach {
+        if !reached.contains(*module) {
+            continue;
+        }
+        let circle: BTreeSet<String> = reached
+            .iter()
+            .filter(|other| reach[other].contains(*module))
+            .cloned()
+            .collect();
+        if !found.contains(&circle) {
+            found.push(circle);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_of_web_names_another_that_names_it_back() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/src");
+    let uses = module_uses(&src);
+    assert!(
+        uses["cases::pages"].contains("cases::meetings") && uses["server"].contains("cases"),
+        "the sources were read: {uses:?}"
+    );
+    assert_eq!(circles(&uses), Vec::<BTreeSet<String>>::new());
+}
+
+#[test]
+fn the_back_office_has_no_import_circle_but_the_known_one() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backoffice/src");
+    let known: BTreeSet<String> = ["mediation::case_documents", "rooms::room_files"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(circles(&module_uses(&src)), vec![known]);
+}
+
+#[test]
+fn a_circle_is_found() {
+    let uses: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec!["a"]),
+    ]
+    .into_iter()
+    .map(|(module, named)| {
+        (
+            module.to_owned(),
+            named.into_iter().map(str::to_owned).collect(),
+        )
+    })
+    .collect();
+    let circle: BTreeSet<String> = ["a", "b", "c"].map(str::to_owned).into();
+    assert_eq!(circles(&uses), vec![circle]);
+}

@@ -13,9 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 
 use crate::http::cookies;
 use crate::http::error::{ApiError, AppError};
@@ -31,33 +29,6 @@ const MAX_FORM_BYTES: usize = 256 * 1024;
 /// The token to put in the forms of this response.
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
-
-/// The server's signing key for CSRF tokens.
-pub struct CsrfKey(Vec<u8>);
-
-impl CsrfKey {
-    pub fn new(secret: Vec<u8>) -> Self {
-        Self(secret)
-    }
-
-    fn mac(&self, cookie_value: &str) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(cookie_value.as_bytes());
-        mac
-    }
-
-    fn token_for(&self, cookie_value: &str) -> String {
-        hex::encode(self.mac(cookie_value).finalize().into_bytes())
-    }
-
-    fn verify(&self, cookie_value: &str, token: &str) -> bool {
-        let Ok(signature) = hex::decode(token) else {
-            return false;
-        };
-        self.mac(cookie_value).verify_slice(&signature).is_ok()
-    }
-}
 
 /// Middleware: checks the token on state-changing requests and hands every request the token
 /// for its forms, setting the cookie when the browser has none yet.
@@ -173,20 +144,4 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
         .get(HEADER)
         .and_then(|value: &HeaderValue| value.to_str().ok())
         .map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_verifies_only_with_its_cookie_and_key() {
-        let key = CsrfKey::new(vec![7; 32]);
-        let token = key.token_for("cookie-a");
-        assert!(key.verify("cookie-a", &token));
-        assert!(!key.verify("cookie-b", &token));
-        assert!(!CsrfKey::new(vec![8; 32]).verify("cookie-a", &token));
-        assert!(!key.verify("cookie-a", "zz"));
-        assert!(!key.verify("cookie-a", ""));
-    }
 }

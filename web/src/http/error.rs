@@ -5,6 +5,7 @@
 //! **Invariant:** a client never sees internal text (SQL, paths, causes): a 500 shows only the
 //! request id, and the cause is logged in the request's span.
 
+use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
@@ -19,7 +20,6 @@ use backoffice::rooms::room_files::{UploadError, MAX_ROOM_FILE_BYTES};
 use backoffice::StoreError;
 use signaling::hub::HubError;
 
-use crate::http::render::ErrorPage;
 use crate::telemetry;
 
 /// Why a request failed.
@@ -383,5 +383,21 @@ impl From<HubError> for AppError {
             }
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+/// The error page a person reads.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    /// The page, or its text alone if the template fails.
+    pub fn render_or_plain(&self) -> String {
+        self.render()
+            .unwrap_or_else(|_| format!("{}: {}", self.title, self.message))
     }
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cookies;
 pub mod csrf;
+pub mod csrf_key;
 pub mod error;
 pub mod extract;
 pub mod render;

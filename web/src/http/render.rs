@@ -79,21 +79,6 @@ pub fn role_label(role: Role) -> &'static str {
     }
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage<'a> {
-    pub title: &'a str,
-    pub message: &'a str,
-}
-
-impl ErrorPage<'_> {
-    /// The page, or its text alone if the template fails.
-    pub fn render_or_plain(&self) -> String {
-        self.render()
-            .unwrap_or_else(|_| format!("{}: {}", self.title, self.message))
-    }
-}
-
 /// How an audit action is named in the audit log and in a case's history, in Italian.
 fn action_label(action: Action) -> &'static str {
     match action {
