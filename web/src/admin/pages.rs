@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use backoffice::platform::access::{Permission, Role};
 use backoffice::platform::accounts::{self, NewUser, Username};
 use backoffice::platform::audit;
-use backoffice::{StoreError, UnixMillis};
+use backoffice::StoreError;
 use serde::Deserialize;
 
 use crate::http::auth::{ApiUser, CurrentUser};
@@ -100,7 +100,7 @@ async fn users_page(
     created: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<UsersPage, AppError> {
-    let now = UnixMillis::now();
+    let now = state.clock_now();
     let users = accounts::list(&state.db)
         .await?
         .into_iter()
@@ -173,7 +173,7 @@ pub async fn create_user(
                 role,
                 organism_id: current.user.organism_id.clone(),
             };
-            match accounts::create_user(&state.db, &current.actor(), UnixMillis::now(), new).await {
+            match accounts::create_user(&state.db, &current.actor(), state.clock_now(), new).await {
                 Ok((user, one_time)) => {
                     let created = Some((user.username, one_time.reveal().to_owned()));
                     return Ok(render(
@@ -265,7 +265,7 @@ pub async fn set_permission(
     backoffice::platform::access::set(
         &state.db,
         &current.actor(),
-        UnixMillis::now(),
+        state.clock_now(),
         current.user.organism_id.as_deref(),
         (role, permission, form.allowed == "1"),
     )
