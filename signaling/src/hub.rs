@@ -10,8 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use backoffice::mediation::scheduling;
 use backoffice::platform::audit::Actor;
-use backoffice::{mediation::scheduling, rooms::room_store, Db};
+use backoffice::rooms::room_store;
+use backoffice::Db;
 use rooms::{Command, ParticipantId, Redacted, Role, Room, RoomError, RoomId, Side};
 use sfu::Sfu;
 

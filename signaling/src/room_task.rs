@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backoffice::platform::audit::{Action, Actor, Change, Field, NewRecord};
-use backoffice::{rooms::room_files, rooms::room_store, Db, StoreError, UnixMillis};
+use backoffice::rooms::room_files;
+use backoffice::rooms::room_store;
+use backoffice::{Db, StoreError, UnixMillis};
 use rand::RngCore;
 use rooms::{
     CloseReason, Command, ConnectionId, Location, Output, ParticipantId, Room, RoomError, Timestamp,

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use backoffice::mediation::cases;
 use backoffice::platform::access::Role;
 use backoffice::platform::accounts::{self, NewUser, Username};
 use backoffice::platform::audit::Actor;
-use backoffice::{mediation::cases, rooms::invites, rooms::room_store, StoreError, UnixMillis};
+use backoffice::rooms::invites;
+use backoffice::rooms::room_store;
+use backoffice::{StoreError, UnixMillis};
 use clap::{Parser, Subcommand};
 use signaling::clock::SystemClock;
 use signaling::cluster::Ownership;

@@ -11,11 +11,12 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use backoffice::mail::outbox::{Mailer, MailerError};
+use backoffice::platform::accounts;
 use backoffice::platform::accounts::OneTimePassword;
 use backoffice::platform::files::FileStore;
-use backoffice::{
-    platform::accounts, platform::organisms, platform::settings, Db, StoreError, UnixMillis,
-};
+use backoffice::platform::organisms;
+use backoffice::platform::settings;
+use backoffice::{Db, StoreError, UnixMillis};
 use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
 use signaling::cluster::{Ownership, RedisOwnership};

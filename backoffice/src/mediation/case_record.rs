@@ -16,8 +16,10 @@ use sqlx::Row;
 
 use crate::mediation::cases::CaseId;
 use crate::mediation::cases::{case_from_row, Case};
+use crate::mediation::mediators;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord, Record};
-use crate::{mediation::mediators, platform::dates, Db, StoreError, UnixMillis};
+use crate::platform::dates;
+use crate::{Db, StoreError, UnixMillis};
 
 /// How the mediation came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

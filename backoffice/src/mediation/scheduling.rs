@@ -27,13 +27,14 @@ use crate::mail::ical::{self, Method};
 use crate::mail::outbox::{self, MailKind, NewMail};
 use crate::mediation::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::mediation::case_record::{self, Participant, PartyRole};
+use crate::mediation::cases;
 use crate::mediation::cases::CaseId;
+use crate::mediation::mediators;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::rome_time;
+use crate::rooms::invites;
 use crate::rooms::room_store::{self, from_bigint, to_bigint, FirstMember};
-use crate::{
-    mediation::cases, mediation::mediators, platform::rome_time, rooms::invites, Db, StoreError,
-    UnixMillis,
-};
+use crate::{Db, StoreError, UnixMillis};
 
 /// What scheduling needs to know of the installation.
 #[derive(Debug, Clone)]

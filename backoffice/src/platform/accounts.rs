@@ -11,7 +11,8 @@ use sqlx::Row;
 use crate::error::is_unique_violation;
 use crate::platform::access::Role;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
-use crate::{platform::password, Db, StoreError, UnixMillis};
+use crate::platform::password;
+use crate::{Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
 

@@ -4,9 +4,11 @@
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, Browser, TestApp, TestDb};
 use backoffice::mediation::agenda::{self, AgendaError, NewMeeting};
+use backoffice::mediation::cases;
+use backoffice::mediation::mediators;
 use backoffice::platform::access::Role;
 use backoffice::platform::audit::Actor;
-use backoffice::{mediation::cases, mediation::mediators, UnixMillis};
+use backoffice::UnixMillis;
 use serde_json::{json, Value};
 
 /// 12 March 2027, 10:00 in Rome (09:00 UTC).

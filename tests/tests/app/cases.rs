@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::{both_backends, TestApp, TestDb};
+use backoffice::mediation::cases;
 use backoffice::platform::access::Role;
 use backoffice::platform::audit::Actor;
-use backoffice::{mediation::cases, UnixMillis};
+use backoffice::UnixMillis;
 use serde_json::{json, Value};
 
 both_backends! {

@@ -16,7 +16,8 @@ use backoffice::mail::outbox::{
 };
 use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Role;
-use backoffice::{platform::audit, Db, UnixMillis};
+use backoffice::platform::audit;
+use backoffice::{Db, UnixMillis};
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde_json::Value;
 

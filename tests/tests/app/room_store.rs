@@ -7,8 +7,10 @@ use std::time::Duration;
 use accordo_tests::{both_backends, TestDb};
 use backoffice::mediation::cases::{self, Case, CaseId};
 use backoffice::platform::audit::{self, Action, Actor, NewRecord};
+use backoffice::platform::organisms;
 use backoffice::rooms::invites::{self, InviteError};
-use backoffice::{platform::organisms, rooms::room_store, Db, StoreError, UnixMillis};
+use backoffice::rooms::room_store;
+use backoffice::{Db, StoreError, UnixMillis};
 use rooms::{
     Command, ConnectionId, FileRef, Location, ParticipantId, Post, Role, Room, RoomId,
     RoomSettings, RoomSnapshot, SessionId, Side, Timestamp,

@@ -13,7 +13,8 @@ use axum::Extension;
 use backoffice::mediation::agenda::{self, AgendaItem};
 use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
-use backoffice::{platform::rome_time, UnixMillis};
+use backoffice::platform::rome_time;
+use backoffice::UnixMillis;
 use serde::Deserialize;
 use time::{Date, Duration, Month};
 

@@ -12,19 +12,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::mail::outbox::{self, OutboxEntry};
+use backoffice::mediation::agenda;
+use backoffice::mediation::case_documents;
 use backoffice::mediation::case_record::{
     self, CaseKind, Details, Direction, Outcome, Participant, PartyRole, Scope, Side,
 };
 use backoffice::mediation::cases::CaseId;
+use backoffice::mediation::mediators;
 use backoffice::mediation::scheduling::Invited;
 use backoffice::people::{self, PersonError};
 use backoffice::platform::access::Permission;
 use backoffice::platform::audit::{Change, Field};
+use backoffice::platform::rome_time;
 use backoffice::rooms::room_files::UploadError;
-use backoffice::{
-    mediation::agenda, mediation::case_documents, mediation::mediators, platform::rome_time,
-    UnixMillis,
-};
+use backoffice::UnixMillis;
 use serde::Deserialize;
 
 use super::api::{self, DetailsBody, ParticipantBody};

@@ -10,9 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use backoffice::mail::ical;
 use backoffice::mediation::agenda::{self, AgendaError, FeedMeeting};
 use backoffice::platform::access::Permission;
-use backoffice::{mail::ical, StoreError, UnixMillis};
+use backoffice::{StoreError, UnixMillis};
 use serde_json::json;
 
 use crate::http::auth::ApiUser;

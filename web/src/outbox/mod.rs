@@ -20,7 +20,8 @@ use axum::{Extension, Json};
 use backoffice::mail::outbox::{self, DeliveryState, Mailer, OutboxEntry};
 use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
-use backoffice::{platform::rome_time, StoreError};
+use backoffice::platform::rome_time;
+use backoffice::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

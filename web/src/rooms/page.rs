@@ -10,7 +10,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use backoffice::{rooms::invites, rooms::room_store};
+use backoffice::rooms::invites;
+use backoffice::rooms::room_store;
 
 use crate::http::render::render;
 use crate::state::AppState;
