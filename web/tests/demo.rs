@@ -2,7 +2,9 @@
 
 use std::process::Command;
 
-use backoffice::{rooms::invites, rooms::room_store, Db};
+use backoffice::rooms::invites;
+use backoffice::rooms::room_store;
+use backoffice::Db;
 
 #[tokio::test]
 async fn demo_room_prints_three_links_that_open_the_room_as_each_person() {
