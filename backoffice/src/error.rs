@@ -26,6 +26,10 @@ pub enum StoreError {
     Invalid(&'static str),
     #[error("password hashing failed")]
     PasswordHash,
+    /// A room was saved or taken over under a newer claim (a higher epoch) than the one given:
+    /// another node serves it now, and nothing was written.
+    #[error("the room is served under a newer claim")]
+    Fenced,
 }
 
 /// True when `error` is a unique-constraint violation, on either backend.

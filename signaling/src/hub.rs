@@ -38,8 +38,6 @@ pub struct SignalingSettings {
     /// A room nobody has been connected to for this long leaves memory (it stays in the
     /// database and comes back on the next connection).
     pub idle_unload: Duration,
-    /// How long a node's claim on a room lasts in Redis unless renewed (several nodes only).
-    pub ownership_ttl: Duration,
     /// The STUN/TURN servers handed out in `welcome`.
     pub ice_servers: IceServers,
     /// Sustained messages per second a client may send.
@@ -56,7 +54,6 @@ impl Default for SignalingSettings {
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
             hello_timeout: Duration::from_secs(10),
-            ownership_ttl: Duration::from_secs(10),
             idle_unload: Duration::from_secs(10 * 60),
             ice_servers: IceServers::default(),
             messages_per_second: 10,
@@ -135,11 +132,12 @@ impl Hub {
         self.sfu.as_ref()
     }
 
-    /// Looks after the live rooms until the hub is dropped: renews this node's claims (with
-    /// several nodes) and unloads rooms nobody has been connected to for
-    /// [`SignalingSettings::idle_unload`], giving up their claims. A room whose claim was lost
-    /// (this node was cut off longer than a claim lasts) is stopped here, and its clients
-    /// reconnect to the new owner. Returns the task, to abort it.
+    /// Looks after the live rooms until the hub is dropped: keeps this node's heartbeat and
+    /// renews its claims (with several nodes) and unloads rooms nobody has been connected to
+    /// for [`SignalingSettings::idle_unload`], giving up their claims. A room whose claim was
+    /// lost (this node was cut off longer than a claim lasts) is stopped here, and its clients
+    /// reconnect to the new owner. Returns the task, to abort it (which stops the heartbeat
+    /// too, as a crash would).
     pub fn maintain(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let every = self
             .ownership
@@ -147,7 +145,19 @@ impl Hub {
             .unwrap_or(self.settings.idle_unload)
             .min(self.settings.idle_unload);
         let hub = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let heartbeat = self.ownership.heartbeat_every().map(|beat_every| {
+            let ownership = self.ownership.clone();
+            async move {
+                let mut beats = tokio::time::interval(beat_every);
+                loop {
+                    beats.tick().await;
+                    if let Err(error) = ownership.heartbeat().await {
+                        tracing::error!(%error, "node heartbeat not sent");
+                    }
+                }
+            }
+        });
+        let maintenance = async move {
             let mut ticks = tokio::time::interval(every);
             loop {
                 ticks.tick().await;
@@ -156,6 +166,18 @@ impl Hub {
                 };
                 hub.unload_idle().await;
                 hub.renew_claims().await;
+            }
+        };
+        // One task: the heartbeat stops with the maintenance (the hub dropped, or aborted).
+        tokio::spawn(async move {
+            match heartbeat {
+                Some(heartbeat) => {
+                    tokio::select! {
+                        () = heartbeat => {}
+                        () = maintenance => {}
+                    }
+                }
+                None => maintenance.await,
             }
         })
     }
@@ -313,17 +335,23 @@ impl Hub {
         }
     }
 
-    /// Claims the room for this node, loads it and starts its task.
+    /// Claims the room for this node under a new epoch, takes it over in the database under
+    /// that epoch, loads it and starts its task.
     async fn load(&self, id: RoomId) -> Result<RoomHandle, HubError> {
-        if let Claim::Elsewhere(url) = self.ownership.claim(id).await? {
-            return Err(HubError::Elsewhere(url));
-        }
-        let snapshot = room_store::load(&self.db, id)
+        let stored_epoch = room_store::stored_epoch(&self.db, id)
+            .await?
+            .ok_or(HubError::RoomNotFound)?;
+        let epoch = match self.ownership.claim(id, stored_epoch).await? {
+            Claim::Mine { epoch } => epoch,
+            Claim::Elsewhere(url) => return Err(HubError::Elsewhere(url)),
+        };
+        let (snapshot, serving) = room_store::load_to_serve(&self.db, id, epoch)
             .await?
             .ok_or(HubError::RoomNotFound)?;
         let room = Room::restore(snapshot)?;
         Ok(RoomTask::start(
             room,
+            serving,
             self.db.clone(),
             self.clock.clone(),
             self.settings.clone(),

@@ -16,6 +16,12 @@
 //! audited like any command: presence shows the member gone and, when it was the mediator, the
 //! others are held at once.
 //!
+//! **Invariant:** a room that lost its claim stops at once. Saves carry the epoch of this
+//! node's claim; when the database refuses one because another node took the room over
+//! ([`StoreError::Fenced`]), nothing was stored, the request is refused like any failed save,
+//! and the task closes every connection (`bye` `server_shutdown`: the clients reconnect and
+//! are redirected to the new owner) and ends.
+//!
 //! **Invariant:** each member has one event stream, numbered from 1. Every event a member is
 //! sent is logged on the stream (a bounded log), so a client that reconnects with the last
 //! `seq` it saw receives exactly the events after it: none lost, none twice.
@@ -26,7 +32,7 @@ use std::time::Duration;
 
 use backoffice::platform::audit::{Action, Actor, Change, Field, NewRecord};
 use backoffice::rooms::room_files;
-use backoffice::rooms::room_store;
+use backoffice::rooms::room_store::{self, Serving};
 use backoffice::{Db, StoreError, UnixMillis};
 use rand::RngCore;
 use rooms::{
@@ -253,19 +259,24 @@ struct Stream {
     /// The seq of the last event put on the stream.
     seq: u64,
     log: VecDeque<(u64, Arc<str>)>,
-    /// The highest command seq processed for this member.
+    /// The highest command seq processed for this member (saved with the room).
     last_command_seq: u64,
 }
 
 impl Stream {
     fn new() -> Self {
+        Self::after_command(0)
+    }
+
+    /// A new stream of a member whose commands up to `last_command_seq` were processed.
+    fn after_command(last_command_seq: u64) -> Self {
         let mut bytes = [0_u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         Self {
             id: bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
             seq: 0,
             log: VecDeque::new(),
-            last_command_seq: 0,
+            last_command_seq,
         }
     }
 
@@ -305,6 +316,10 @@ enum DropReason {
 /// The owner of one live room.
 pub(crate) struct RoomTask {
     room: Room,
+    /// The epoch of this node's claim on the room: every save carries it.
+    epoch: u64,
+    /// Set when a save was refused under a newer claim: the task then ends.
+    claim_lost: bool,
     db: Db,
     clock: Arc<dyn Clock>,
     settings: SignalingSettings,
@@ -322,9 +337,11 @@ pub(crate) struct RoomTask {
 }
 
 impl RoomTask {
-    /// Starts the task that owns `room`; returns its mailbox.
+    /// Starts the task that owns `room`, served under `serving` (the claim's epoch and the
+    /// members' last command numbers as stored); returns its mailbox.
     pub(crate) fn start(
         room: Room,
+        serving: Serving,
         db: Db,
         clock: Arc<dyn Clock>,
         settings: SignalingSettings,
@@ -332,14 +349,21 @@ impl RoomTask {
     ) -> RoomHandle {
         let id = room.id();
         let (requests, inbox) = mpsc::channel(1024);
+        let streams = serving
+            .last_command_seqs
+            .into_iter()
+            .map(|(member, seq)| (member, Stream::after_command(seq)))
+            .collect();
         let task = RoomTask {
             room,
+            epoch: serving.epoch,
+            claim_lost: false,
             db,
             clock,
             settings,
             sfu,
             connections: HashMap::new(),
-            streams: HashMap::new(),
+            streams,
             next_connection: 1,
             wake_at: None,
             idle_since: tokio::time::Instant::now(),
@@ -380,6 +404,14 @@ impl RoomTask {
             while let Some((connection, reason)) = self.failed.pop() {
                 self.drop_connection(connection, reason).await;
             }
+            if self.claim_lost {
+                tracing::warn!(
+                    room = self.room.id().get(),
+                    "another node took the room over; stopping it here"
+                );
+                self.close_all();
+                break;
+            }
             if had_connections && self.connections.is_empty() {
                 self.idle_since = tokio::time::Instant::now();
             }
@@ -419,12 +451,7 @@ impl RoomTask {
                 let _ = reply.send(outcome);
             }
             Request::Stop => {
-                // The room leaves this node: its connections close; the live state goes with it.
-                for (_, connection) in self.connections.drain() {
-                    let _ = connection
-                        .outbox
-                        .try_send(Outbound::Close(ByeReason::ServerShutdown));
-                }
+                self.close_all();
                 return false;
             }
             Request::UnloadIfIdle { idle_for, reply } => {
@@ -434,6 +461,16 @@ impl RoomTask {
             }
         }
         true
+    }
+
+    /// The room leaves this node: its connections close (their clients reconnect, to wherever
+    /// the room is served next); the live state goes with it.
+    fn close_all(&mut self) {
+        for (_, connection) in self.connections.drain() {
+            let _ = connection
+                .outbox
+                .try_send(Outbound::Close(ByeReason::ServerShutdown));
+        }
     }
 
     async fn attach(&mut self, attach: Attach) -> Result<ConnectionId, Refusal> {
@@ -651,9 +688,11 @@ impl RoomTask {
         saved
     }
 
-    /// Saves the room's durable state with the audit record of what changed it.
+    /// Saves the room's durable state, under this node's claim and with the members' last
+    /// command numbers, with the audit record of what changed it. A save refused because
+    /// another node took the room over marks the claim lost.
     async fn persist(
-        &self,
+        &mut self,
         actor: &Actor,
         record: Option<(Action, Vec<Change>)>,
     ) -> Result<(), StoreError> {
@@ -665,7 +704,20 @@ impl RoomTask {
             entity_id: &entity_id,
             changes,
         });
-        room_store::save(&self.db, actor, now, &self.room.snapshot(), audit).await
+        let serving = Serving {
+            epoch: self.epoch,
+            last_command_seqs: self
+                .streams
+                .iter()
+                .map(|(member, stream)| (*member, stream.last_command_seq))
+                .collect(),
+        };
+        let saved =
+            room_store::save(&self.db, actor, now, &self.room.snapshot(), &serving, audit).await;
+        if matches!(saved, Err(StoreError::Fenced)) {
+            self.claim_lost = true;
+        }
+        saved
     }
 
     /// Delivers every output the room has queued.

@@ -52,7 +52,7 @@ impl RoomClient {
     }
 
     /// Like [`RoomClient::join`], resuming `stream` after `last_seq`, and numbering commands
-    /// from `next_command_seq`.
+    /// from `next_command_seq` (or after the welcome's `last_command_seq`, when higher).
     pub async fn join_with(
         name: &'static str,
         address: &str,
@@ -213,6 +213,10 @@ impl RoomClient {
                 // A fresh start: events continue the member's stream after `seq`.
                 client.last_event_seq = first["seq"].as_u64().unwrap_or(0);
             }
+            // As the protocol asks, commands are numbered after the last one the server
+            // processed for this member (kept across restarts and failovers).
+            let processed = first["last_command_seq"].as_u64().unwrap_or(0);
+            client.next_command_seq = client.next_command_seq.max(processed + 1);
             client.welcome = first;
             return Ok(client);
         }

@@ -37,6 +37,11 @@ pub struct Config {
     /// With several nodes: the address at which clients reach this node directly (a room's
     /// clients are redirected to the node that serves it). Default: the address it listens on.
     pub node_url: Option<Url>,
+    /// With several nodes: milliseconds a node's claim on a room lasts unless renewed (a third
+    /// of it between renewals). A node's heartbeat lasts a fifth of it: a dead node's rooms are
+    /// taken over by another node that long after its last heartbeat.
+    #[serde(deserialize_with = "lenient::number")]
+    pub room_claim_ttl_ms: u64,
     /// A local directory, or `s3://BUCKET` (endpoint and keys from the `AWS_*` variables).
     /// Default: `DATA_DIR/files`.
     pub file_store: Option<String>,
@@ -129,6 +134,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             node_url: None,
+            room_claim_ttl_ms: 10_000,
             file_store: None,
             smtp_url: None,
             mail_from: "Accordo <noreply@accordo.invalid>".to_owned(),
@@ -323,6 +329,13 @@ impl Config {
         if let Some(redis_url) = &self.redis_url {
             check_url_scheme(redis_url, &["redis", "rediss"])
                 .map_err(|problem| fail("redis_url", problem, "redis://HOST:PORT"))?;
+        }
+        if !(1_000..=600_000).contains(&self.room_claim_ttl_ms) {
+            return Err(fail(
+                "room_claim_ttl_ms",
+                format!("{} is out of range", self.room_claim_ttl_ms),
+                "a whole number of milliseconds from 1000 to 600000",
+            ));
         }
         if let Some(smtp_url) = &self.smtp_url {
             check_url_scheme(smtp_url, &["smtp", "smtps"]).map_err(|problem| {
@@ -748,6 +761,18 @@ mod tests {
             "smtp://posta:segreto@mail.example:587?tls=required",
         )])
         .expect("a STARTTLS URL loads");
+    }
+
+    #[test]
+    fn the_room_claim_lasts_from_one_second_to_ten_minutes() {
+        let config = load_env(&[]).expect("defaults load");
+        assert_eq!(config.room_claim_ttl_ms, 10_000);
+        let config = load_env(&[("ACCORDO_ROOM_CLAIM_TTL_MS", "1000")]).expect("loads");
+        assert_eq!(config.room_claim_ttl_ms, 1_000);
+        for refused in ["999", "600001", "soon"] {
+            let error = load_env(&[("ACCORDO_ROOM_CLAIM_TTL_MS", refused)]).expect_err("refused");
+            assert_eq!(error.key, "room_claim_ttl_ms");
+        }
     }
 
     #[test]

@@ -233,9 +233,13 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
                 .as_ref()
                 .map(|url| url.as_str().trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
-            let redis = RedisOwnership::connect(redis_url, &node_url, signaling.ownership_ttl)
-                .await
-                .map_err(|error| StartError::Redis(error.to_string()))?;
+            let redis = RedisOwnership::connect(
+                redis_url,
+                &node_url,
+                Duration::from_millis(config.room_claim_ttl_ms),
+            )
+            .await
+            .map_err(|error| StartError::Redis(error.to_string()))?;
             Ownership::Redis(redis)
         }
     };

@@ -11,7 +11,14 @@
 //!   read them, written once when first saved and never changed.
 //!
 //! The edge calls [`save`] after every command that changed a room, with that command's audit
-//! record, and [`load`] to bring a room back.
+//! record, and [`load_to_serve`] to bring a room back.
+//!
+//! **Invariant:** a room is written only under the newest claim. The node serving a live room
+//! holds an epoch (fencing token, `rooms.epoch`): [`load_to_serve`] raises the stored epoch to
+//! its own before reading, and [`save`] writes only when no newer epoch is stored, so a node
+//! that lost its claim ([`StoreError::Fenced`]) cannot overwrite the new owner's state.
+//! Each member's last command number is saved with the room in the same transaction: a
+//! command whose effect was stored is known as processed wherever the room is served next.
 //!
 //! **Invariant:** `load(save(snapshot)) == snapshot` for every snapshot of a real room. Every
 //! field has its column; ids, counters and times are stored as they are, and a value the
@@ -166,7 +173,7 @@ async fn insert_room(
     .bind(room.next_post)
     .execute(&mut *tx)
     .await?;
-    write_contents(tx, now, room.id, snapshot).await?;
+    write_contents(tx, now, room.id, snapshot, &BTreeMap::new()).await?;
     let settings = &snapshot.settings;
     let entity_id = snapshot.id.to_string();
     let record = NewRecord {
@@ -189,26 +196,40 @@ async fn insert_room(
     Ok(())
 }
 
+/// What the node serving a live room stores with its snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Serving {
+    /// The epoch of the node's claim on the room (its fencing token).
+    pub epoch: u64,
+    /// The highest command number processed for each member (absent: none yet).
+    pub last_command_seqs: BTreeMap<ParticipantId, u64>,
+}
+
 /// Stores the whole snapshot of a room created with [`create_room`], in one transaction with
-/// `audit_record` when given (the command that changed the room).
+/// `audit_record` when given (the command that changed the room) and what `serving` tells
+/// (a member's stored command number never goes down).
 ///
 /// Cheap enough to call after every command: a handful of statements whatever the history, as
 /// posts already stored are not sent again. Idempotent: saving the same snapshot twice changes
 /// nothing (but writes `audit_record` twice). Sessions missing from the snapshot are marked
-/// ended at `now`; their posts stay stored. An unknown room is [`StoreError::NotFound`].
+/// ended at `now`; their posts stay stored. An unknown room is [`StoreError::NotFound`]; a
+/// room stored under a newer epoch than `serving.epoch` is [`StoreError::Fenced`], and
+/// nothing is written.
 pub async fn save(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     snapshot: &RoomSnapshot,
+    serving: &Serving,
     audit_record: Option<NewRecord<'_>>,
 ) -> Result<(), StoreError> {
     let room = RoomRow::new(snapshot)?;
+    let epoch = to_bigint(serving.epoch, "epoch")?;
     let mut tx = db.begin().await?;
     let updated = sqlx::query(
         "UPDATE rooms SET case_ref = $1, created_at = $2, lifetime_ms = $3, capacity = $4, \
-         auto_admit = $5, hold_when_no_mediator = $6, next_session = $7, next_post = $8 \
-         WHERE id = $9",
+         auto_admit = $5, hold_when_no_mediator = $6, next_session = $7, next_post = $8, \
+         epoch = $10 WHERE id = $9 AND epoch <= $10",
     )
     .bind(room.case_ref)
     .bind(room.created_at)
@@ -219,17 +240,91 @@ pub async fn save(
     .bind(room.next_session)
     .bind(room.next_post)
     .bind(room.id)
+    .bind(epoch)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        return Err(not_updated(&mut tx, room.id).await);
     }
-    write_contents(&mut tx, now, room.id, snapshot).await?;
+    write_contents(&mut tx, now, room.id, snapshot, &serving.last_command_seqs).await?;
     if let Some(record) = audit_record {
         audit::record(&mut tx, actor, now, record).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Why a conditional update of the room `id` changed no row: the room is unknown
+/// ([`StoreError::NotFound`]) or stored under a newer epoch ([`StoreError::Fenced`]).
+async fn not_updated(conn: &mut AnyConnection, id: i64) -> StoreError {
+    let exists = sqlx::query_scalar::<_, i64>("SELECT 1 FROM rooms WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await;
+    match exists {
+        Ok(Some(_)) => StoreError::Fenced,
+        Ok(None) => StoreError::NotFound,
+        Err(error) => error.into(),
+    }
+}
+
+/// The epoch a room was last saved or taken over under; `None` for an unknown room. A node
+/// claiming the room takes a higher one.
+pub async fn stored_epoch(db: &Db, room_id: RoomId) -> Result<Option<u64>, StoreError> {
+    let epoch: Option<i64> = sqlx::query_scalar("SELECT epoch FROM rooms WHERE id = $1")
+        .bind(to_bigint(room_id.get(), "room id")?)
+        .fetch_optional(db.pool())
+        .await?;
+    epoch.map(|raw| from_bigint(raw, "epoch")).transpose()
+}
+
+/// Takes the room over under `epoch`, then loads it: from now on saves under an older epoch
+/// are refused, so the snapshot returned is the last one any earlier owner could store.
+/// Returns the snapshot (as [`load`]) and the members' last command numbers; `None` for an
+/// unknown room, [`StoreError::Fenced`] when a newer epoch is stored already.
+pub async fn load_to_serve(
+    db: &Db,
+    room_id: RoomId,
+    epoch: u64,
+) -> Result<Option<(RoomSnapshot, Serving)>, StoreError> {
+    let id = to_bigint(room_id.get(), "room id")?;
+    let mut tx = db.begin().await?;
+    let raised = sqlx::query("UPDATE rooms SET epoch = $1 WHERE id = $2 AND epoch <= $1")
+        .bind(to_bigint(epoch, "epoch")?)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if raised.rows_affected() == 0 {
+        return match not_updated(&mut tx, id).await {
+            StoreError::NotFound => Ok(None),
+            error => Err(error),
+        };
+    }
+    tx.commit().await?;
+    let Some(snapshot) = load(db, room_id).await? else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT member_id, last_command_seq FROM room_members \
+         WHERE room_id = $1 AND last_command_seq > 0",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let last_command_seqs = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                ParticipantId::new(from_bigint(row.try_get("member_id")?, "member id")?),
+                from_bigint(row.try_get("last_command_seq")?, "command number")?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let serving = Serving {
+        epoch,
+        last_command_seqs,
+    };
+    Ok(Some((snapshot, serving)))
 }
 
 /// The snapshot of a room as last saved, with its open sessions and their posts only; `None`
@@ -424,12 +519,14 @@ pub async fn room_case(db: &Db, room_id: RoomId) -> Result<Option<Case>, StoreEr
     row.as_ref().map(cases::case_from_row).transpose()
 }
 
-/// Writes members, sessions and new posts of `snapshot`; the `rooms` row exists already.
+/// Writes members (with their last command numbers, where given), sessions and new posts of
+/// `snapshot`; the `rooms` row exists already.
 async fn write_contents(
     conn: &mut AnyConnection,
     now: UnixMillis,
     room_id: i64,
     snapshot: &RoomSnapshot,
+    last_command_seqs: &BTreeMap<ParticipantId, u64>,
 ) -> Result<(), StoreError> {
     let sessions = snapshot
         .sessions
@@ -439,7 +536,10 @@ async fn write_contents(
     let members = snapshot
         .members
         .iter()
-        .map(MemberRow::new)
+        .map(|member| {
+            let seq = last_command_seqs.get(&member.id).copied().unwrap_or(0);
+            MemberRow::new(member, seq)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     insert_rows(
         conn,
@@ -477,11 +577,14 @@ async fn write_contents(
             "invite_revoked",
             "location",
             "location_session",
+            "last_command_seq",
         ],
         "ON CONFLICT (room_id, member_id) DO UPDATE SET role = excluded.role, \
          side = excluded.side, display_name = excluded.display_name, \
          invite_revoked = excluded.invite_revoked, location = excluded.location, \
-         location_session = excluded.location_session",
+         location_session = excluded.location_session, \
+         last_command_seq = CASE WHEN excluded.last_command_seq > room_members.last_command_seq \
+         THEN excluded.last_command_seq ELSE room_members.last_command_seq END",
         &members,
         |query, member| {
             query
@@ -493,6 +596,7 @@ async fn write_contents(
                 .bind(member.invite_revoked)
                 .bind(member.location)
                 .bind(member.location_session)
+                .bind(member.last_command_seq)
         },
     )
     .await?;
@@ -720,10 +824,11 @@ struct MemberRow<'a> {
     invite_revoked: i64,
     location: &'static str,
     location_session: Option<i64>,
+    last_command_seq: i64,
 }
 
 impl<'a> MemberRow<'a> {
-    fn new(member: &'a MemberRecord) -> Result<Self, StoreError> {
+    fn new(member: &'a MemberRecord, last_command_seq: u64) -> Result<Self, StoreError> {
         let (location, location_session) = location_columns(member.location)?;
         Ok(Self {
             id: to_bigint(member.id.get(), "member id")?,
@@ -733,6 +838,7 @@ impl<'a> MemberRow<'a> {
             invite_revoked: i64::from(member.invite_revoked),
             location,
             location_session,
+            last_command_seq: to_bigint(last_command_seq, "command number")?,
         })
     }
 }

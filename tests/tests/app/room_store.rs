@@ -1,6 +1,7 @@
 //! Durable rooms in the back office: a case and its one room, the room's snapshot saved after
 //! every command and loaded back exactly, and personal links that open it.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU8;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use backoffice::mediation::cases::{self, Case, CaseId};
 use backoffice::platform::audit::{self, Action, Actor, NewRecord};
 use backoffice::platform::organisms;
 use backoffice::rooms::invites::{self, InviteError};
-use backoffice::rooms::room_store;
+use backoffice::rooms::room_store::{self, Serving};
 use backoffice::{Db, StoreError, UnixMillis};
 use rooms::{
     Command, ConnectionId, FileRef, Location, ParticipantId, Post, Role, Room, RoomId,
@@ -85,6 +86,8 @@ struct Edge<'a> {
     db: &'a Db,
     room: Room,
     now: i64,
+    /// The claim's epoch and the command numbers saved with every snapshot.
+    serving: Serving,
 }
 
 impl<'a> Edge<'a> {
@@ -101,6 +104,7 @@ impl<'a> Edge<'a> {
             db,
             room,
             now: OPENED,
+            serving: Serving::default(),
         }
     }
 
@@ -130,6 +134,7 @@ impl<'a> Edge<'a> {
             &segreteria(),
             UnixMillis(self.now),
             &snapshot,
+            &self.serving,
             Some(record),
         )
         .await
@@ -289,7 +294,7 @@ both_backends! {
         .expect("the room itself takes any id");
         let entity_id = snapshot.id.to_string();
         let record = NewRecord { action: Action::RoomMemberAdded, entity_type: "room", entity_id: &entity_id, changes: vec![] };
-        let saved = room_store::save(db, &segreteria(), UnixMillis(OPENED), &room.snapshot(), Some(record)).await;
+        let saved = room_store::save(db, &segreteria(), UnixMillis(OPENED), &room.snapshot(), &Serving::default(), Some(record)).await;
         assert!(matches!(saved, Err(StoreError::Invalid("member id"))), "{saved:?}");
         assert_eq!(room_store::load(db, snapshot.id).await.expect("load"), Some(snapshot.clone()));
         assert_eq!(occurrences(&audit_actions(db).await, "room.member_added"), 0);
@@ -298,7 +303,7 @@ both_backends! {
         let stranger = Room::new(RoomId::new(1), case.reference.clone(), timestamp(OPENED), settings).snapshot();
         assert_eq!(room_store::load(db, stranger.id).await.expect("load"), None);
         assert_eq!(room_store::room_case(db, stranger.id).await.expect("lookup"), None);
-        let saved = room_store::save(db, &segreteria(), UnixMillis(OPENED), &stranger, None).await;
+        let saved = room_store::save(db, &segreteria(), UnixMillis(OPENED), &stranger, &Serving::default(), None).await;
         assert!(matches!(saved, Err(StoreError::NotFound)), "{saved:?}");
 
         let records = audit::recent(db.pool(), Some(("room", &snapshot.id.to_string())), 10)
@@ -313,6 +318,51 @@ both_backends! {
         assert_eq!(change("capacity").as_deref(), Some("4"));
         assert_eq!(change("auto_admit").as_deref(), Some("true"));
         assert_eq!(occurrences(&audit_actions(db).await, "room.created"), 3);
+    }
+
+    async fn a_save_under_an_older_claim_is_refused_and_changes_nothing(db: TestDb) {
+        let db = &db.db;
+        let mut edge = Edge::open(db, "MED-2026-0300", RoomSettings::default()).await;
+        let room = edge.id();
+        edge.add(MEDIATOR, Role::Mediator, None, "Avv. Giulia Conti").await;
+        edge.connect(MEDIATOR).await;
+
+        // Node A takes the room over under epoch 1 and saves the mediator's command 4.
+        let (_, serving) = room_store::load_to_serve(db, room, 1).await.expect("taken over").expect("stored");
+        assert_eq!(serving, Serving { epoch: 1, last_command_seqs: BTreeMap::new() });
+        edge.serving = Serving { epoch: 1, last_command_seqs: BTreeMap::from([(MEDIATOR, 4)]) };
+        edge.chat(MEDIATOR, "sotto il primo nodo").await;
+
+        // Node B takes it over under epoch 2 and finds everything A stored.
+        let (snapshot, serving) = room_store::load_to_serve(db, room, 2).await.expect("taken over").expect("stored");
+        assert_eq!(snapshot, edge.room.snapshot());
+        assert_eq!(serving.last_command_seqs, BTreeMap::from([(MEDIATOR, 4)]));
+        assert_eq!(room_store::stored_epoch(db, room).await.expect("epoch"), Some(2));
+
+        // A, cut off and unaware, applies one more command: refused, and nothing changes.
+        let audit_before = audit_actions(db).await;
+        let mut stale = edge.room.clone();
+        stale.handle(timestamp(edge.now), Command::Chat { by: MEDIATOR, text: "troppo tardi".into() }).expect("chat");
+        let stale_serving = Serving { epoch: 1, last_command_seqs: BTreeMap::from([(MEDIATOR, 5)]) };
+        let entity_id = room.get().to_string();
+        let record = NewRecord { action: Action::RoomChatPosted, entity_type: "room", entity_id: &entity_id, changes: vec![] };
+        let saved = room_store::save(db, &segreteria(), UnixMillis(edge.now), &stale.snapshot(), &stale_serving, Some(record)).await;
+        assert!(matches!(saved, Err(StoreError::Fenced)), "{saved:?}");
+        assert_eq!(edge.load().await, snapshot);
+        assert_eq!(audit_actions(db).await, audit_before);
+        let late = room_store::load_to_serve(db, room, 1).await;
+        assert!(matches!(late, Err(StoreError::Fenced)), "{late:?}");
+        assert_eq!(room_store::stored_epoch(db, room).await.expect("epoch"), Some(2));
+
+        // B saves under its epoch; a member's command number never goes back.
+        edge.serving = Serving { epoch: 2, last_command_seqs: BTreeMap::from([(MEDIATOR, 3)]) };
+        edge.chat(MEDIATOR, "sotto il secondo nodo").await;
+        let (_, serving) = room_store::load_to_serve(db, room, 3).await.expect("taken over").expect("stored");
+        assert_eq!(serving.last_command_seqs, BTreeMap::from([(MEDIATOR, 4)]));
+
+        // A room that was never created is not taken over.
+        assert_eq!(room_store::load_to_serve(db, RoomId::new(1), 1).await.expect("lookup"), None);
+        assert_eq!(room_store::stored_epoch(db, RoomId::new(1)).await.expect("lookup"), None);
     }
 
     async fn a_room_comes_back_exactly_after_a_meeting_with_a_caucus(db: TestDb) {
@@ -379,7 +429,7 @@ both_backends! {
             before.push(rows(db, table, room).await);
         }
         let audit_before = audit_actions(db).await.len();
-        room_store::save(db, &segreteria(), UnixMillis(edge.now + MINUTE), &during, None)
+        room_store::save(db, &segreteria(), UnixMillis(edge.now + MINUTE), &during, &Serving::default(), None)
             .await
             .expect("saved again");
         let mut after = Vec::new();

@@ -231,6 +231,38 @@ both_backends! {
         assert!(view["history"].to_string().contains("Buongiorno a tutti"), "{view}");
     }
 
+    async fn a_command_applied_before_a_restart_is_replayed_after_it(app: TestApp) {
+        let mut app = app;
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, PEOPLE, true).await;
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_b = join(&app, &setup, "party_b").await;
+        party_b.event("view").await;
+        let chat = json!({ "type": "chat", "text": "una volta sola" });
+        party_b.command(chat.clone()).await;
+        mediator.event("chat").await;
+        let resume = Some((party_b.stream(), party_b.last_event_seq));
+        app.restart().await;
+        party_b.closed().await;
+
+        // party_b never saw its ack (say) and sends the chat again after reconnecting.
+        let mut party_b = RoomClient::join_with("party_b", &app.address, setup.link("party_b"), resume, 1)
+            .await
+            .expect("party_b rejoins");
+        assert_eq!(party_b.welcome["last_command_seq"], 1, "the server remembers the command");
+        party_b.send_numbered(chat, 1).await;
+        let error = party_b.wait_for(|m| m["type"] == "error").await;
+        assert_eq!(error["code"], "replayed");
+        assert_eq!(error["seq"], 1);
+
+        let mut mediator = join(&app, &setup, "mediator").await;
+        let view = mediator.event("view").await;
+        assert_eq!(view["history"].to_string().matches("una volta sola").count(), 1, "{view}");
+        party_b.send(json!({ "type": "chat", "text": "e poi basta" })).await;
+        assert_eq!(mediator.event("chat").await["text"], "e poi basta", "the replay was not posted");
+    }
+
     async fn a_link_is_refused_on_day_91(app: TestApp) {
         let setup = open(&app).await;
         let mut mediator = join(&app, &setup, "mediator").await;

@@ -24,7 +24,9 @@ export class RoomConnection {
   constructor(token, on) {
     this.token = token;
     this.on = on;
-    this.url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/v1`;
+    // The page's own (public) address; a redirect names another node for one connection.
+    this.home = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/v1`;
+    this.url = this.home;
     this.stream = null;
     this.lastSeq = 0;
     this.nextSeq = 1;
@@ -43,6 +45,9 @@ export class RoomConnection {
     clearTimeout(this.retryTimer);
     this.on.state(this.attempt === 0 ? 'connecting' : 'reconnecting');
     const socket = new WebSocket(this.url);
+    // Unless redirected again, the next attempt goes through the public address, which
+    // redirects to whichever node serves the room then (the one named may have died).
+    this.url = this.home;
     this.socket = socket;
     socket.onopen = () => {
       const hello = { type: 'hello', v: 1, token: this.token };
