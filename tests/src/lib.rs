@@ -357,6 +357,21 @@ impl TestApp {
         (user.username, one_time.reveal().to_owned())
     }
 
+    /// Registers a second organism (body) on the installation, for the isolation scenarios;
+    /// returns its id.
+    pub async fn other_organism(&self) -> String {
+        let id = "00000000-0000-7000-8000-00000000000b";
+        sqlx::query(
+            "INSERT INTO organisms (id, name, kind, is_demo, created_at) \
+             VALUES ($1, 'Organismo B', 'organismo_mediazione', 0, 0)",
+        )
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .expect("organism");
+        id.to_owned()
+    }
+
     /// A browser logged in as a new user with `role`, past the first password change.
     pub async fn logged_in(&self, username: &str, role: Role) -> Browser {
         self.logged_in_at(username, role, None).await

@@ -222,15 +222,15 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         address: config.listen,
         source,
     })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let node_url = config
+        .node_url
+        .as_ref()
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
     let ownership = match &config.redis_url {
         None => Ownership::Local,
         Some(redis_url) => {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            let node_url = config
-                .node_url
-                .as_ref()
-                .map(|url| url.as_str().trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
             let redis = RedisOwnership::connect(redis_url, &node_url, signaling.ownership_ttl)
                 .await
                 .map_err(|error| StartError::Redis(error.to_string()))?;
@@ -269,6 +269,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         metrics: Metrics::new()?,
         login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
         hub: hub.clone(),
+        socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,
         stopping,
     };
