@@ -194,6 +194,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         data_dir: data_dir.to_path_buf(),
         log_level: "warn".to_owned(),
         shutdown_grace_secs: 5,
+        metrics_token: Some(TEST_METRICS_TOKEN.to_owned()),
         ..Config::default()
     }
 }
@@ -401,6 +402,20 @@ impl TestApp {
         browser
     }
 
+    /// `/metrics` as Prometheus scrapes it, with the test configuration's token.
+    pub async fn metrics(&self) -> String {
+        let browser = self.browser();
+        let response = browser
+            .client
+            .get(browser.url("/metrics"))
+            .bearer_auth(TEST_METRICS_TOKEN)
+            .send()
+            .await
+            .expect("metrics answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("metrics text")
+    }
+
     /// The actions of the audit log, oldest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         let mut records = audit::recent(self.db.pool(), None, 10_000)
@@ -539,6 +554,9 @@ impl RoomSetup {
             .unwrap_or_default()
     }
 }
+
+/// The bearer token of `/metrics` in the test configuration.
+pub const TEST_METRICS_TOKEN: &str = "token-di-prova-per-le-metriche";
 
 /// The password tests choose at the first password change.
 pub const TEST_PASSWORD: &str = "una frase lunga per le prove";

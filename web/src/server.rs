@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
@@ -411,8 +411,20 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: Prometheus text format, for a scraper that presents `metrics_token` as a
+/// bearer token (401 otherwise); 404 when no token is configured.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = state.config.metrics_token.as_deref() else {
+        return AppError::NotFound.into_response();
+    };
+    if !telemetry::bearer_matches(&headers, token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "Token mancante o non valido.\n",
+        )
+            .into_response();
+    }
     let live = state.hub.live_rooms().await;
     if let Some(sfu) = state.hub.sfu() {
         state.metrics.update_media(&sfu.stats());
@@ -425,6 +437,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 /// The files under `/static/`: served from the binary, no build step, nothing from elsewhere.

@@ -754,7 +754,7 @@ async fn an_idle_room_leaves_memory_and_comes_back_intact() {
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, PEOPLE, true).await;
     let live_rooms = || async {
-        let metrics = app.browser().get("/metrics").await.text().await.unwrap();
+        let metrics = app.metrics().await;
         metrics
             .lines()
             .find_map(|line| line.strip_prefix("accordo_rooms_live "))
