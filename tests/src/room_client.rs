@@ -150,7 +150,10 @@ impl RoomClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("{}/ws/v1", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().expect("WebSocket request");
-        for (name, value) in [("cookie", join.cookie), ("origin", join.origin.unwrap_or(""))] {
+        for (name, value) in [
+            ("cookie", join.cookie),
+            ("origin", join.origin.unwrap_or("")),
+        ] {
             if !value.is_empty() {
                 request
                     .headers_mut()

@@ -148,8 +148,9 @@ impl MediaMetrics {
         self.nacks.set(sum(|room| room.traffic.nacks));
         self.keyframe_requests
             .set(sum(|room| room.traffic.keyframe_requests));
-        self.jitter
-            .set(whole(rooms.clone().map(|room| room.jitter).max().unwrap_or(0)));
+        self.jitter.set(whole(
+            rooms.clone().map(|room| room.jitter).max().unwrap_or(0),
+        ));
         self.loss
             .set(rooms.clone().map(|room| room.loss).fold(0.0, f64::max));
         self.rtt

@@ -75,11 +75,19 @@ async fn metrics_are_for_the_scraper_with_the_token_only() {
     let wrong = metrics(Some("token-di-prova-per-le-metrichE")).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.headers()["www-authenticate"], "Bearer");
-    assert_eq!(metrics(Some(TEST_METRICS_TOKEN)).await.status(), StatusCode::OK);
+    assert_eq!(
+        metrics(Some(TEST_METRICS_TOKEN)).await.status(),
+        StatusCode::OK
+    );
 
     // A method nobody uses counts as `other`: clients cannot add series at will.
     let invented = Method::from_bytes(b"INVENTATO").unwrap();
-    browser.client.request(invented, browser.url("/login")).send().await.unwrap();
+    browser
+        .client
+        .request(invented, browser.url("/login"))
+        .send()
+        .await
+        .unwrap();
     let text = app.metrics().await;
     assert!(text.contains(r#"method="other""#), "{text}");
     assert!(!text.contains("INVENTATO"), "{text}");

@@ -356,7 +356,10 @@ async fn packets_lost_on_the_way_in_are_asked_again_and_recovered() {
     // The figures are the node's: no series names a room (a room id is case data).
     let metrics = app.metrics().await;
     let room = participants[0].room.welcome["room"].as_str().unwrap();
-    assert!(!metrics.contains(room) && !metrics.contains("room="), "{metrics}");
+    assert!(
+        !metrics.contains(room) && !metrics.contains("room="),
+        "{metrics}"
+    );
     let peers = metrics
         .lines()
         .find_map(|line| line.strip_prefix("accordo_media_peers "))
