@@ -22,15 +22,18 @@ use crate::protocol::{
 use crate::room_task::{Attach, Outbound, Refusal, RoomHandle};
 use sfu::{PeerEvent, PeerKey};
 
-/// A logged-in back-office user. One linked to a member of the room (typically the mediator)
-/// joins as that member; one who `may_observe` (segreteria, administrators) otherwise joins as
-/// the room's segreteria observer: a member like the others, admitted by the mediator, who sees
-/// and hears only the session they are in.
+/// A logged-in back-office user. Only rooms of their own organism (body) are open to them:
+/// another body's room is refused as if it did not exist. One linked to a member of the room
+/// (typically the mediator) joins as that member; one who `may_observe` (segreteria,
+/// administrators) otherwise joins as the room's segreteria observer: a member like the others,
+/// admitted by the mediator, who sees and hears only the session they are in.
 #[derive(Debug, Clone)]
 pub struct Staff {
     pub user_id: String,
     pub username: String,
     pub display_name: String,
+    /// The user's organism; the room's case must belong to the same one.
+    pub organism_id: Option<String>,
     pub may_observe: bool,
 }
 
@@ -68,6 +71,7 @@ pub async fn serve(
         member,
         resume,
         by_login,
+        take_over,
     }) = hello(&mut socket, &hub, staff.as_ref(), ip.as_deref()).await
     else {
         return;
@@ -83,6 +87,8 @@ pub async fn serve(
             resume,
             outbox,
             actor,
+            // A personal link always takes over: the link is the person's, wherever opened.
+            take_over: take_over || !by_login,
         })
         .await;
     let connection = match attached {
@@ -122,6 +128,8 @@ struct Greeted {
     resume: Option<crate::protocol::Resume>,
     /// Joined from a back-office login rather than a personal link.
     by_login: bool,
+    /// The `hello` asked to take over a connection still open.
+    take_over: bool,
 }
 
 /// Waits for `hello`, checks the token (or the staff session) and finds the room.
@@ -152,13 +160,14 @@ async fn hello(
             return None;
         }
     };
-    let (token, room, resume) = match ClientMessage::parse(&text) {
+    let (token, room, resume, take_over) = match ClientMessage::parse(&text) {
         Ok(ClientMessage::Hello {
             token,
             room,
             resume,
+            take_over,
             ..
-        }) => (token, room, resume),
+        }) => (token, room, resume, take_over),
         Ok(_) => {
             let refusal = Refusal {
                 code: ErrorCode::HelloRequired,
@@ -236,6 +245,7 @@ async fn hello(
             member,
             resume,
             by_login,
+            take_over,
         }),
         Err(HubError::Elsewhere(url)) => {
             let ws_url = format!(
@@ -285,6 +295,16 @@ async fn staff_member(
             message: "Servizio momentaneamente non disponibile.".to_owned(),
         }
     };
+    let not_found = || Refusal {
+        code: ErrorCode::RoomNotFound,
+        message: "La stanza virtuale non esiste.".to_owned(),
+    };
+    // Another body's room answers exactly like an unknown one: no existence oracle.
+    match room_store::room_case(hub.db(), room).await {
+        Ok(Some(case)) if case.organism_id == staff.organism_id => {}
+        Ok(_) => return Err(not_found()),
+        Err(error) => return Err(unavailable(&error)),
+    }
     match room_store::member_of_user(hub.db(), room, &staff.user_id).await {
         Ok(Some(member)) => return Ok(member),
         Ok(None) => {}
@@ -309,10 +329,7 @@ async fn staff_member(
     match hub.office_command(room, actor, command).await {
         Ok(()) | Err(HubError::Room(rooms::RoomError::MemberExists(_))) => Ok(member),
         Err(HubError::Room(error)) => Err(Refusal::from_room_error(&error)),
-        Err(HubError::RoomNotFound) => Err(Refusal {
-            code: ErrorCode::RoomNotFound,
-            message: "La stanza virtuale non esiste.".to_owned(),
-        }),
+        Err(HubError::RoomNotFound) => Err(not_found()),
         Err(error) => Err(unavailable(&error)),
     }
 }

@@ -114,6 +114,11 @@ pub enum ClientMessage {
         room: Option<WireId>,
         #[serde(default)]
         resume: Option<Resume>,
+        /// With `room`: close the member's connection that is still open (another window or
+        /// device) and take its place; without it such a `hello` is refused with
+        /// `already_connected`. A personal link always takes over.
+        #[serde(default)]
+        take_over: bool,
     },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
@@ -366,6 +371,8 @@ pub enum ErrorCode {
     InvalidCommand,
     // The server.
     InvalidResume,
+    /// A login `hello` without `take_over` while the member is connected elsewhere.
+    AlreadyConnected,
     Unavailable,
     // Media.
     /// The SDP or candidate could not be used.
@@ -719,7 +726,8 @@ mod tests {
                 v: 1,
                 token: Some("abc".to_owned()),
                 room: None,
-                resume: None
+                resume: None,
+                take_over: false,
             }
         );
         let chat = ClientMessage::parse(r#"{"type":"chat","seq":3,"text":"buongiorno"}"#).unwrap();

@@ -120,6 +120,11 @@ pub struct Attach {
     pub outbox: mpsc::Sender<Outbound>,
     /// Who is connecting, for the audit log.
     pub actor: Actor,
+    /// Whether this connection replaces one of the member's still open (which is closed with
+    /// `superseded`); without it, the attach is refused with `already_connected`. A resume of
+    /// the member's current stream replaces the old connection either way: it is the same
+    /// client coming back before the server noticed it had gone.
+    pub take_over: bool,
 }
 
 enum Request {
@@ -484,6 +489,15 @@ impl RoomTask {
             return Err(Refusal::new(
                 ErrorCode::InvalidResume,
                 "Ripresa non valida: il numero di sequenza non è mai stato inviato.",
+            ));
+        }
+        let connected = self.connections.values().any(|open| open.member == member);
+        if connected && !attach.take_over && resumable.is_none() {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyConnected,
+                "Risulta già collegato alla stanza da un'altra finestra o da un altro \
+                 dispositivo. Può chiudere l'altro collegamento, oppure entrare comunque da \
+                 qui: l'altro collegamento verrà chiuso.",
             ));
         }
         // The welcome, the replay and the fresh view must fit the new outbox; a longer replay

@@ -194,6 +194,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         data_dir: data_dir.to_path_buf(),
         log_level: "warn".to_owned(),
         shutdown_grace_secs: 5,
+        metrics_token: Some(TEST_METRICS_TOKEN.to_owned()),
         ..Config::default()
     }
 }
@@ -357,6 +358,21 @@ impl TestApp {
         (user.username, one_time.reveal().to_owned())
     }
 
+    /// Registers a second organism (body) on the installation, for the isolation scenarios;
+    /// returns its id.
+    pub async fn other_organism(&self) -> String {
+        let id = "00000000-0000-7000-8000-00000000000b";
+        sqlx::query(
+            "INSERT INTO organisms (id, name, kind, is_demo, created_at) \
+             VALUES ($1, 'Organismo B', 'organismo_mediazione', 0, 0)",
+        )
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .expect("organism");
+        id.to_owned()
+    }
+
     /// A browser logged in as a new user with `role`, past the first password change.
     pub async fn logged_in(&self, username: &str, role: Role) -> Browser {
         self.logged_in_at(username, role, None).await
@@ -384,6 +400,20 @@ impl TestApp {
             .change_password(&self.admin_password, TEST_PASSWORD)
             .await;
         browser
+    }
+
+    /// `/metrics` as Prometheus scrapes it, with the test configuration's token.
+    pub async fn metrics(&self) -> String {
+        let browser = self.browser();
+        let response = browser
+            .client
+            .get(browser.url("/metrics"))
+            .bearer_auth(TEST_METRICS_TOKEN)
+            .send()
+            .await
+            .expect("metrics answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("metrics text")
     }
 
     /// The actions of the audit log, oldest first.
@@ -524,6 +554,9 @@ impl RoomSetup {
             .unwrap_or_default()
     }
 }
+
+/// The bearer token of `/metrics` in the test configuration.
+pub const TEST_METRICS_TOKEN: &str = "token-di-prova-per-le-metriche";
 
 /// The password tests choose at the first password change.
 pub const TEST_PASSWORD: &str = "una frase lunga per le prove";

@@ -40,6 +40,17 @@ impl Refused {
     }
 }
 
+/// How a logged-in staff member opens the room socket.
+pub struct StaffJoin<'a> {
+    /// The `Cookie` header of their browser (empty: none).
+    pub cookie: &'a str,
+    /// The `Origin` of the page that opens the socket (`None`: no header, as a non-browser
+    /// client).
+    pub origin: Option<&'a str>,
+    /// Ask to take over a connection of the same member that is still open.
+    pub take_over: bool,
+}
+
 /// The token in a personal link `…/r/TOKEN`.
 pub fn token_of(link: &str) -> &str {
     link.rsplit('/').next().unwrap_or(link)
@@ -112,26 +123,61 @@ impl RoomClient {
         }
     }
 
-    /// Joins `room` as logged-in back-office staff: no link, the browser's session cookie.
+    /// Joins `room` as logged-in back-office staff: no link, the browser's session cookie, from
+    /// a page of the server itself.
     pub async fn join_as_staff(
         name: &'static str,
         address: &str,
         room: &str,
         cookie: &str,
     ) -> Result<Self, Refused> {
+        let join = StaffJoin {
+            cookie,
+            origin: Some(address),
+            take_over: false,
+        };
+        Self::join_as_staff_with(name, address, room, join).await
+    }
+
+    /// [`RoomClient::join_as_staff`] as `join` says. An upgrade the server refuses is a
+    /// [`Refused`] whose `error` is the JSON body of the answer plus its `status`.
+    pub async fn join_as_staff_with(
+        name: &'static str,
+        address: &str,
+        room: &str,
+        join: StaffJoin<'_>,
+    ) -> Result<Self, Refused> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("{}/ws/v1", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().expect("WebSocket request");
-        if !cookie.is_empty() {
-            request
-                .headers_mut()
-                .insert("cookie", cookie.parse().expect("cookie header"));
+        for (name, value) in [
+            ("cookie", join.cookie),
+            ("origin", join.origin.unwrap_or("")),
+        ] {
+            if !value.is_empty() {
+                request
+                    .headers_mut()
+                    .insert(name, value.parse().expect("header value"));
+            }
         }
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket connects");
-        let hello = json!({ "type": "hello", "v": 1, "room": room });
-        Self::greet(name, ws, hello, 1).await
+        let ws = match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                let mut error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                error["status"] = json!(response.status().as_u16());
+                return Err(Refused {
+                    error,
+                    bye: Value::Null,
+                });
+            }
+            Err(error) => panic!("the WebSocket does not connect: {error}"),
+        };
+        let mut hello = json!({ "type": "hello", "v": 1, "room": room });
+        if join.take_over {
+            hello["take_over"] = json!(true);
+        }
+        Self::greet(name, ws, hello).await
     }
 
     /// Like [`RoomClient::join`] over a socket with a tiny receive buffer, so that a client
@@ -179,11 +225,12 @@ impl RoomClient {
         client.finish_hello(hello).await
     }
 
+    /// Says `hello` and, once welcomed, numbers commands after the last one the server
+    /// processed for this member, as a browser window that knows nothing of the others does.
     async fn greet(
         name: &'static str,
         ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
         hello: Value,
-        next_command_seq: u64,
     ) -> Result<Self, Refused> {
         let client = Self {
             name,
@@ -191,10 +238,12 @@ impl RoomClient {
             welcome: Value::Null,
             received: Vec::new(),
             unread: VecDeque::new(),
-            next_command_seq,
+            next_command_seq: 1,
             last_event_seq: 0,
         };
-        client.finish_hello(hello).await
+        let mut client = client.finish_hello(hello).await?;
+        client.next_command_seq = client.welcome["last_command_seq"].as_u64().unwrap_or(0) + 1;
+        Ok(client)
     }
 
     async fn finish_hello(mut self, hello: Value) -> Result<Self, Refused> {

@@ -26,4 +26,5 @@ mod app {
     mod scheduling;
     mod schema_parity;
     mod shutdown;
+    mod staff_socket;
 }

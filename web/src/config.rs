@@ -106,6 +106,9 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[serde(deserialize_with = "lenient::number")]
     pub shutdown_grace_secs: u64,
+    /// The bearer token a Prometheus scraper sends to `/metrics`; without it `/metrics`
+    /// answers 404.
+    pub metrics_token: Option<String>,
 }
 
 /// How the server speaks TLS.
@@ -156,6 +159,7 @@ impl Default for Config {
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
             shutdown_grace_secs: 20,
+            metrics_token: None,
         }
     }
 }
@@ -287,6 +291,7 @@ impl Config {
         shown.redis_url = self.redis_url.as_deref().map(mask_url_password);
         shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
         shown.turn_secret = self.turn_secret.as_ref().map(|_| "***".to_owned());
+        shown.metrics_token = self.metrics_token.as_ref().map(|_| "***".to_owned());
         toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot print: {error}\n"))
     }
 
@@ -442,6 +447,17 @@ impl Config {
                 "turn_secret",
                 "missing while turn_urls is set".to_owned(),
                 "the TURN server's static-auth-secret",
+            ));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.chars().count() < 16)
+        {
+            return Err(fail(
+                "metrics_token",
+                "too short to be a secret".to_owned(),
+                "a random string of at least 16 characters, e.g. from `openssl rand -hex 32`",
             ));
         }
         if !(2..=50).contains(&self.room_capacity) {
@@ -667,6 +683,7 @@ mod tests {
                     "ACCORDO_DATABASE_URL",
                     "postgres://accordo:s3cret@db:5432/accordo",
                 ),
+                ("ACCORDO_METRICS_TOKEN", "un-segreto-per-prometheus"),
                 ("HOME", "/root"),
             ]),
         )
@@ -680,6 +697,8 @@ mod tests {
             "{masked}"
         );
         assert!(!masked.contains("s3cret"));
+        assert!(masked.contains("metrics_token = \"***\""), "{masked}");
+        assert!(!masked.contains("un-segreto-per-prometheus"));
     }
 
     #[test]
@@ -780,6 +799,12 @@ mod tests {
         let error =
             load_env(&[("ACCORDO_TURN_URLS", "turn:turn.example:3478")]).expect_err("refused");
         assert_eq!(error.key, "turn_secret");
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_a_secret() {
+        let error = load_env(&[("ACCORDO_METRICS_TOKEN", "corto")]).expect_err("refused");
+        assert_eq!(error.key, "metrics_token");
     }
 
     #[test]

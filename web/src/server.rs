@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
@@ -224,15 +224,15 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         address: config.listen,
         source,
     })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let node_url = config
+        .node_url
+        .as_ref()
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
     let ownership = match &config.redis_url {
         None => Ownership::Local,
         Some(redis_url) => {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            let node_url = config
-                .node_url
-                .as_ref()
-                .map(|url| url.as_str().trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
             let redis = RedisOwnership::connect(
                 redis_url,
                 &node_url,
@@ -275,6 +275,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         metrics: Metrics::new()?,
         login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
         hub: hub.clone(),
+        socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,
         stopping,
     };
@@ -416,8 +417,20 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: Prometheus text format, for a scraper that presents `metrics_token` as a
+/// bearer token (401 otherwise); 404 when no token is configured.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = state.config.metrics_token.as_deref() else {
+        return AppError::NotFound.into_response();
+    };
+    if !telemetry::bearer_matches(&headers, token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "Token mancante o non valido.\n",
+        )
+            .into_response();
+    }
     let live = state.hub.live_rooms().await;
     if let Some(sfu) = state.hub.sfu() {
         state.metrics.update_media(&sfu.stats());
@@ -430,6 +443,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 /// The files under `/static/`: served from the binary, no build step, nothing from elsewhere.

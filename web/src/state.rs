@@ -26,6 +26,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The live rooms of this node.
     pub hub: Arc<Hub>,
+    /// The origins a browser page may open the room WebSocket from.
+    pub socket_origins: Arc<[url::Origin]>,
     /// The time rooms and invites see (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
     /// Flips to `true` when the node stops: open WebSockets say `bye` and close.

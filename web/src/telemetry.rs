@@ -7,14 +7,15 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 use sfu::MediaStats;
+use sha2::{Digest, Sha256};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -55,126 +56,105 @@ pub struct Metrics {
     media: MediaMetrics,
 }
 
-/// The media plane's figures: per room (its current peers) and node totals.
+/// The media plane's figures for the whole node: what its current peers add up to (the worst
+/// room for loss, round-trip time and jitter) and totals since it started. No room is named:
+/// a room id is case data, and one series per room would grow without bound.
 #[derive(Clone)]
 struct MediaMetrics {
-    peers: IntGaugeVec,
-    tracks: IntGaugeVec,
+    peers: IntGauge,
+    tracks: IntGauge,
     packets: IntGaugeVec,
     bytes: IntGaugeVec,
-    nacks: IntGaugeVec,
-    keyframe_requests: IntGaugeVec,
-    loss: GaugeVec,
-    rtt: GaugeVec,
-    jitter: IntGaugeVec,
+    nacks: IntGauge,
+    keyframe_requests: IntGauge,
+    loss: Gauge,
+    rtt: Gauge,
+    jitter: IntGauge,
     node: IntCounterVec,
 }
 
 impl MediaMetrics {
     fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let room_gauge = |name: &str, help: &str, labels: &[&str]| {
-            let gauge = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(gauge.clone()))?;
-            Ok::<_, prometheus::Error>(gauge)
+        fn registered<M: prometheus::core::Collector + Clone + 'static>(
+            registry: &Registry,
+            metric: M,
+        ) -> Result<M, prometheus::Error> {
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        }
+        let whole = |name: &str, help: &str| registered(registry, IntGauge::new(name, help)?);
+        let by_direction = |name: &str, help: &str| {
+            registered(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), &["direction"])?,
+            )
         };
-        let room_float = |name: &str, help: &str| {
-            let gauge = GaugeVec::new(Opts::new(name, help), &["room"])?;
-            registry.register(Box::new(gauge.clone()))?;
-            Ok::<_, prometheus::Error>(gauge)
-        };
-        let node = IntCounterVec::new(
-            Opts::new(
-                "media_node_total",
-                "Media totals of this node since it started, by kind.",
-            ),
-            &["kind"],
-        )?;
-        registry.register(Box::new(node.clone()))?;
+        let worst = |name: &str, help: &str| registered(registry, Gauge::new(name, help)?);
         Ok(Self {
-            peers: room_gauge("media_peers", "Peer connections in the room.", &["room"])?,
-            tracks: room_gauge("media_tracks", "Tracks published in the room.", &["room"])?,
-            packets: room_gauge(
+            peers: whole("media_peers", "Peer connections on this node.")?,
+            tracks: whole("media_tracks", "Tracks published on this node.")?,
+            packets: by_direction(
                 "media_packets",
-                "RTP packets of the room's current peers, by direction.",
-                &["room", "direction"],
+                "RTP packets of the node's current peers, by direction.",
             )?,
-            bytes: room_gauge(
+            bytes: by_direction(
                 "media_bytes",
-                "RTP bytes of the room's current peers, by direction.",
-                &["room", "direction"],
+                "RTP bytes of the node's current peers, by direction.",
             )?,
-            nacks: room_gauge(
-                "media_nacks",
-                "NACKs from the room's subscribers.",
-                &["room"],
-            )?,
-            keyframe_requests: room_gauge(
+            nacks: whole("media_nacks", "NACKs from the node's current subscribers.")?,
+            keyframe_requests: whole(
                 "media_keyframe_requests",
-                "PLI and FIR sent to the room's publishers.",
-                &["room"],
+                "PLI and FIR sent to the node's current publishers.",
             )?,
-            loss: room_float(
-                "media_loss_ratio",
-                "Worst packet loss fraction in the room.",
-            )?,
-            rtt: room_float("media_rtt_seconds", "Longest round-trip time to a peer.")?,
-            jitter: room_gauge(
+            loss: worst("media_loss_ratio", "Worst packet loss fraction of a room.")?,
+            rtt: worst("media_rtt_seconds", "Longest round-trip time to a peer.")?,
+            jitter: whole(
                 "media_jitter",
                 "Largest interarrival jitter of an incoming stream (RTP clock units).",
-                &["room"],
             )?,
-            node,
+            node: registered(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "media_node_total",
+                        "Media totals of this node since it started, by kind.",
+                    ),
+                    &["kind"],
+                )?,
+            )?,
         })
     }
 
     fn update(&self, stats: &MediaStats) {
-        for gauge in [
-            &self.peers,
-            &self.tracks,
-            &self.packets,
-            &self.bytes,
-            &self.nacks,
-            &self.keyframe_requests,
-            &self.jitter,
-        ] {
-            gauge.reset();
-        }
-        self.loss.reset();
-        self.rtt.reset();
         let whole = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-        for (room, figures) in &stats.rooms {
-            let room = room.get().to_string();
-            let room = room.as_str();
-            self.peers
-                .with_label_values(&[room])
-                .set(whole(figures.peers));
-            self.tracks
-                .with_label_values(&[room])
-                .set(whole(figures.tracks));
-            self.packets
-                .with_label_values(&[room, "in"])
-                .set(whole(figures.traffic.packets_in));
-            self.packets
-                .with_label_values(&[room, "out"])
-                .set(whole(figures.traffic.packets_out));
-            self.bytes
-                .with_label_values(&[room, "in"])
-                .set(whole(figures.traffic.bytes_in));
-            self.bytes
-                .with_label_values(&[room, "out"])
-                .set(whole(figures.traffic.bytes_out));
-            self.nacks
-                .with_label_values(&[room])
-                .set(whole(figures.traffic.nacks));
-            self.keyframe_requests
-                .with_label_values(&[room])
-                .set(whole(figures.traffic.keyframe_requests));
-            self.loss.with_label_values(&[room]).set(figures.loss);
-            self.rtt.with_label_values(&[room]).set(figures.rtt_seconds);
-            self.jitter
-                .with_label_values(&[room])
-                .set(whole(figures.jitter));
-        }
+        let rooms = stats.rooms.values();
+        let sum = |figure: fn(&sfu::RoomMediaStats) -> u64| {
+            whole(rooms.clone().map(figure).fold(0, u64::saturating_add))
+        };
+        self.peers.set(sum(|room| room.peers));
+        self.tracks.set(sum(|room| room.tracks));
+        self.packets
+            .with_label_values(&["in"])
+            .set(sum(|room| room.traffic.packets_in));
+        self.packets
+            .with_label_values(&["out"])
+            .set(sum(|room| room.traffic.packets_out));
+        self.bytes
+            .with_label_values(&["in"])
+            .set(sum(|room| room.traffic.bytes_in));
+        self.bytes
+            .with_label_values(&["out"])
+            .set(sum(|room| room.traffic.bytes_out));
+        self.nacks.set(sum(|room| room.traffic.nacks));
+        self.keyframe_requests
+            .set(sum(|room| room.traffic.keyframe_requests));
+        self.jitter.set(whole(
+            rooms.clone().map(|room| room.jitter).max().unwrap_or(0),
+        ));
+        self.loss
+            .set(rooms.clone().map(|room| room.loss).fold(0.0, f64::max));
+        self.rtt
+            .set(rooms.map(|room| room.rtt_seconds).fold(0.0, f64::max));
         let totals = &stats.totals;
         for (kind, value) in [
             ("packets_in", totals.packets_in),
@@ -239,6 +219,36 @@ impl Metrics {
     }
 }
 
+/// Whether `headers` carry `Authorization: Bearer TOKEN` with `expected`. The digests are
+/// compared, so the time taken says nothing about how much of the token was right.
+pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|presented| {
+            Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
+        })
+}
+
+/// The `method` label: the methods the server answers, everything else `other`, so that a
+/// client inventing methods cannot add series without bound.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 7] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
 /// Middleware: gives every request an id (or keeps a well-formed incoming one), records its
 /// metrics and logs one line per response in the request's span.
 pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next: Next) -> Response {
@@ -254,7 +264,7 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         request.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -266,11 +276,11 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     let status = response.status();
     metrics
         .requests
-        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .with_label_values(&[method, route.as_str(), status.as_str()])
         .inc();
     metrics
         .latency
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method, route.as_str()])
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(

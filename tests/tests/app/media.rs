@@ -321,7 +321,7 @@ async fn packets_lost_on_the_way_in_are_asked_again_and_recovered() {
     })
     .await;
     let nacks_sent = || async {
-        let metrics = app.browser().get("/metrics").await.text().await.unwrap();
+        let metrics = app.metrics().await;
         metrics
             .lines()
             .find_map(|line| line.strip_prefix(r#"accordo_media_node_total{kind="nacks_sent"} "#))
@@ -353,6 +353,18 @@ async fn packets_lost_on_the_way_in_are_asked_again_and_recovered() {
         assert!(Instant::now() < deadline, "the SFU sent no NACK");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The figures are the node's: no series names a room (a room id is case data).
+    let metrics = app.metrics().await;
+    let room = participants[0].room.welcome["room"].as_str().unwrap();
+    assert!(
+        !metrics.contains(room) && !metrics.contains("room="),
+        "{metrics}"
+    );
+    let peers = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("accordo_media_peers "))
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    assert!(peers.is_some_and(|peers| peers >= 2), "{metrics}");
 }
 
 /// The track id (as the SFU named it in `a=msid`) of `publisher`'s camera, at `receiver`.

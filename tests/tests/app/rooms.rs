@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use accordo_tests::room_client::RoomClient;
+use accordo_tests::room_client::{RoomClient, StaffJoin};
 use accordo_tests::{
     both_backends, spawn_app_custom, Backend, Fixture, RoomSetup, SignalingSettings, TestApp, CAST,
 };
@@ -376,8 +376,10 @@ both_backends! {
         let view = observer.event("view").await;
         assert_eq!(place(&view)["session_kind"], "plenary");
 
-        // Joining again finds the same member.
-        let again = RoomClient::join_as_staff("segreteria", &app.address, &setup.room, &office.cookie_header())
+        // Joining again (from another window, taking over) finds the same member.
+        let cookie = office.cookie_header();
+        let join = StaffJoin { cookie: &cookie, origin: Some(&app.address), take_over: true };
+        let again = RoomClient::join_as_staff_with("segreteria", &app.address, &setup.room, join)
             .await
             .expect("joins again");
         assert_eq!(again.welcome["member"]["id"], member.as_str());
@@ -786,7 +788,7 @@ async fn an_idle_room_leaves_memory_and_comes_back_intact() {
     let office = app.logged_in("segreteria1", Role::Segreteria).await;
     let setup = app.open_room(&office, PEOPLE, true).await;
     let live_rooms = || async {
-        let metrics = app.browser().get("/metrics").await.text().await.unwrap();
+        let metrics = app.metrics().await;
         metrics
             .lines()
             .find_map(|line| line.strip_prefix("accordo_rooms_live "))

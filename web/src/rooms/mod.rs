@@ -4,7 +4,7 @@
 pub(crate) mod api;
 pub(crate) mod files;
 mod page;
-mod socket;
+pub(crate) mod socket;
 
 use crate::http::routes::Routes;
 
