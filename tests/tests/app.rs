@@ -13,6 +13,7 @@ mod app {
     mod cluster;
     mod csrf;
     mod health;
+    mod http_limits;
     mod internal_errors;
     mod logs;
     mod media;

@@ -101,6 +101,28 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[serde(deserialize_with = "lenient::number")]
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a request's headers, counted from the moment the
+    /// connection waits for a request: a half-sent header and a kept-alive connection left
+    /// idle are both closed after it.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a request may take from its headers to the answer, body included.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_request_timeout_secs: u64,
+    /// The same for a file upload (a `multipart/form-data` body).
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_upload_timeout_secs: u64,
+    /// Seconds a connection may go without a byte in either direction (a stalled body, a
+    /// client that stops reading, a silent WebSocket) before it is closed.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_idle_timeout_secs: u64,
+    /// Connections open at once, over all clients; more are closed as they arrive.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_max_connections: u32,
+    /// Connections open at once from one client address. Behind a reverse proxy every
+    /// connection comes from the proxy: set it to `http_max_connections` there.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_max_connections_per_address: u32,
 }
 
 /// How the server speaks TLS.
@@ -150,6 +172,12 @@ impl Default for Config {
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
             shutdown_grace_secs: 20,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_upload_timeout_secs: 600,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 4096,
+            http_max_connections_per_address: 256,
         }
     }
 }
@@ -443,6 +471,54 @@ impl Config {
                 "room_lifetime_days",
                 format!("{} is out of range", self.room_lifetime_days),
                 "a whole number of days from 1 to 3650",
+            ));
+        }
+        for (key, value, range) in [
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                1..=300,
+            ),
+            (
+                "http_request_timeout_secs",
+                self.http_request_timeout_secs,
+                1..=3600,
+            ),
+            (
+                "http_upload_timeout_secs",
+                self.http_upload_timeout_secs,
+                1..=86_400,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs,
+                1..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(fail(
+                    key,
+                    format!("{value} is out of range"),
+                    &format!(
+                        "a whole number of seconds from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            return Err(fail(
+                "http_max_connections",
+                format!("{} is out of range", self.http_max_connections),
+                "a whole number from 1 to 1000000",
+            ));
+        }
+        if !(1..=self.http_max_connections).contains(&self.http_max_connections_per_address) {
+            return Err(fail(
+                "http_max_connections_per_address",
+                format!("{} is out of range", self.http_max_connections_per_address),
+                "a whole number from 1 to http_max_connections",
             ));
         }
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {

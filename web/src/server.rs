@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use backoffice::mail::outbox::{Mailer, MailerError};
 use backoffice::platform::accounts::OneTimePassword;
@@ -16,6 +16,8 @@ use backoffice::platform::files::FileStore;
 use backoffice::{
     platform::accounts, platform::organisms, platform::settings, Db, StoreError, UnixMillis,
 };
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as HttpBuilder;
 use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
 use signaling::cluster::{Ownership, RedisOwnership};
@@ -27,6 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::{Config, ConfigError};
 use crate::http::csrf::{self, CsrfKey};
 use crate::http::error::AppError;
+use crate::http::limits::{self, ConnectionLimits, RequestDeadlines};
 pub use crate::http::routes::Route;
 use crate::http::routes::Routes;
 use crate::state::{AppState, LoginLimiter};
@@ -276,14 +279,24 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
     let app = router(state);
     let handle = Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let limits = ConnectionLimits::from_config(&config);
+    let header_timeout = Duration::from_secs(config.http_header_timeout_secs);
     let served = match tls {
         Some(tls) => {
-            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
+                .handshake_timeout(header_timeout)
+                .acceptor(limits);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
                 .handle(handle.clone());
+            bound_header_time(server.http_builder(), header_timeout);
             tokio::spawn(async move { server.serve(service).await })
         }
         None => {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(limits)
+                .handle(handle.clone());
+            bound_header_time(server.http_builder(), header_timeout);
             tokio::spawn(async move { server.serve(service).await })
         }
     };
@@ -301,6 +314,15 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         outbox_worker,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
+}
+
+/// Closes an HTTP/1 connection whose request headers are not complete `timeout` after it began
+/// waiting for them: a header sent slowly, or a kept-alive connection left idle.
+fn bound_header_time(builder: &mut HttpBuilder<TokioExecutor>, timeout: Duration) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Every route of every area, and the node's own (health, metrics, static files, the OpenAPI
@@ -339,6 +361,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::protect,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestDeadlines::from_config(&state.config),
+            limits::deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -5,5 +5,6 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod render;
 pub mod routes;
