@@ -21,6 +21,7 @@ mod app {
     mod openapi;
     mod outbox;
     mod people;
+    mod response_headers;
     mod room_files;
     mod room_store;
     mod rooms;

@@ -371,6 +371,11 @@ pub fn router(state: AppState) -> Router {
             telemetry::observe,
         ));
     for (name, value) in [
+        // Pages answer from the data of whoever asks; nothing but static assets (which set
+        // their own caching) may be kept by a browser or a proxy.
+        ("cache-control", "no-store"),
+        // The room page allows camera, microphone and screen sharing for itself.
+        ("permissions-policy", PERMISSIONS_POLICY),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
@@ -394,6 +399,16 @@ pub fn router(state: AppState) -> Router {
     }
     app.with_state(state)
 }
+
+/// The browser features no page may use: every page but the room's (which sets its own).
+pub(crate) const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), display-capture=(), \
+     geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), \
+     publickey-credentials-get=(), accelerometer=(), gyroscope=(), magnetometer=()";
+
+/// The room page's policy: camera, microphone and screen sharing for itself, nothing else.
+pub(crate) const ROOM_PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self), \
+     display-capture=(self), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
+     midi=(), publickey-credentials-get=(), accelerometer=(), gyroscope=(), magnetometer=()";
 
 /// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back
 /// at once (connections of the previous process may linger in TIME_WAIT).
