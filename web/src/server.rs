@@ -29,6 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::{Config, ConfigError};
 use crate::http::csrf::{self, CsrfKey};
 use crate::http::error::AppError;
+use crate::http::input;
 use crate::http::limits::{self, ConnectionLimits, RequestDeadlines};
 pub use crate::http::routes::Route;
 use crate::http::routes::Routes;
@@ -362,6 +363,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             csrf::protect,
         ))
+        .layer(axum::middleware::from_fn(input::refuse_nul))
         .layer(axum::middleware::from_fn_with_state(
             RequestDeadlines::from_config(&state.config),
             limits::deadline,
