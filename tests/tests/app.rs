@@ -6,6 +6,7 @@ mod app {
     mod accounts;
     mod agenda;
     mod architecture;
+    mod bad_input;
     mod browser;
     mod case_pages;
     mod case_record;

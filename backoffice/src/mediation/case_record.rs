@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use crate::mediation::cases::{case_from_row, Case};
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord, Record};
-use crate::{mediation::mediators, platform::dates, Db, StoreError, UnixMillis};
+use crate::{mediation::mediators, platform::dates, platform::names, Db, StoreError, UnixMillis};
 
 /// How the mediation came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +198,10 @@ impl Details {
         self.title = self.title.trim().to_owned();
         if self.title.is_empty() {
             return Err(RecordError::Invalid("serve l'oggetto della pratica"));
+        }
+        if !names::is_one_line(&self.title) || !self.sede.as_deref().is_none_or(names::is_one_line)
+        {
+            return Err(RecordError::Invalid(names::NOT_ONE_LINE));
         }
         for value in [
             &mut self.filed_on,

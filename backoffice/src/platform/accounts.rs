@@ -11,7 +11,7 @@ use sqlx::Row;
 use crate::error::is_unique_violation;
 use crate::platform::access::Role;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
-use crate::{platform::password, Db, StoreError, UnixMillis};
+use crate::{platform::names, platform::password, Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
 
@@ -118,6 +118,9 @@ pub async fn create_user(
     now: UnixMillis,
     new: NewUser,
 ) -> Result<(User, OneTimePassword), StoreError> {
+    if !names::is_one_line(&new.display_name) {
+        return Err(StoreError::Invalid("user display name"));
+    }
     let one_time = OneTimePassword::generate();
     let hash = password::hash(one_time.reveal().to_owned()).await?;
     let id = uuid::Uuid::now_v7().to_string();

@@ -288,6 +288,7 @@ fn italian_name(what: &str) -> &str {
     match what {
         "case" => "la pratica",
         "case title" => "l'oggetto della pratica",
+        "user display name" => "il nome dell'utente",
         "case reference" => "il numero della pratica",
         "room" => "la stanza della pratica",
         "member link" => "il collegamento dell'utente alla stanza",

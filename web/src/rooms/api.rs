@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::platform::access::Permission;
-use backoffice::{platform::accounts, rooms::invites, rooms::room_store};
+use backoffice::{platform::accounts, platform::names, rooms::invites, rooms::room_store};
 use rooms::{Command, ParticipantId, RoomId};
 use rooms::{Role, Side};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::json;
 use signaling::protocol::WireId;
 
 use crate::http::auth::{ApiUser, CurrentUser};
-use crate::http::error::{ApiError, AppError};
+use crate::http::error::{capitalised, ApiError, AppError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
@@ -107,6 +107,9 @@ pub async fn add_member(
     };
     let room = RoomId::new(room.0);
     let display_name = body.display_name.trim().to_owned();
+    if !names::is_one_line(&display_name) {
+        return Err(bad(&capitalised(names::NOT_ONE_LINE)));
+    }
     let member = state
         .hub
         .add_member(room, current.actor(), role, side, display_name)
