@@ -589,16 +589,46 @@ fn check_url_scheme(url: &str, schemes: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The URL with its password, if any, replaced by `***`.
+/// The URL with its secrets replaced by `***`: the password, and the value of any query
+/// parameter whose name speaks of one (`?password=`, `sslpassword`, `token`, `secret`, `key`…).
+/// Text that is not a URL may hold a secret anywhere: only its scheme is shown.
 pub fn mask_url_password(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password fails only for URLs that cannot have one, which this has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                format!("{scheme}://***")
+            }
+            _ => "***".to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        // Setting a password fails only for URLs that cannot have one, which this has.
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret_parameter = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["pass", "pwd", "secret", "token", "key", "auth"]
+            .iter()
+            .any(|word| name.contains(word))
+    };
+    if parsed
+        .query_pairs()
+        .any(|(name, _)| secret_parameter(&name))
+    {
+        let masked: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret_parameter(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(masked);
+    }
+    parsed.to_string()
 }
 
 /// Deserializers that accept the string form an environment variable gives, as well as the

@@ -151,6 +151,13 @@ impl RunningServer {
     }
 }
 
+/// Makes what this process creates from now on private to its user (umask 077): the data
+/// directory, the SQLite database and its journal, stored files, mail written as `.eml`, the
+/// development TLS key. A node holds personal data that nobody else on the machine may read.
+pub fn keep_created_files_private() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// Connects to the database and applies pending migrations.
 pub async fn open_database(config: &Config) -> Result<Db, StoreError> {
     let url = config.database_url();
@@ -191,6 +198,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 /// Starts a node: migrations, the demo organism and first administrator on an empty
 /// database, the file store, then the HTTP(S) listener.
 pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServer, StartError> {
+    keep_created_files_private();
     let Runtime {
         clock,
         mut signaling,
