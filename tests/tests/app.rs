@@ -6,6 +6,7 @@ mod app {
     mod accounts;
     mod agenda;
     mod architecture;
+    mod bad_input;
     mod browser;
     mod case_pages;
     mod case_record;
@@ -13,6 +14,7 @@ mod app {
     mod cluster;
     mod csrf;
     mod health;
+    mod http_limits;
     mod internal_errors;
     mod logs;
     mod media;
@@ -20,6 +22,7 @@ mod app {
     mod openapi;
     mod outbox;
     mod people;
+    mod response_headers;
     mod room_files;
     mod room_store;
     mod rooms;

@@ -118,6 +118,7 @@ fn parse_role(name: &str) -> Result<Role, String> {
 
 /// Runs the command line; returns the process exit code.
 pub fn run() -> ExitCode {
+    server::keep_created_files_private();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(config) => config,

@@ -109,6 +109,28 @@ pub struct Config {
     /// The bearer token a Prometheus scraper sends to `/metrics`; without it `/metrics`
     /// answers 404.
     pub metrics_token: Option<String>,
+    /// Seconds a client has to send a request's headers, counted from the moment the
+    /// connection waits for a request: a half-sent header and a kept-alive connection left
+    /// idle are both closed after it.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a request may take from its headers to the answer, body included.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_request_timeout_secs: u64,
+    /// The same for a file upload (a `multipart/form-data` body).
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_upload_timeout_secs: u64,
+    /// Seconds a connection may go without a byte in either direction (a stalled body, a
+    /// client that stops reading, a silent WebSocket) before it is closed.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_idle_timeout_secs: u64,
+    /// Connections open at once, over all clients; more are closed as they arrive.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_max_connections: u32,
+    /// Connections open at once from one client address. Behind a reverse proxy every
+    /// connection comes from the proxy: set it to `http_max_connections` there.
+    #[serde(deserialize_with = "lenient::number")]
+    pub http_max_connections_per_address: u32,
 }
 
 /// How the server speaks TLS.
@@ -160,6 +182,12 @@ impl Default for Config {
             log_level: "info".to_owned(),
             shutdown_grace_secs: 20,
             metrics_token: None,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_upload_timeout_secs: 600,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 4096,
+            http_max_connections_per_address: 256,
         }
     }
 }
@@ -474,6 +502,54 @@ impl Config {
                 "a whole number of days from 1 to 3650",
             ));
         }
+        for (key, value, range) in [
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                1..=300,
+            ),
+            (
+                "http_request_timeout_secs",
+                self.http_request_timeout_secs,
+                1..=3600,
+            ),
+            (
+                "http_upload_timeout_secs",
+                self.http_upload_timeout_secs,
+                1..=86_400,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs,
+                1..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(fail(
+                    key,
+                    format!("{value} is out of range"),
+                    &format!(
+                        "a whole number of seconds from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            return Err(fail(
+                "http_max_connections",
+                format!("{} is out of range", self.http_max_connections),
+                "a whole number from 1 to 1000000",
+            ));
+        }
+        if !(1..=self.http_max_connections).contains(&self.http_max_connections_per_address) {
+            return Err(fail(
+                "http_max_connections_per_address",
+                format!("{} is out of range", self.http_max_connections_per_address),
+                "a whole number from 1 to http_max_connections",
+            ));
+        }
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(fail(
                 "log_level",
@@ -542,16 +618,46 @@ fn check_url_scheme(url: &str, schemes: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The URL with its password, if any, replaced by `***`.
+/// The URL with its secrets replaced by `***`: the password, and the value of any query
+/// parameter whose name speaks of one (`?password=`, `sslpassword`, `token`, `secret`, `key`…).
+/// Text that is not a URL may hold a secret anywhere: only its scheme is shown.
 pub fn mask_url_password(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password fails only for URLs that cannot have one, which this has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                format!("{scheme}://***")
+            }
+            _ => "***".to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        // Setting a password fails only for URLs that cannot have one, which this has.
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret_parameter = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["pass", "pwd", "secret", "token", "key", "auth"]
+            .iter()
+            .any(|word| name.contains(word))
+    };
+    if parsed
+        .query_pairs()
+        .any(|(name, _)| secret_parameter(&name))
+    {
+        let masked: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret_parameter(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(masked);
+    }
+    parsed.to_string()
 }
 
 /// Deserializers that accept the string form an environment variable gives, as well as the

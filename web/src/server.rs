@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use backoffice::mail::outbox::{Mailer, MailerError};
 use backoffice::platform::accounts;
@@ -17,6 +17,8 @@ use backoffice::platform::files::FileStore;
 use backoffice::platform::organisms;
 use backoffice::platform::settings;
 use backoffice::{Db, StoreError, UnixMillis};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as HttpBuilder;
 use sfu::{Sfu, SfuConfig};
 use signaling::clock::{Clock, SystemClock};
 use signaling::cluster::{Ownership, RedisOwnership};
@@ -29,6 +31,8 @@ use crate::config::{Config, ConfigError};
 use crate::http::csrf;
 use crate::http::csrf_key::CsrfKey;
 use crate::http::error::AppError;
+use crate::http::input;
+use crate::http::limits::{self, ConnectionLimits, RequestDeadlines};
 pub use crate::http::routes::Route;
 use crate::http::routes::Routes;
 use crate::state::{AppState, LoginLimiter};
@@ -149,6 +153,13 @@ impl RunningServer {
     }
 }
 
+/// Makes what this process creates from now on private to its user (umask 077): the data
+/// directory, the SQLite database and its journal, stored files, mail written as `.eml`, the
+/// development TLS key. A node holds personal data that nobody else on the machine may read.
+pub fn keep_created_files_private() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// Connects to the database and applies pending migrations.
 pub async fn open_database(config: &Config) -> Result<Db, StoreError> {
     let url = config.database_url();
@@ -189,6 +200,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 /// Starts a node: migrations, the demo organism and first administrator on an empty
 /// database, the file store, then the HTTP(S) listener.
 pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServer, StartError> {
+    keep_created_files_private();
     let Runtime {
         clock,
         mut signaling,
@@ -283,14 +295,24 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
     let app = router(state);
     let handle = Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let limits = ConnectionLimits::from_config(&config);
+    let header_timeout = Duration::from_secs(config.http_header_timeout_secs);
     let served = match tls {
         Some(tls) => {
-            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
+                .handshake_timeout(header_timeout)
+                .acceptor(limits);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
                 .handle(handle.clone());
+            bound_header_time(server.http_builder(), header_timeout);
             tokio::spawn(async move { server.serve(service).await })
         }
         None => {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(limits)
+                .handle(handle.clone());
+            bound_header_time(server.http_builder(), header_timeout);
             tokio::spawn(async move { server.serve(service).await })
         }
     };
@@ -308,6 +330,15 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         outbox_worker,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
+}
+
+/// Closes an HTTP/1 connection whose request headers are not complete `timeout` after it began
+/// waiting for them: a header sent slowly, or a kept-alive connection left idle.
+fn bound_header_time(builder: &mut HttpBuilder<TokioExecutor>, timeout: Duration) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Every route of every area, and the node's own (health, metrics, static files, the OpenAPI
@@ -347,11 +378,21 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             csrf::protect,
         ))
+        .layer(axum::middleware::from_fn(input::refuse_nul))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestDeadlines::from_config(&state.config),
+            limits::deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             telemetry::observe,
         ));
     for (name, value) in [
+        // Pages answer from the data of whoever asks; nothing but static assets (which set
+        // their own caching) may be kept by a browser or a proxy.
+        ("cache-control", "no-store"),
+        // The room page allows camera, microphone and screen sharing for itself.
+        ("permissions-policy", PERMISSIONS_POLICY),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
@@ -375,6 +416,16 @@ pub fn router(state: AppState) -> Router {
     }
     app.with_state(state)
 }
+
+/// The browser features no page may use: every page but the room's (which sets its own).
+pub(crate) const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), display-capture=(), \
+     geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), \
+     publickey-credentials-get=(), accelerometer=(), gyroscope=(), magnetometer=()";
+
+/// The room page's policy: camera, microphone and screen sharing for itself, nothing else.
+pub(crate) const ROOM_PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self), \
+     display-capture=(self), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
+     midi=(), publickey-credentials-get=(), accelerometer=(), gyroscope=(), magnetometer=()";
 
 /// Binds the HTTP listener with `SO_REUSEADDR`, so that a restarted server gets its port back
 /// at once (connections of the previous process may linger in TIME_WAIT).

@@ -184,28 +184,101 @@ struct Served {
 }
 
 /// Starts `accordo serve` on a free port and reads its banner.
-fn serve(dir: &Path) -> Served {
-    let mut child = accordo(dir)
+#[test]
+fn config_check_masks_secrets_in_url_parameters_and_in_urls_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(accordo(dir.path())
+        .args(["config", "check"])
+        .env(
+            "ACCORDO_DATABASE_URL",
+            "postgres://db:5432/accordo?user=accordo&password=segreto1&sslmode=require",
+        )
+        .env(
+            "ACCORDO_REDIS_URL",
+            "redis://cache:6379/0?password=segreto2",
+        ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "database_url = \"postgres://db:5432/accordo?user=accordo&password=***&sslmode=require\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("redis_url = \"redis://cache:6379/0?password=***\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("segreto"), "{stdout}");
+
+    // A URL that does not parse is not echoed: its password may be anywhere in it.
+    let (code, stdout, stderr) = run(accordo(dir.path()).args(["config", "check"]).env(
+        "ACCORDO_DATABASE_URL",
+        "postgres://accordo:segreto3@db:porta/accordo",
+    ));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("key `database_url`"), "{stderr}");
+    assert!(stderr.contains("`postgres://***` is not a URL"), "{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("segreto"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn what_a_node_creates_in_its_data_directory_is_for_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let served = accordo(dir.path())
+        .env("ACCORDO_TLS", "self-signed")
         .env("ACCORDO_LISTEN", "127.0.0.1:0")
         .env("ACCORDO_MEDIA_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    while !banner.contains("outgoing mail:") {
-        let read = stdout.read_line(&mut banner).expect("stdout line");
-        assert!(read > 0, "the server printed its banner: {banner}");
+    let served = Served::started(served);
+    let mode = |path: &str| {
+        let metadata = std::fs::metadata(dir.path().join(path)).unwrap();
+        metadata.permissions().mode() & 0o777
+    };
+    for directory in ["data", "data/files", "data/outbox", "data/tls"] {
+        assert_eq!(mode(directory), 0o700, "{directory}");
     }
-    Served {
-        child,
-        stdout,
-        banner,
+    for file in [
+        "data/accordo.db",
+        "data/tls/self-signed.key",
+        "data/tls/self-signed.crt",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
     }
+    assert_eq!(served.terminate().0, 0);
+}
+
+fn serve(dir: &Path) -> Served {
+    let child = accordo(dir)
+        .env("ACCORDO_LISTEN", "127.0.0.1:0")
+        .env("ACCORDO_MEDIA_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    Served::started(child)
 }
 
 impl Served {
+    /// The server `child`, once it has printed its banner.
+    fn started(mut child: Child) -> Self {
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        while !banner.contains("outgoing mail:") {
+            let read = stdout.read_line(&mut banner).expect("stdout line");
+            assert!(read > 0, "the server printed its banner: {banner}");
+        }
+        Self {
+            child,
+            stdout,
+            banner,
+        }
+    }
+
     /// Sends SIGTERM, waits for the exit, and returns the exit code and what else was printed.
     fn terminate(mut self) -> (i32, String) {
         let killed = Command::new("kill")

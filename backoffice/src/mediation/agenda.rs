@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::names;
 use crate::rooms::invites::{is_well_formed, token_hash, InviteToken};
 use crate::{Backend, Db, StoreError, UnixMillis};
 
@@ -63,6 +64,9 @@ pub async fn add_place(
     let (sede, room) = (sede.trim(), room.trim());
     if sede.is_empty() || room.is_empty() {
         return Err(AgendaError::Invalid("servono la sede e il nome della sala"));
+    }
+    if !names::is_one_line(sede) || !names::is_one_line(room) {
+        return Err(AgendaError::Invalid(names::NOT_ONE_LINE));
     }
     let taken = places(db, organism)
         .await?

@@ -19,6 +19,7 @@ use crate::mediation::cases::{case_from_row, Case};
 use crate::mediation::mediators;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord, Record};
 use crate::platform::dates;
+use crate::platform::names;
 use crate::{Db, StoreError, UnixMillis};
 
 /// How the mediation came about.
@@ -201,6 +202,10 @@ impl Details {
         self.title = self.title.trim().to_owned();
         if self.title.is_empty() {
             return Err(RecordError::Invalid("serve l'oggetto della pratica"));
+        }
+        if !names::is_one_line(&self.title) || !self.sede.as_deref().is_none_or(names::is_one_line)
+        {
+            return Err(RecordError::Invalid(names::NOT_ONE_LINE));
         }
         for value in [
             &mut self.filed_on,

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::names;
 use crate::{Db, StoreError, UnixMillis};
 use rooms::CaseRef;
 
@@ -89,7 +90,7 @@ pub async fn create_minimal(
 ) -> Result<Case, StoreError> {
     let reference = CaseRef::parse(reference).map_err(|_| StoreError::Invalid("case reference"))?;
     let title = title.trim();
-    if title.is_empty() {
+    if title.is_empty() || !names::is_one_line(title) {
         return Err(StoreError::Invalid("case title"));
     }
     let mut tx = db.begin().await?;
@@ -109,7 +110,7 @@ pub async fn register(
     title: &str,
 ) -> Result<Case, StoreError> {
     let title = title.trim();
-    if title.is_empty() {
+    if title.is_empty() || !names::is_one_line(title) {
         return Err(StoreError::Invalid("case title"));
     }
     let mut tx = db.begin().await?;

@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::names;
 use crate::{Db, StoreError, UnixMillis};
 
 /// Subject matters (art. 5 c.1 d.lgs. 28/2010, plus the others): code and Italian name.
@@ -118,6 +119,9 @@ pub async fn add(
     let subjects = profile.subjects;
     if display_name.is_empty() {
         return Err(MediatorError::Invalid("serve il nome del mediatore"));
+    }
+    if !names::is_one_line(display_name) {
+        return Err(MediatorError::Invalid(names::NOT_ONE_LINE));
     }
     if subjects.is_empty() || subjects.iter().any(|code| subject_name(code).is_none()) {
         return Err(MediatorError::Invalid("materie sconosciute o mancanti"));

@@ -13,6 +13,7 @@ use sqlx::Row;
 
 use crate::people::fiscal::{CodiceFiscale, FiscalError, PartitaIva};
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::names;
 use crate::{Db, StoreError, UnixMillis};
 
 /// Natural or legal person.
@@ -149,6 +150,13 @@ fn check(new: &NewPerson) -> Result<Checked, PersonError> {
         .map(|vat| PartitaIva::parse(&vat))
         .transpose()?;
     let birth_date = trimmed(&new.birth_date);
+    if [&new.given_name, &new.family_name, &new.company_name]
+        .into_iter()
+        .flatten()
+        .any(|name| !names::is_one_line(name))
+    {
+        return Err(PersonError::Invalid(names::NOT_ONE_LINE));
+    }
     let checked = match kind {
         Kind::Natural => {
             let (given_name, family_name) = (trimmed(&new.given_name), trimmed(&new.family_name));

@@ -11,6 +11,7 @@ use sqlx::Row;
 use crate::error::is_unique_violation;
 use crate::platform::access::Role;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
+use crate::platform::names;
 use crate::platform::password;
 use crate::{Db, StoreError, UnixMillis};
 
@@ -119,6 +120,9 @@ pub async fn create_user(
     now: UnixMillis,
     new: NewUser,
 ) -> Result<(User, OneTimePassword), StoreError> {
+    if !names::is_one_line(&new.display_name) {
+        return Err(StoreError::Invalid("user display name"));
+    }
     let one_time = OneTimePassword::generate();
     let hash = password::hash(one_time.reveal().to_owned()).await?;
     let id = uuid::Uuid::now_v7().to_string();

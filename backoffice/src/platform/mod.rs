@@ -7,6 +7,7 @@ pub mod audit;
 pub mod dates;
 pub mod db;
 pub mod files;
+pub mod names;
 pub mod organisms;
 pub(crate) mod password;
 pub mod permission;

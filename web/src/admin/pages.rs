@@ -6,13 +6,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use backoffice::platform::access::{Permission, Role};
 use backoffice::platform::accounts::{self, NewUser, Username};
-use backoffice::platform::audit;
+use backoffice::platform::{audit, names};
 use backoffice::StoreError;
 use serde::Deserialize;
 
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::csrf::CsrfToken;
-use crate::http::error::{ApiError, AppError};
+use crate::http::error::{capitalised, ApiError, AppError};
 use crate::http::render::{audit_label, render, role_label, Nav, PageForm};
 use crate::state::AppState;
 use backoffice::platform::rome_time;
@@ -166,6 +166,7 @@ pub async fn create_user(
         _ if display_name.is_empty() || display_name.chars().count() > 120 => {
             refuse("Indichi nome e cognome (al massimo 120 caratteri).")
         }
+        _ if !names::is_one_line(display_name) => refuse(&capitalised(names::NOT_ONE_LINE)),
         (Ok(username), Some(role)) => {
             let new = NewUser {
                 username,

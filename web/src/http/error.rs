@@ -48,6 +48,9 @@ pub enum AppError {
     TooLarge { max_bytes: usize },
     #[error("unsupported type")]
     UnsupportedType,
+    /// The request was not received and answered within its deadline.
+    #[error("request timed out")]
+    TimedOut,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,6 +66,7 @@ impl AppError {
             Self::Conflict(_) | Self::Overlaps(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +85,7 @@ impl AppError {
             Self::Overlaps(_) => "conflicts",
             Self::TooLarge { .. } => "too_large",
             Self::UnsupportedType => "unsupported_type",
+            Self::TimedOut => "timed_out",
             Self::Internal(_) => "internal",
         }
     }
@@ -145,6 +150,12 @@ impl AppError {
                 "Si possono condividere documenti PDF e immagini (PNG, JPEG, GIF, WebP)."
                     .to_owned(),
             ),
+            Self::TimedOut => (
+                "Tempo scaduto",
+                "La richiesta non è stata completata entro il tempo previsto, per esempio \
+                 perché la connessione è lenta. Riprovi."
+                    .to_owned(),
+            ),
             Self::Internal(_) => (
                 "Errore del server",
                 format!(
@@ -167,6 +178,16 @@ impl AppError {
         match self {
             Self::BadRequest(_) | Self::Conflict(_) | Self::Overlaps(_) => Some(self.italian().1),
             _ => None,
+        }
+    }
+
+    /// The answer for a request to `path`: JSON under `/api/`, a page elsewhere. For
+    /// middleware, which runs before any handler has chosen.
+    pub fn answer_for(self, path: &str) -> Response {
+        if path.starts_with("/api/") {
+            ApiError(self).into_response()
+        } else {
+            self.into_response()
         }
     }
 
@@ -267,6 +288,7 @@ fn italian_name(what: &str) -> &str {
     match what {
         "case" => "la pratica",
         "case title" => "l'oggetto della pratica",
+        "user display name" => "il nome dell'utente",
         "case reference" => "il numero della pratica",
         "room" => "la stanza della pratica",
         "member link" => "il collegamento dell'utente alla stanza",

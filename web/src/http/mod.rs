@@ -6,5 +6,7 @@ pub mod csrf;
 pub mod csrf_key;
 pub mod error;
 pub mod extract;
+pub mod input;
+pub mod limits;
 pub mod render;
 pub mod routes;

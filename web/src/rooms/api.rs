@@ -11,6 +11,7 @@ use axum::Json;
 use backoffice::mediation::cases::CaseId;
 use backoffice::platform::access::Permission;
 use backoffice::platform::accounts;
+use backoffice::platform::names;
 use backoffice::rooms::invites;
 use backoffice::rooms::room_store;
 use rooms::{Command, ParticipantId, RoomId};
@@ -20,7 +21,7 @@ use serde_json::json;
 use signaling::protocol::WireId;
 
 use crate::http::auth::{ApiUser, CurrentUser};
-use crate::http::error::{ApiError, AppError};
+use crate::http::error::{capitalised, ApiError, AppError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
@@ -110,6 +111,9 @@ pub async fn add_member(
     };
     let room = RoomId::new(room.0);
     let display_name = body.display_name.trim().to_owned();
+    if !names::is_one_line(&display_name) {
+        return Err(bad(&capitalised(names::NOT_ONE_LINE)));
+    }
     let member = state
         .hub
         .add_member(room, current.actor(), role, side, display_name)

@@ -43,13 +43,18 @@ pub fn room_role_label(role: rooms::Role) -> &'static str {
 }
 
 /// The page; `Cache-Control: no-store` and `Referrer-Policy: no-referrer` (set for every page)
-/// keep the token out of caches and of any other request.
+/// keep the token out of caches and of any other request. The only page allowed the camera,
+/// the microphone and screen sharing.
 pub async fn room_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let joining = joining(&state, &token).await;
     let mut response = render(&RoomPage { joining });
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
+    );
+    response.headers_mut().insert(
+        header::HeaderName::from_static("permissions-policy"),
+        header::HeaderValue::from_static(crate::server::ROOM_PERMISSIONS_POLICY),
     );
     response.into_response()
 }
