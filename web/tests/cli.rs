@@ -230,11 +230,12 @@ fn what_a_node_creates_in_its_data_directory_is_for_its_user_only() {
         .env("ACCORDO_TLS", "self-signed")
         .env("ACCORDO_LISTEN", "127.0.0.1:0")
         .env("ACCORDO_MEDIA_LISTEN", "127.0.0.1:0")
+        .env("ACCORDO_MEDIA_TCP_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr_file(dir.path()))
         .spawn()
         .expect("serve starts");
-    let served = Served::started(served);
+    let served = Served::started(served, dir.path());
     let mode = |path: &str| {
         let metadata = std::fs::metadata(dir.path().join(path)).unwrap();
         metadata.permissions().mode() & 0o777
@@ -256,21 +257,31 @@ fn serve(dir: &Path) -> Served {
     let child = accordo(dir)
         .env("ACCORDO_LISTEN", "127.0.0.1:0")
         .env("ACCORDO_MEDIA_LISTEN", "127.0.0.1:0")
+        .env("ACCORDO_MEDIA_TCP_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr_file(dir))
         .spawn()
         .expect("serve starts");
-    Served::started(child)
+    Served::started(child, dir)
+}
+
+/// Where a served node's standard error goes: a file beside its data, read when it fails.
+fn stderr_file(dir: &Path) -> std::fs::File {
+    std::fs::File::create(dir.join("stderr.log")).expect("stderr file")
 }
 
 impl Served {
-    /// The server `child`, once it has printed its banner.
-    fn started(mut child: Child) -> Self {
+    /// The server `child` (run in `dir`), once it has printed its banner.
+    fn started(mut child: Child, dir: &Path) -> Self {
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut banner = String::new();
         while !banner.contains("outgoing mail:") {
             let read = stdout.read_line(&mut banner).expect("stdout line");
-            assert!(read > 0, "the server printed its banner: {banner}");
+            if read == 0 {
+                let status = child.wait().map(|status| status.to_string());
+                let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+                panic!("the server ended ({status:?}) before its banner: {banner}\n{stderr}");
+            }
         }
         Self {
             child,
