@@ -5,6 +5,7 @@
 mod app {
     mod accounts;
     mod agenda;
+    mod api_errors;
     mod architecture;
     mod browser;
     mod case_pages;

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -28,7 +28,7 @@ use signaling::protocol::WireId;
 use super::scope::own_case;
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// The longest meeting accepted, in minutes.
@@ -161,7 +161,7 @@ pub struct WindowBody {
 pub async fn schedule_online(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -198,7 +198,7 @@ pub async fn reschedule_meeting(
 pub async fn reschedule(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(meeting): Path<String>,
+    ApiPath(meeting): ApiPath<String>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -236,7 +236,7 @@ pub async fn cancel_meeting(
 pub async fn cancel(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(meeting): Path<String>,
+    ApiPath(meeting): ApiPath<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -260,7 +260,7 @@ pub struct NewMeetingBody {
 pub async fn schedule_in_person(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<String>,
+    ApiPath(case): ApiPath<String>,
     ApiJson(body): ApiJson<NewMeetingBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;

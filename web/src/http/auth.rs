@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use backoffice::platform::access::{self, Permission, Policy};
 use backoffice::platform::accounts::User;
 use backoffice::platform::audit::Actor;
@@ -60,6 +61,14 @@ impl CurrentUser {
             ip: self.ip.map(|ip| ip.to_string()),
         }
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if the request has one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn client_ip(parts: &Parts) -> Option<IpAddr> {

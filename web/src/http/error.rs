@@ -46,6 +46,9 @@ pub enum AppError {
     Overlaps(Vec<Conflict>),
     #[error("payload too large")]
     TooLarge { max_bytes: usize },
+    /// A request body over its route's limit (not a file: a form or a JSON body).
+    #[error("request body too large")]
+    BodyTooLarge,
     #[error("unsupported type")]
     UnsupportedType,
     #[error("internal error: {0}")]
@@ -61,7 +64,7 @@ impl AppError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::Overlaps(_) => StatusCode::CONFLICT,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,7 +82,7 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Overlaps(_) => "conflicts",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::BodyTooLarge => "too_large",
             Self::UnsupportedType => "unsupported_type",
             Self::Internal(_) => "internal",
         }
@@ -139,6 +142,10 @@ impl AppError {
                     "Il file supera il limite di {} MB.",
                     max_bytes.div_ceil(1024 * 1024)
                 ),
+            ),
+            Self::BodyTooLarge => (
+                "Richiesta troppo grande",
+                "La richiesta supera la dimensione massima ammessa.".to_owned(),
             ),
             Self::UnsupportedType => (
                 "Tipo di file non ammesso",

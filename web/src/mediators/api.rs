@@ -8,7 +8,7 @@
 //!   when it differs and a reason is given; 201 `{ "mediator", "reason", "overridden",
 //!   "proposed" }`; 409 when nobody fits and none was chosen.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -96,7 +96,7 @@ pub struct Period {
 pub async fn unavailability(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Period>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
@@ -121,7 +121,7 @@ pub struct Conflict {
 pub async fn conflict(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Conflict>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
@@ -268,7 +268,7 @@ pub async fn appoint_on_case(
 pub async fn appoint(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<String>,
+    ApiPath(case): ApiPath<String>,
     ApiJson(body): ApiJson<Appointment>,
 ) -> Result<Response, ApiError> {
     let appointed = appoint_on_case(&state, &current, &case, body).await?;

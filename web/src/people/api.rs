@@ -11,7 +11,7 @@
 //! - `POST /api/v1/people/{id}/merge` `{ "into" }`: the record `id` continues as `into` (kept,
 //!   pointing at it); 200 with the continuing person; 409 when one of them was merged already.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,7 +97,7 @@ fn person_json(person: &Person) -> Value {
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;
     let person = people::find(&state.db, current.user.organism_id.as_deref(), &id)
@@ -116,7 +116,7 @@ pub struct Merge {
 pub async fn merge(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Merge>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;
