@@ -386,6 +386,20 @@ impl TestApp {
         browser
     }
 
+    /// A second organism on the same installation, for the isolation scenarios.
+    pub async fn other_organism(&self) -> String {
+        let id = "00000000-0000-7000-8000-00000000000b";
+        sqlx::query(
+            "INSERT INTO organisms (id, name, kind, is_demo, created_at) \
+             VALUES ($1, 'Organismo B', 'organismo_mediazione', 0, 0)",
+        )
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .expect("organism");
+        id.to_owned()
+    }
+
     /// The actions of the audit log, oldest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         let mut records = audit::recent(self.db.pool(), None, 10_000)

@@ -6,6 +6,7 @@ mod app {
     mod accounts;
     mod agenda;
     mod api_errors;
+    mod api_tokens;
     mod architecture;
     mod browser;
     mod case_pages;

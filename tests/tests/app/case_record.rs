@@ -228,21 +228,10 @@ both_backends! {
     }
 }
 
-/// A second organism on the same installation, for the isolation scenarios.
-async fn other_organism(app: &TestApp) -> String {
-    let id = "00000000-0000-7000-8000-00000000000b";
-    sqlx::query("INSERT INTO organisms (id, name, kind, is_demo, created_at) VALUES ($1, 'Organismo B', 'organismo_mediazione', 0, 0)")
-        .bind(id)
-        .execute(app.db.pool())
-        .await
-        .expect("organism");
-    id.to_owned()
-}
-
 both_backends! {
     async fn one_organism_cannot_read_or_touch_another_organisms_work(app: TestApp) {
         let a = app.logged_in("segreteria.a", Role::Segreteria).await;
-        let b_id = other_organism(&app).await;
+        let b_id = app.other_organism().await;
         let b = app.logged_in_at("segreteria.b", Role::Segreteria, Some(&b_id)).await;
         let b_admin = app.logged_in_at("amministratore.b", Role::Admin, Some(&b_id)).await;
 

@@ -17,7 +17,7 @@ const DOCUMENT: &str = include_str!("../../../web/openapi.json");
 /// The methods an OpenAPI path item may hold that the router may register.
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// The tags that group the operations.
-const TAGS: [&str; 11] = [
+const TAGS: [&str; 12] = [
     "cases",
     "people",
     "mediators",
@@ -29,6 +29,7 @@ const TAGS: [&str; 11] = [
     "outbox",
     "audit",
     "account",
+    "api-tokens",
 ];
 /// Public operations that may answer 404 to a made-up credential in their path.
 const NOT_FOUND_FOR_A_DUMMY_TOKEN: [&str; 1] = ["/calendar/{token}"];
@@ -182,6 +183,10 @@ fn every_reference_resolves_and_every_operation_is_described() {
         let schemes = security_schemes(&operation);
         if schemes.contains("sessionCookie") {
             assert!(
+                schemes.contains("apiToken"),
+                "{what}: an API token is accepted wherever a session is"
+            );
+            assert!(
                 operation["description"]
                     .as_str()
                     .unwrap_or_default()
@@ -259,7 +264,7 @@ async fn the_served_document_is_openapi_and_every_operation_answers() {
     assert_eq!(document["info"]["title"], "Accordo API");
     assert_eq!(document["info"]["version"], "1");
     assert_eq!(document["servers"], serde_json::json!([{ "url": "/" }]));
-    for scheme in ["sessionCookie", "linkToken"] {
+    for scheme in ["sessionCookie", "apiToken", "linkToken"] {
         assert!(
             document["components"]["securitySchemes"][scheme].is_object(),
             "{scheme}"

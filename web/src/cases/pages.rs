@@ -627,6 +627,7 @@ fn history_label(field: Field) -> Option<&'static str> {
         | Field::DisplayName
         | Field::Document
         | Field::Email
+        | Field::ExpiresAt
         | Field::FailedLogins
         | Field::File
         | Field::From
@@ -647,6 +648,7 @@ fn history_label(field: Field) -> Option<&'static str> {
         | Field::RevokeInvite
         | Field::RevokedAt
         | Field::Room
+        | Field::Scopes
         | Field::Session
         | Field::State
         | Field::Subjects

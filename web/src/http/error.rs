@@ -278,6 +278,9 @@ fn italian_name(what: &str) -> &str {
         "room" => "la stanza della pratica",
         "member link" => "il collegamento dell'utente alla stanza",
         "room member" => "il partecipante",
+        "api token name" => "il nome del token (da 1 a 100 caratteri)",
+        "api token scopes" => "i permessi del token (almeno uno)",
+        "api token expiry" => "la scadenza del token (deve essere futura)",
         other => other,
     }
 }

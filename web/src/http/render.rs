@@ -153,6 +153,9 @@ fn action_label(action: Action) -> &'static str {
         Action::RoomBroadcastSent => "Avviso a tutti i presenti",
         Action::RoomFileShared => "Documento condiviso",
         Action::RoomMeetingEnded => "Incontro concluso",
+        Action::ApiTokenCreated => "Token API creato",
+        Action::ApiTokenRevoked => "Token API revocato",
+        Action::ApiTokenRefused => "Token API rifiutato",
     }
 }
 
