@@ -16,6 +16,7 @@ mod app {
     mod csrf;
     mod health;
     mod internal_errors;
+    mod listings;
     mod logs;
     mod media;
     mod mediators;

@@ -138,3 +138,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             })
     }
 }
+
+/// The most items a listing answers at once.
+pub const MAX_LIMIT: usize = 200;
+/// How many items a listing answers when the caller does not say.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// The `limit` of a listing: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn listing_limit(requested: Option<usize>) -> Result<usize, ApiError> {
+    match requested.unwrap_or(DEFAULT_LIMIT) {
+        limit @ 1..=MAX_LIMIT => Ok(limit),
+        _ => Err(ApiError(AppError::BadRequest(format!(
+            "Il parametro `limit` deve essere tra 1 e {MAX_LIMIT}."
+        )))),
+    }
+}
+
+/// The first `limit` of `items`, and whether there were more.
+pub fn first<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, bool) {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    (items, more)
+}
