@@ -417,7 +417,7 @@ async fn refusals_of_malformed_and_unknown_ids_and_bodies_are_as_documented() {
     assert_eq!(shapeless.status(), StatusCode::BAD_REQUEST);
     assert_documented(&document, "post", "/api/v1/cases", shapeless).await;
     let huge = serde_json::json!({ "title": "x".repeat(3 * 1024 * 1024) });
-    let too_large = admin.post_json("/api/v1/places", &huge).await;
+    let too_large = admin.post_json_alone("/api/v1/places", &huge).await;
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_documented(&document, "post", "/api/v1/places", too_large).await;
     let bad_query = admin.get("/api/v1/outbox?colore=blu").await;

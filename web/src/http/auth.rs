@@ -172,7 +172,7 @@ impl FromRequestParts<AppState> for ApiUser {
     /// The caller of an API token accepted by [`accept_api_tokens`]; else, without a bearer token,
     /// the session's user. Any other bearer token (a room link's) is no credential here.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(current) = parts.extensions.get::<CurrentUser>() {
+        if let Some(TokenCaller(current)) = parts.extensions.get::<TokenCaller>() {
             return Ok(ApiUser(current.clone()));
         }
         if bearer(&parts.headers).is_some() {
@@ -183,6 +183,11 @@ impl FromRequestParts<AppState> for ApiUser {
         ))
     }
 }
+
+/// The caller of a request made with an API token, as [`accept_api_tokens`] hands it to
+/// [`ApiUser`] (and to nothing else: pages never see it).
+#[derive(Clone)]
+struct TokenCaller(CurrentUser);
 
 /// Middleware: accepts an API token (`Authorization: Bearer acc_…`) on `/api/` routes and
 /// hands the handler its caller; refuses a token that is unknown, revoked or expired, or whose
@@ -218,12 +223,12 @@ pub async fn accept_api_tokens(
         refused: Arc::default(),
     };
     let refused = token.refused.clone();
-    request.extensions_mut().insert(CurrentUser {
+    request.extensions_mut().insert(TokenCaller(CurrentUser {
         user: grant.user.clone(),
         ip,
         policy,
         token: Some(token),
-    });
+    }));
     let response = next.run(request).await;
     let refused = *refused
         .lock()

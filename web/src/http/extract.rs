@@ -129,11 +129,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map(ApiQuery)
             .map_err(|error| match error.path().to_string().as_str() {
                 "." => bad_request(
-                    "Parametri della richiesta non validi: manca un parametro obbligatorio o ce \
-                     n'è uno non previsto.",
+                    "Parametri della richiesta non validi: manca un parametro obbligatorio.",
                 ),
                 parameter => ApiError(AppError::BadRequest(format!(
-                    "Il parametro `{parameter}` della richiesta non è valido."
+                    "Parametri della richiesta non validi: `{parameter}` non è previsto o ha un \
+                     valore non valido."
                 ))),
             })
     }
