@@ -629,6 +629,21 @@ impl Browser {
             .expect("POST")
     }
 
+    /// [`Browser::post_json`] on a connection of its own: a body the server refuses before
+    /// reading it all (over the limit) leaves its connection closed, and a pooled one would fail
+    /// the browser's next request.
+    pub async fn post_json_alone(&self, path: &str, body: &serde_json::Value) -> Response {
+        let token = self.csrf_token().await;
+        Client::new()
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// Posts a file as a page's upload form does (`multipart/form-data`, the CSRF token in the
     /// query string); `fields` are further form fields.
     pub async fn post_file(

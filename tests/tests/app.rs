@@ -5,6 +5,8 @@
 mod app {
     mod accounts;
     mod agenda;
+    mod api_errors;
+    mod api_tokens;
     mod architecture;
     mod bad_input;
     mod browser;
@@ -16,6 +18,7 @@ mod app {
     mod health;
     mod http_limits;
     mod internal_errors;
+    mod listings;
     mod logs;
     mod media;
     mod mediators;

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Config, ConfigError};
+use crate::http::auth;
 use crate::http::csrf;
 use crate::http::csrf_key::CsrfKey;
 use crate::http::error::AppError;
@@ -374,6 +375,10 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = routes().into_parts();
     let mut app = routes
         .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::accept_api_tokens,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::protect,

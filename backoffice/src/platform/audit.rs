@@ -103,6 +103,7 @@ fields! {
     Document => "document",
     Email => "email",
     EndsAt => "ends_at",
+    ExpiresAt => "expires_at",
     FailedLogins => "failed_logins",
     File => "file",
     FiledOn => "filed_on",
@@ -137,6 +138,7 @@ fields! {
     RevokedAt => "revoked_at",
     Role => "role",
     Room => "room",
+    Scopes => "scopes",
     Sede => "sede",
     Session => "session",
     Sha256 => "sha256",
@@ -278,6 +280,9 @@ actions! {
     RoomBroadcastSent => "room.broadcast_sent",
     RoomFileShared => "room.file_shared",
     RoomMeetingEnded => "room.meeting_ended",
+    ApiTokenCreated => "api_token.created",
+    ApiTokenRevoked => "api_token.revoked",
+    ApiTokenRefused => "api_token.refused",
 }
 
 /// What is being recorded.

@@ -1,8 +1,9 @@
-//! What every area stands on: the database, accounts and sessions, permissions, the audit log,
+//! What every area stands on: the database, accounts, sessions and API tokens, permissions, the audit log,
 //! the bodies (organismi), installation settings, the file store, and time as Italy reads it.
 
 pub mod access;
 pub mod accounts;
+pub mod api_tokens;
 pub mod audit;
 pub mod dates;
 pub mod db;

@@ -281,8 +281,10 @@ both_backends! {
     async fn malformed_addresses_and_parameters_get_typed_errors(app: TestApp) {
         let office = app.logged_in("segreteria1", Role::Segreteria).await;
         let (status, body) = post(&office, "/api/v1/rooms/not-a-number/members", json!({ "role": "party", "display_name": "X" })).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["error"], "not_found", "{body}");
+        // A malformed id is a 400 (an unknown one, well formed, a 404).
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "bad_request", "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().starts_with("Identificativo non valido"), "{body}");
         let (status, body) = get(&office, "/api/v1/outbox?cas=1").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body["message"].as_str().unwrap_or_default().starts_with("Parametri della richiesta non validi"), "{body}");

@@ -1,7 +1,8 @@
 //! Every state-changing route is behind the CSRF check: the test walks the server's own route
 //! table (`web::server::route_table()`), not a few examples, so a route added tomorrow is
-//! covered too. The only exemption, the link-token room-file routes with their own
-//! `Authorization` header, is named here and nowhere else in the tests.
+//! covered too. The only exemption is an `/api/` call with an `Authorization: Bearer` header
+//! (an API token, or a room link's token on the room-file routes named here): no ambient
+//! credential, judged by the token alone (`web::http::csrf::credential`).
 
 use accordo_tests::reqwest::{Method, StatusCode};
 use accordo_tests::{spawn_app, Backend};

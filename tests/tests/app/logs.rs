@@ -112,6 +112,26 @@ async fn log_lines_carry_route_templates_never_tokens_ids_or_queries() {
     ] {
         admin.get(&path).await;
     }
+    let api_token = admin
+        .post_json(
+            "/api/v1/api-tokens",
+            &serde_json::json!({ "name": "Gestionale", "scopes": ["view_cases"] }),
+        )
+        .await;
+    assert_eq!(api_token.status(), StatusCode::CREATED);
+    let api_token: serde_json::Value = api_token.json().await.expect("token JSON");
+    let api_token = api_token["token"].as_str().expect("the secret").to_owned();
+    for path in ["/api/v1/cases", "/api/v1/people/duplicates"] {
+        let response = app
+            .browser()
+            .client
+            .get(app.browser().url(path))
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .expect("a call with the API token");
+        assert_ne!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
     let party = RoomClient::join("party_a", &app.address, setup.link("party_a"))
         .await
         .expect("the personal link lets the party in");
@@ -122,7 +142,7 @@ async fn log_lines_carry_route_templates_never_tokens_ids_or_queries() {
         .expect("a bad token is refused");
     let lines = stop_recording();
 
-    let secrets: [Secret; 9] = [
+    let secrets: [Secret; 10] = [
         ("the admin's one-time password", app.admin_password.clone()),
         ("the test password", TEST_PASSWORD.to_owned()),
         ("the case id", case),
@@ -132,6 +152,7 @@ async fn log_lines_carry_route_templates_never_tokens_ids_or_queries() {
         ("a query value", query),
         ("a personal link's token", link),
         ("a WebSocket token", socket_token),
+        ("an API token", api_token),
     ];
     let leaks: Vec<String> = lines
         .lines()

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use accordo_tests::reqwest::{Method, StatusCode};
+use accordo_tests::reqwest::{Method, Response, StatusCode};
 use accordo_tests::{spawn_app, Backend};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ const DOCUMENT: &str = include_str!("../../../web/openapi.json");
 /// The methods an OpenAPI path item may hold that the router may register.
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// The tags that group the operations.
-const TAGS: [&str; 11] = [
+const TAGS: [&str; 12] = [
     "cases",
     "people",
     "mediators",
@@ -29,6 +29,7 @@ const TAGS: [&str; 11] = [
     "outbox",
     "audit",
     "account",
+    "api-tokens",
 ];
 /// Public operations that may answer 404 to a made-up credential in their path.
 const NOT_FOUND_FOR_A_DUMMY_TOKEN: [&str; 1] = ["/calendar/{token}"];
@@ -182,6 +183,10 @@ fn every_reference_resolves_and_every_operation_is_described() {
         let schemes = security_schemes(&operation);
         if schemes.contains("sessionCookie") {
             assert!(
+                schemes.contains("apiToken"),
+                "{what}: an API token is accepted wherever a session is"
+            );
+            assert!(
                 operation["description"]
                     .as_str()
                     .unwrap_or_default()
@@ -259,16 +264,15 @@ async fn the_served_document_is_openapi_and_every_operation_answers() {
     assert_eq!(document["info"]["title"], "Accordo API");
     assert_eq!(document["info"]["version"], "1");
     assert_eq!(document["servers"], serde_json::json!([{ "url": "/" }]));
-    for scheme in ["sessionCookie", "linkToken"] {
+    for scheme in ["sessionCookie", "apiToken", "linkToken"] {
         assert!(
             document["components"]["securitySchemes"][scheme].is_object(),
             "{scheme}"
         );
     }
 
-    // Without a session (but with a CSRF token, so that state-changing requests reach the
-    // router): every operation is routed, and refuses whoever has no credential.
-    let csrf = anonymous.csrf_token().await;
+    // Without a session and without a CSRF token: every operation is routed, and refuses
+    // whoever has no credential with 401 before anything else (CSRF comes second).
     for (path, method, operation) in operations(&document) {
         let what = format!("{} {path}", method.to_uppercase());
         let mut url = path.clone();
@@ -292,8 +296,7 @@ async fn the_served_document_is_openapi_and_every_operation_answers() {
         let mut request = anonymous
             .client
             .request(method_name, anonymous.url(&url))
-            .query(&query)
-            .header("x-csrf-token", &csrf);
+            .query(&query);
         let schemes = security_schemes(&operation);
         if schemes.contains("linkToken") {
             request = request.bearer_auth("not-a-link-token");
@@ -319,4 +322,105 @@ async fn the_served_document_is_openapi_and_every_operation_answers() {
             assert_eq!(body["error"], "unauthenticated", "{what}: {body}");
         }
     }
+}
+
+/// Operations that read an id from their path or a body can be refused for it: the document
+/// says so wherever the server does (400 for a malformed value, 413 for a body over the limit,
+/// 404 for an unknown id), and every refusal is JSON.
+#[test]
+fn every_operation_documents_the_refusals_of_reading_its_request() {
+    let document = document();
+    for (path, method, operation) in operations(&document) {
+        if security_schemes(&operation).is_empty() {
+            continue;
+        }
+        let what = format!("{} {path}", method.to_uppercase());
+        let parameters = parameters(&document, &operation);
+        let reads_path = parameters.iter().any(|parameter| parameter["in"] == "path");
+        let reads_query = parameters
+            .iter()
+            .any(|parameter| parameter["in"] == "query");
+        let has_body = operation["requestBody"].is_object();
+        let responses = &operation["responses"];
+        if reads_path || reads_query || has_body {
+            assert!(
+                responses["400"].is_object(),
+                "{what} does not document its 400"
+            );
+        }
+        if reads_path {
+            assert!(
+                responses["404"].is_object(),
+                "{what} does not document its 404"
+            );
+        }
+        if has_body {
+            assert!(
+                responses["413"].is_object(),
+                "{what} does not document its 413"
+            );
+        }
+        for (status, response) in responses.as_object().expect("responses") {
+            let content = &dereferenced(&document, response)["content"];
+            if status.starts_with('4') || status.starts_with('5') {
+                let types: Vec<&String> = content.as_object().expect("content").keys().collect();
+                assert_eq!(types, ["application/json"], "{what} {status}");
+            }
+        }
+    }
+}
+
+/// Asserts that the document lists `response` (status and content type) for `method path`.
+async fn assert_documented(document: &Value, method: &str, path: &str, response: Response) {
+    let status = response.status();
+    let documented = &document["paths"][path][method]["responses"][status.as_str()];
+    assert!(
+        documented.is_object(),
+        "{method} {path} answered {status}, which the document does not list"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("a content type")
+        .to_owned();
+    assert!(
+        dereferenced(document, documented)["content"][&content_type].is_object(),
+        "{method} {path} {status} answered {content_type}, which the document does not list"
+    );
+    let body: Value = response.json().await.expect("a JSON refusal");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_malformed_and_unknown_ids_and_bodies_are_as_documented() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let admin = app.admin().await;
+    let document = document();
+    let member = serde_json::json!({ "role": "party", "side": "a", "display_name": "Anna" });
+
+    let malformed = admin.post_json("/api/v1/rooms/abc/members", &member).await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_documented(&document, "post", "/api/v1/rooms/{room}/members", malformed).await;
+    let unknown = admin
+        .post_json("/api/v1/rooms/12345/members", &member)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_documented(&document, "post", "/api/v1/rooms/{room}/members", unknown).await;
+    let unknown = admin.get("/api/v1/cases/no-such-case").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_documented(&document, "get", "/api/v1/cases/{case}", unknown).await;
+    let shapeless = admin
+        .post_json("/api/v1/cases", &serde_json::json!({ "titolo": "x" }))
+        .await;
+    assert_eq!(shapeless.status(), StatusCode::BAD_REQUEST);
+    assert_documented(&document, "post", "/api/v1/cases", shapeless).await;
+    let huge = serde_json::json!({ "title": "x".repeat(3 * 1024 * 1024) });
+    let too_large = admin.post_json_alone("/api/v1/places", &huge).await;
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_documented(&document, "post", "/api/v1/places", too_large).await;
+    let bad_query = admin.get("/api/v1/outbox?colore=blu").await;
+    assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
+    assert_documented(&document, "get", "/api/v1/outbox", bad_query).await;
 }

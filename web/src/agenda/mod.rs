@@ -11,4 +11,5 @@ pub fn routes() -> Routes {
         .get("/sedi", pages::places)
         .post("/sedi", pages::add_place)
         .post("/api/v1/places", api::add_place)
+        .get("/api/v1/meetings", api::meetings)
 }

@@ -16,7 +16,7 @@
 //!
 //! Meetings scheduled from the case are in `meetings`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use super::scope::{own_case, scope};
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 fn bad(message: &str) -> ApiError {
@@ -84,7 +84,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope(&current)?;
     let organism = current.user.organism_id.as_deref();
@@ -201,7 +201,7 @@ impl DetailsBody {
 pub async fn update(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
     ApiJson(body): ApiJson<DetailsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let details = update_details(&state, &current, &case_id, body).await?;
@@ -271,7 +271,7 @@ pub async fn add_participant_to(
 pub async fn add_participant(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
     ApiJson(body): ApiJson<ParticipantBody>,
 ) -> Result<Response, ApiError> {
     let id = add_participant_to(&state, &current, &case_id, &body).await?;
@@ -282,7 +282,7 @@ pub async fn add_participant(
 pub async fn remove_participant(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path((case_id, participant)): Path<(CaseId, String)>,
+    ApiPath((case_id, participant)): ApiPath<(CaseId, String)>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCases)?;
     own_case(&state, &current, &case_id).await?;
@@ -311,7 +311,7 @@ pub struct EntryBody {
 pub async fn add_entry(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
     ApiJson(body): ApiJson<EntryBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageCases)?;
@@ -339,7 +339,7 @@ pub async fn add_entry(
 pub async fn history(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope(&current)?;
     case_record::find(

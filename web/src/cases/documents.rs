@@ -3,7 +3,7 @@
 //! most). `shareable=false` keeps it for the mediator only. 201 `{ id, name, media_type, size,
 //! sha256, shareable }`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::http::auth::ApiUser;
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::rooms::files::FileBody;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ pub struct NewDocument {
 pub async fn add(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<CaseId>,
+    ApiPath(case): ApiPath<CaseId>,
     ApiQuery(query): ApiQuery<NewDocument>,
     FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,7 +29,7 @@ use signaling::protocol::WireId;
 use super::scope::own_case;
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// The longest meeting accepted, in minutes.
@@ -162,7 +162,7 @@ pub struct WindowBody {
 pub async fn schedule_online(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -199,7 +199,7 @@ pub async fn reschedule_meeting(
 pub async fn reschedule(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(meeting): Path<String>,
+    ApiPath(meeting): ApiPath<String>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -237,7 +237,7 @@ pub async fn cancel_meeting(
 pub async fn cancel(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(meeting): Path<String>,
+    ApiPath(meeting): ApiPath<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
@@ -261,7 +261,7 @@ pub struct NewMeetingBody {
 pub async fn schedule_in_person(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<CaseId>,
+    ApiPath(case): ApiPath<CaseId>,
     ApiJson(body): ApiJson<NewMeetingBody>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;

@@ -7,6 +7,7 @@
 //! Permissions are those of the JSON API (`cases::api`, `cases::meetings`), checked by the same functions.
 
 use askama::Template;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,7 +25,7 @@ use backoffice::people::{self, PersonError};
 use backoffice::platform::access::Permission;
 use backoffice::platform::audit::{Change, Field};
 use backoffice::platform::rome_time;
-use backoffice::rooms::room_files::UploadError;
+use backoffice::rooms::room_files::{UploadError, MAX_ROOM_FILE_BYTES};
 use backoffice::UnixMillis;
 use serde::Deserialize;
 
@@ -628,6 +629,7 @@ fn history_label(field: Field) -> Option<&'static str> {
         | Field::DisplayName
         | Field::Document
         | Field::Email
+        | Field::ExpiresAt
         | Field::FailedLogins
         | Field::File
         | Field::From
@@ -648,6 +650,7 @@ fn history_label(field: Field) -> Option<&'static str> {
         | Field::RevokeInvite
         | Field::RevokedAt
         | Field::Room
+        | Field::Scopes
         | Field::Session
         | Field::State
         | Field::Subjects
@@ -1146,17 +1149,28 @@ pub async fn add_document(
     current: CurrentUser,
     Extension(csrf): Extension<CsrfToken>,
     Path(case_id): Path<CaseId>,
-    mut multipart: axum::extract::Multipart,
+    multipart: Result<axum::extract::Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {
     current.require(Permission::ManageCaseFiles)?;
     own_case(&state, &current, &case_id).await?;
     let unreadable = || AppError::BadRequest("Il modulo del documento non è leggibile.".to_owned());
+    // The framework's own text (English, technical) never reaches the page.
+    let refused = |error: MultipartError| {
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge {
+                max_bytes: MAX_ROOM_FILE_BYTES,
+            }
+        } else {
+            unreadable()
+        }
+    };
+    let mut multipart = multipart.map_err(|_| unreadable())?;
     let (mut file, mut shareable) = (None, false);
-    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+    while let Some(field) = multipart.next_field().await.map_err(refused)? {
         match field.name() {
             Some("file") => {
                 let name = field.file_name().unwrap_or_default().to_owned();
-                let bytes = field.bytes().await.map_err(|_| unreadable())?;
+                let bytes = field.bytes().await.map_err(refused)?;
                 file = Some((name, bytes.to_vec()));
             }
             Some("shareable") => shareable = true,

@@ -6,7 +6,8 @@
 //! a way to compute the signature (the secret never leaves the server).
 //!
 //! **Invariant:** the [`protect`] middleware wraps the whole router; no POST, PUT, PATCH or
-//! DELETE reaches a handler without a valid token.
+//! DELETE reaches a handler without a valid token, except an API call that carries a bearer
+//! token instead of a session ([`credential`], the only exemption).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -15,8 +16,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 
-use crate::http::cookies;
 use crate::http::error::{ApiError, AppError};
+use crate::http::{auth, cookies};
 use crate::state::AppState;
 
 const COOKIE: &str = "accordo_csrf";
@@ -30,8 +31,13 @@ const MAX_FORM_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
-/// Middleware: checks the token on state-changing requests and hands every request the token
-/// for its forms, setting the cookie when the browser has none yet.
+/// Middleware: answers an API call without any credential with 401, checks the token on
+/// state-changing requests and hands every request the token for its forms, setting the cookie
+/// when the browser has none yet.
+///
+/// The order an API caller meets: authentication (here, for a call with no credential at all;
+/// in the extractors for a credential that is not valid), then CSRF (here), then reading the
+/// request and the permission (in the handler).
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let existing = cookies::read(request.headers(), COOKIE);
     let is_api = request.uri().path().starts_with("/api/");
@@ -39,19 +45,21 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    // The room-file endpoints authenticate with the link token in their own `Authorization`
-    // header, not with the session cookie: there is no ambient credential a forged
-    // cross-site request could borrow. Every other route checks the token, header or not.
-    let path = request.uri().path();
-    let bearer = LINK_TOKEN_PATHS
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
-        && request.headers().contains_key(header::AUTHORIZATION);
-    let request = if unsafe_method && !bearer {
-        match verified(&state, existing.as_deref(), request, is_api).await {
-            Ok(request) => request,
-            Err(error) if is_api => return ApiError(error).into_response(),
-            Err(error) => return error.into_response(),
+    let request = if unsafe_method {
+        match credential(&request, is_api) {
+            // No ambient credential a forged cross-site request could borrow: the bearer
+            // (an API token, or a room link's token) is judged by the handler's extractor.
+            Credential::Bearer => request,
+            Credential::Nothing if is_api => {
+                return ApiError(AppError::Unauthenticated).into_response()
+            }
+            Credential::Session | Credential::Nothing => {
+                match verified(&state, existing.as_deref(), request, is_api).await {
+                    Ok(request) => request,
+                    Err(error) if is_api => return ApiError(error).into_response(),
+                    Err(error) => return error.into_response(),
+                }
+            }
         }
     } else {
         request
@@ -82,8 +90,30 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-/// The routes that authenticate with a room link's token (`Authorization: Bearer`) only.
-const LINK_TOKEN_PATHS: [&str; 2] = ["/api/v1/room-files", "/api/v1/room-case-documents"];
+/// What a request presents as its credential, as far as CSRF is concerned.
+enum Credential {
+    /// `Authorization: Bearer …` on an API route: an API token or a room link's token. A
+    /// browser never adds it by itself, so it is exempt from CSRF; the extractors of API
+    /// routes then read only the bearer, never the session cookie beside it
+    /// ([`crate::http::auth::bearer`]).
+    Bearer,
+    /// A session cookie: CSRF applies.
+    Session,
+    /// Neither.
+    Nothing,
+}
+
+/// **The one place that decides which requests are exempt from CSRF.** Pages never are: a
+/// bearer token is not a credential there.
+fn credential(request: &Request, is_api: bool) -> Credential {
+    if is_api && auth::bearer(request.headers()).is_some() {
+        Credential::Bearer
+    } else if cookies::read(request.headers(), auth::SESSION_COOKIE).is_some() {
+        Credential::Session
+    } else {
+        Credential::Nothing
+    }
+}
 
 async fn verified(
     state: &AppState,
@@ -128,7 +158,7 @@ async fn verified(
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, MAX_FORM_BYTES)
         .await
-        .map_err(|_| AppError::BadRequest("Il modulo inviato è troppo grande.".to_owned()))?;
+        .map_err(|_| AppError::BodyTooLarge)?;
     let token = url::form_urlencoded::parse(&bytes)
         .find(|(name, _)| name == FIELD)
         .map(|(_, value)| value.into_owned())

@@ -46,6 +46,9 @@ pub enum AppError {
     Overlaps(Vec<Conflict>),
     #[error("payload too large")]
     TooLarge { max_bytes: usize },
+    /// A request body over its route's limit (not a file: a form or a JSON body).
+    #[error("request body too large")]
+    BodyTooLarge,
     #[error("unsupported type")]
     UnsupportedType,
     /// The request was not received and answered within its deadline.
@@ -64,7 +67,7 @@ impl AppError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::Overlaps(_) => StatusCode::CONFLICT,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,7 +86,7 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Overlaps(_) => "conflicts",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::BodyTooLarge => "too_large",
             Self::UnsupportedType => "unsupported_type",
             Self::TimedOut => "timed_out",
             Self::Internal(_) => "internal",
@@ -144,6 +147,10 @@ impl AppError {
                     "Il file supera il limite di {} MB.",
                     max_bytes.div_ceil(1024 * 1024)
                 ),
+            ),
+            Self::BodyTooLarge => (
+                "Richiesta troppo grande",
+                "La richiesta supera la dimensione massima ammessa.".to_owned(),
             ),
             Self::UnsupportedType => (
                 "Tipo di file non ammesso",
@@ -293,6 +300,9 @@ fn italian_name(what: &str) -> &str {
         "room" => "la stanza della pratica",
         "member link" => "il collegamento dell'utente alla stanza",
         "room member" => "il partecipante",
+        "api token name" => "il nome del token (da 1 a 100 caratteri)",
+        "api token scopes" => "i permessi del token (almeno uno)",
+        "api token expiry" => "la scadenza del token (deve essere futura)",
         other => other,
     }
 }

@@ -2,6 +2,7 @@
 //! of a logged-in user and the error page.
 
 use askama::Template;
+use axum::extract::rejection::FormRejection;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use backoffice::platform::access::{Permission, Role};
@@ -10,6 +11,7 @@ use backoffice::platform::audit::Action;
 use crate::http::auth::CurrentUser;
 use crate::http::csrf::CsrfToken;
 use crate::http::error::AppError;
+use crate::http::extract::body_refusal;
 
 /// Renders a template; a template error (a bug) becomes a plain 500 page.
 pub fn render<T: Template>(page: &T) -> Response {
@@ -29,12 +31,13 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
         Form::<T>::from_request(request, state)
             .await
             .map(|Form(value)| PageForm(value))
-            .map_err(|_| {
-                AppError::BadRequest(
+            .map_err(|rejection| match rejection {
+                FormRejection::BytesRejection(rejection) => body_refusal(&rejection),
+                _ => AppError::BadRequest(
                     "Il modulo inviato non è completo o contiene valori non validi: torni alla \
                      pagina e lo compili di nuovo."
                         .to_owned(),
-                )
+                ),
             })
     }
 }
@@ -135,6 +138,9 @@ fn action_label(action: Action) -> &'static str {
         Action::RoomBroadcastSent => "Avviso a tutti i presenti",
         Action::RoomFileShared => "Documento condiviso",
         Action::RoomMeetingEnded => "Incontro concluso",
+        Action::ApiTokenCreated => "Token API creato",
+        Action::ApiTokenRevoked => "Token API revocato",
+        Action::ApiTokenRefused => "Token API rifiutato",
     }
 }
 

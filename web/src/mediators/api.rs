@@ -1,5 +1,7 @@
 //! The mediators' register and appointments (segreteria and administrators).
 //!
+//! - `GET /api/v1/mediators?limit=`: the active mediators of the user's body, by name; at most
+//!   `limit` (50 by default, 200 at most): `{ "mediators": [...], "more" }`.
 //! - `POST /api/v1/mediators` `{ "display_name", "subjects": [code…] }`: 201 the mediator.
 //! - `POST /api/v1/mediators/{id}/unavailability` `{ "from", "to" }` (AAAA-MM-GG): 204.
 //! - `POST /api/v1/mediators/{id}/conflicts` `{ "person" }` (a registry id): 204.
@@ -8,7 +10,7 @@
 //!   when it differs and a reason is given; 201 `{ "mediator", "reason", "overridden",
 //!   "proposed" }`; 409 when nobody fits and none was chosen.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +24,7 @@ use serde_json::json;
 
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{first, listing_limit, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -77,6 +79,38 @@ pub async fn register(
     .map_err(AppError::from)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/mediators?limit=`.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    current.require(Permission::ManageMediators)?;
+    let limit = listing_limit(query.limit)?;
+    let registered = mediators::list(&state.db, current.user.organism_id.as_deref()).await?;
+    let (registered, more) = first(registered, limit);
+    let listed: Vec<serde_json::Value> = registered
+        .iter()
+        .map(|registered| {
+            let mediator = &registered.mediator;
+            json!({
+                "id": mediator.id,
+                "display_name": mediator.display_name,
+                "subjects": mediator.subjects,
+                "email": registered.email,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "mediators": listed, "more": more })))
+}
+
 pub async fn add(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
@@ -97,7 +131,7 @@ pub struct Period {
 pub async fn unavailability(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Period>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
@@ -122,7 +156,7 @@ pub struct Conflict {
 pub async fn conflict(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Conflict>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageMediators)?;
@@ -269,7 +303,7 @@ pub async fn appoint_on_case(
 pub async fn appoint(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case): Path<CaseId>,
+    ApiPath(case): ApiPath<CaseId>,
     ApiJson(body): ApiJson<Appointment>,
 ) -> Result<Response, ApiError> {
     let appointed = appoint_on_case(&state, &current, &case, body).await?;

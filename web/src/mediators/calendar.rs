@@ -18,13 +18,14 @@ use serde_json::json;
 
 use crate::http::auth::ApiUser;
 use crate::http::error::{ApiError, AppError};
+use crate::http::extract::ApiPath;
 use crate::state::AppState;
 
 /// `POST /api/v1/mediators/{id}/calendar`.
 pub async fn issue(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(mediator): Path<String>,
+    ApiPath(mediator): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManageAgenda)?;
     let token = agenda::issue_feed(

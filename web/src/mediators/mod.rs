@@ -16,6 +16,7 @@ pub fn routes() -> Routes {
             pages::unavailability,
         )
         .post("/mediatori/{mediator}/calendario", pages::calendar)
+        .get("/api/v1/mediators", api::list)
         .post("/api/v1/mediators", api::add)
         .post(
             "/api/v1/mediators/{mediator}/unavailability",

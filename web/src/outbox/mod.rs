@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::csrf::CsrfToken;
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::render::{render, Nav};
 use crate::http::routes::Routes;
 use crate::state::AppState;
@@ -147,7 +147,7 @@ async fn requeue(state: &AppState, current: &CurrentUser, id: &str) -> Result<()
 pub async fn retry(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     requeue(&state, &current, &id).await?;
     let pending = DeliveryState::Pending;

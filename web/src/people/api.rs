@@ -7,11 +7,14 @@
 //! - `POST /api/v1/people`: adds a person; 201 with the person; 400 with the reason in Italian
 //!   (a wrong check character, a birth date that does not match the codice fiscale…); 409
 //!   `possible_duplicates` with the candidates, unless `confirm_not_duplicate` is true.
+//! - `GET /api/v1/people?q=&limit=`: the registry of the user's body, by name, those whose
+//!   name, company name, codice fiscale or partita IVA contains `q` (all without it); at most
+//!   `limit` (50 by default, 200 at most): `{ "people": [...], "more" }`.
 //! - `GET /api/v1/people/{id}`: the person (with `merged_into` when merged).
 //! - `POST /api/v1/people/{id}/merge` `{ "into" }`: the record `id` continues as `into` (kept,
 //!   pointing at it); 200 with the continuing person; 409 when one of them was merged already.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::http::auth::{ApiUser, CurrentUser};
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{first, listing_limit, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,11 +96,36 @@ fn person_json(person: &Person) -> Value {
     })
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/people?q=&limit=`.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiUser(current): ApiUser,
+    ApiQuery(query): ApiQuery<PeopleQuery>,
+) -> Result<Json<Value>, ApiError> {
+    current.require(Permission::ManagePeople)?;
+    let limit = listing_limit(query.limit)?;
+    let organism = current.user.organism_id.as_deref();
+    let read = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let found = people::search(&state.db, organism, &query.q, read).await?;
+    let (people, more) = first(found, limit);
+    let people: Vec<Value> = people.iter().map(person_json).collect();
+    Ok(Json(json!({ "people": people, "more": more })))
+}
+
 /// `GET /api/v1/people/{id}`.
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;
     let person = people::find(&state.db, current.user.organism_id.as_deref(), &id)
@@ -116,7 +144,7 @@ pub struct Merge {
 pub async fn merge(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Merge>,
 ) -> Result<Response, ApiError> {
     current.require(Permission::ManagePeople)?;

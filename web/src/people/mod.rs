@@ -10,6 +10,7 @@ pub fn routes() -> Routes {
         .get("/anagrafica", pages::list)
         .post("/anagrafica", pages::add)
         .post("/anagrafica/unisci", pages::merge)
+        .get("/api/v1/people", api::list)
         .post("/api/v1/people", api::create)
         .get("/api/v1/people/duplicates", api::duplicates)
         .get("/api/v1/people/{person}", api::show)

@@ -4,7 +4,7 @@
 //! Every change of a live room goes through `signaling::hub::Hub::office_command` (a new member
 //! through `Hub::add_member`), so the room task stays the only writer of a room's state.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -55,7 +55,7 @@ pub struct NewRoom {
 pub async fn create_room(
     State(state): State<AppState>,
     ApiUser(current): ApiUser,
-    Path(case_id): Path<CaseId>,
+    ApiPath(case_id): ApiPath<CaseId>,
     ApiJson(body): ApiJson<NewRoom>,
 ) -> Result<Response, ApiError> {
     office(&current)?;

@@ -15,7 +15,7 @@
 //!   201 as for an upload, then shared with `share_file` like any other.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,9 @@ use rooms::{ParticipantId, RoomId};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::http::auth;
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{body_refusal, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// The body limit of file uploads: one byte over the largest file, so that the handler sees
@@ -47,12 +48,8 @@ async fn member(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(RoomId, ParticipantId), ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthenticated)?;
-    invites::resolve(&state.db, token.trim())
+    let token = auth::bearer(headers).ok_or(AppError::Unauthenticated)?;
+    invites::resolve(&state.db, token)
         .await
         .map_err(|_| ApiError(AppError::Unauthenticated))
 }
@@ -83,12 +80,11 @@ impl<S: Send + Sync> FromRequest<S> for FileBody {
             .await
             .map(FileBody)
             .map_err(|rejection| {
-                ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge {
+                ApiError(match body_refusal(&rejection) {
+                    AppError::BodyTooLarge => AppError::TooLarge {
                         max_bytes: MAX_ROOM_FILE_BYTES,
-                    }
-                } else {
-                    AppError::BadRequest("Il file non è arrivato per intero.".to_owned())
+                    },
+                    _ => AppError::BadRequest("Il file non è arrivato per intero.".to_owned()),
                 })
             })
     }
@@ -173,7 +169,7 @@ pub async fn case_documents(
 pub async fn copy_case_document(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(document): Path<String>,
+    ApiPath(document): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (room, member) = mediator(&state, &headers).await?;
     let copied = room_files::copy_from_case(
@@ -194,7 +190,7 @@ pub async fn copy_case_document(
 pub async fn download(
     State(state): State<AppState>,
     LinkMember(room, member): LinkMember,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (file, bytes) = room_files::read(&state.db, &state.files, (room, member), &id)
         .await?

@@ -1,0 +1,15 @@
+-- API tokens of integrations, per body (organismo): only the SHA-256 (hex) of the secret is
+-- kept. A token acts for its creator, limited to its scopes (permission codes, space-separated).
+-- Keep the same meaning as ../sqlite/20261205000020_api_tokens.sql.
+CREATE TABLE api_tokens (
+    id           TEXT NOT NULL PRIMARY KEY,
+    organism_id  TEXT REFERENCES organisms (id),
+    created_by   TEXT NOT NULL REFERENCES users (id),
+    name         TEXT NOT NULL,
+    token_hash   TEXT NOT NULL UNIQUE,
+    scopes       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT,
+    revoked_at   BIGINT
+);
+CREATE INDEX api_tokens_organism ON api_tokens (organism_id);
