@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use accordo_tests::reqwest::StatusCode;
 use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
-use accordo_tests::{both_backends, spawn_app_with, Backend, Browser, Fixture, TestApp};
+use accordo_tests::{both_backends, spawn_app_with, Backend, Browser, Fixture, TestApp, TestDb};
 use backoffice::mail::link_key::LinkKey;
 use backoffice::mail::outbox::{self, DeliveryReport, Mailer, FAILED_LINK_PLACEHOLDER};
 use backoffice::platform::access::Role;
@@ -220,7 +220,87 @@ async fn schedule(server: &QuietServer, office: &Browser) -> (String, String) {
     (meeting, token)
 }
 
+/// The migration that withdraws the links mail kept in clear before links were sealed.
+fn links_at_rest_migration(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            include_str!("../../../backoffice/migrations/sqlite/20261205000060_links_at_rest.sql")
+        }
+        Backend::Postgres => {
+            include_str!("../../../backoffice/migrations/postgres/20261205000060_links_at_rest.sql")
+        }
+    }
+}
+
+/// A stored mail: key, state, body, secret, `.ics`, last error.
+type StoredMail = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Stores a mail as it was stored before links were sealed.
+async fn legacy_mail(
+    db: &TestDb,
+    key: &str,
+    state: &str,
+    body: &str,
+    secret: Option<&str>,
+    ics: Option<&str>,
+) {
+    sqlx::query(
+        "INSERT INTO outbox (id, idempotency_key, kind, to_name, to_email, subject, body, secret, \
+         ics, ics_method, state, attempts, next_attempt_at, created_at, sent_at) \
+         VALUES ($1, $1, 'invitation', 'Mario Rossi', 'mario@example.invalid', 'Convocazione', \
+         $2, $3, $4, $5, $6, 0, 0, 0, $7)",
+    )
+    .bind(key)
+    .bind(body)
+    .bind(secret)
+    .bind(ics)
+    .bind(ics.map(|_| "REQUEST"))
+    .bind(state)
+    .bind((state == "sent").then_some(0_i64))
+    .execute(db.db.pool())
+    .await
+    .expect("legacy mail");
+}
+
 both_backends! {
+    async fn links_kept_in_clear_before_the_upgrade_are_withdrawn(db: TestDb) {
+        let token = "AbCdEfGh0123456789AbCdEfGh0123456789abcde";
+        let link = format!("https://mediazione.organismo-di-esempio.example/r/{token}");
+        // The .ics folds the long URL line: the token is split across two lines.
+        let folded_ics = format!("BEGIN:VCALENDAR\r\nURL:{}\r\n {}\r\nEND:VCALENDAR\r\n", &link[..60], &link[60..]);
+        let body = format!("Apra il link:\n{link}\n");
+        legacy_mail(&db, "pending-with-link", "pending", &body, Some(&link), Some(&folded_ics)).await;
+        legacy_mail(&db, "sent-with-link", "sent", "Apra il link:\n[link personale inviato]\n", None, Some(&folded_ics)).await;
+        legacy_mail(&db, "pending-plain", "pending", "Testo.", None, Some("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")).await;
+
+        sqlx::raw_sql(links_at_rest_migration(db.backend)).execute(db.db.pool()).await.expect("the migration");
+
+        let rows: Vec<StoredMail> = sqlx::query_as(
+            "SELECT idempotency_key, state, body, secret, ics, last_error FROM outbox ORDER BY idempotency_key",
+        )
+        .fetch_all(db.db.pool())
+        .await
+        .expect("outbox");
+        for (key, _, body, secret, ics, _) in &rows {
+            let stored = format!("{body}{secret:?}{ics:?}").replace("\r\n ", "");
+            assert!(!stored.contains(token), "{key}: {stored}");
+        }
+        let [pending_plain, pending_with_link, sent_with_link] = &rows[..] else { panic!("{rows:?}") };
+        assert_eq!((pending_plain.1.as_str(), pending_plain.4.is_some()), ("pending", true), "untouched");
+        assert_eq!(pending_with_link.1, "failed");
+        assert!(pending_with_link.2.contains(FAILED_LINK_PLACEHOLDER));
+        assert!(pending_with_link.5.as_deref().is_some_and(|note| note.contains("fissare di nuovo")));
+        assert_eq!((&pending_with_link.3, &pending_with_link.4), (&None, &None));
+        assert_eq!((sent_with_link.1.as_str(), &sent_with_link.4), ("sent", &None));
+    }
+
     async fn no_link_at_rest_before_and_after_sending_nor_after_a_failure_and_reminders_work(server: QuietServer) {
         let now = server.now();
         let office = server.app.logged_in("segreteria1", Role::Segreteria).await;
