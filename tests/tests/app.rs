@@ -18,6 +18,7 @@ mod app {
     mod health;
     mod http_limits;
     mod internal_errors;
+    mod links_at_rest;
     mod listings;
     mod logs;
     mod media;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use backoffice::mail::link_key::{LinkKey, LinkKeyError};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
@@ -51,6 +52,11 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of outgoing mail: `Name <address>` or an address.
     pub mail_from: String,
+    /// The key that seals personal links while their mail waits in the outbox: 64 hexadecimal
+    /// digits (`openssl rand -hex 32`), kept out of the database so that a copy of it opens no
+    /// room. Without it, the key is read from `DATA_DIR/link.key`, created (mode 0600) at
+    /// first start. Several nodes must share it: set it on each, or share the data directory.
+    pub link_key: Option<String>,
     /// Milliseconds between two looks at the outbox for mail due to be sent.
     #[serde(deserialize_with = "lenient::number")]
     pub outbox_poll_ms: u64,
@@ -162,6 +168,7 @@ impl Default for Config {
             room_claim_ttl_ms: 10_000,
             file_store: None,
             smtp_url: None,
+            link_key: None,
             mail_from: "Accordo <noreply@accordo.invalid>".to_owned(),
             outbox_poll_ms: 5_000,
             reminder_lead_hours: vec![24],
@@ -305,6 +312,31 @@ impl Config {
         self.data_dir.join("outbox")
     }
 
+    /// Where the link key is kept when `link_key` is not set.
+    pub fn link_key_file(&self) -> PathBuf {
+        self.data_dir.join("link.key")
+    }
+
+    /// The link key: `link_key`, or the key file of the data directory (created when missing).
+    pub fn link_key(&self) -> Result<LinkKey, LinkKeyError> {
+        match &self.link_key {
+            Some(text) => LinkKey::parse(text),
+            None => LinkKey::load_or_create(&self.link_key_file()),
+        }
+    }
+
+    /// Whether outgoing mail is written as `.eml` files, personal links included, rather than
+    /// sent: fit only for a demo or development on this machine (a loopback `public_url`).
+    pub fn files_mailer_outside_demo(&self) -> bool {
+        let loopback = match self.public_url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(address)) => address.is_loopback(),
+            Some(url::Host::Ipv6(address)) => address.is_loopback(),
+            None => false,
+        };
+        self.smtp_url.is_none() && !loopback
+    }
+
     /// Whether cookies must carry `Secure` (the server or its public address uses HTTPS).
     pub fn secure_cookies(&self) -> bool {
         self.tls != TlsMode::Off || self.public_url.scheme() == "https"
@@ -320,6 +352,7 @@ impl Config {
         shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
         shown.turn_secret = self.turn_secret.as_ref().map(|_| "***".to_owned());
         shown.metrics_token = self.metrics_token.as_ref().map(|_| "***".to_owned());
+        shown.link_key = self.link_key.as_ref().map(|_| "***".to_owned());
         toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot print: {error}\n"))
     }
 
@@ -486,6 +519,13 @@ impl Config {
                 "metrics_token",
                 "too short to be a secret".to_owned(),
                 "a random string of at least 16 characters, e.g. from `openssl rand -hex 32`",
+            ));
+        }
+        if let Some(Err(error)) = self.link_key.as_deref().map(LinkKey::parse) {
+            return Err(fail(
+                "link_key",
+                error.to_string(),
+                "64 hexadecimal digits, e.g. from `openssl rand -hex 32`",
             ));
         }
         if !(2..=50).contains(&self.room_capacity) {
@@ -886,6 +926,30 @@ mod tests {
             "smtp://posta:segreto@mail.example:587?tls=required",
         )])
         .expect("a STARTTLS URL loads");
+    }
+
+    #[test]
+    fn the_link_key_is_checked_and_masked_and_the_file_mailer_is_for_demos() {
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let config = load_env(&[("ACCORDO_LINK_KEY", key)]).expect("loads");
+        assert!(config.link_key().is_ok());
+        let masked = config.to_masked_toml();
+        assert!(masked.contains("link_key = \"***\""), "{masked}");
+        assert!(!masked.contains(key), "{masked}");
+        let error = load_env(&[("ACCORDO_LINK_KEY", "segreto")]).expect_err("refused");
+        assert_eq!(error.key, "link_key");
+        assert!(!error.to_string().contains("segreto"), "{error}");
+
+        assert!(!config.files_mailer_outside_demo(), "the localhost demo");
+        let public =
+            load_env(&[("ACCORDO_PUBLIC_URL", "https://mediazione.example.org")]).expect("loads");
+        assert!(public.files_mailer_outside_demo());
+        let with_smtp = load_env(&[
+            ("ACCORDO_PUBLIC_URL", "https://mediazione.example.org"),
+            ("ACCORDO_SMTP_URL", "smtp://mail.example:25"),
+        ])
+        .expect("loads");
+        assert!(!with_smtp.files_mailer_outside_demo());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
+use backoffice::mail::link_key::LinkKeyError;
 use backoffice::mail::outbox::{Mailer, MailerError};
 use backoffice::platform::accounts;
 use backoffice::platform::accounts::OneTimePassword;
@@ -63,6 +64,8 @@ pub enum StartError {
     Redis(String),
     #[error("outgoing mail: {0}")]
     Mail(#[from] MailerError),
+    #[error(transparent)]
+    LinkKey(#[from] LinkKeyError),
     #[error("cannot open the media ports ({ports}): {source}")]
     Media {
         ports: String,
@@ -228,6 +231,14 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         Some(smtp_url) => Mailer::smtp(smtp_url, &config.mail_from)?,
         None => Mailer::files(&outbox, &config.mail_from)?,
     };
+    if config.files_mailer_outside_demo() {
+        tracing::warn!(
+            directory = %outbox.display(),
+            "no smtp_url: outgoing mail, working personal room links included, is written as \
+             .eml files instead of being sent; this is for demos and development only"
+        );
+    }
+    let link_key = config.link_key()?;
     let csrf_secret = settings::secret(&db, "csrf", now).await?;
     let listener = listen(config.listen).map_err(|source| StartError::Listen {
         address: config.listen,
@@ -291,6 +302,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,
         stopping,
+        link_key: Arc::new(link_key),
     };
     let outbox_worker = outbox::spawn_worker(state.clone(), mailer);
     let app = router(state);

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use backoffice::mail::link_key::LinkKey;
 use backoffice::platform::files::FileStore;
 use backoffice::{Db, UnixMillis};
 use signaling::clock::Clock;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Flips to `true` when the node stops: open WebSockets say `bye` and close.
     pub stopping: watch::Receiver<bool>,
+    /// Seals personal links in queued mail (see `backoffice::mail::link_key`).
+    pub link_key: Arc<LinkKey>,
 }
 
 impl AppState {

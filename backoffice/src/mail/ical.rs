@@ -161,6 +161,16 @@ fn parameter(text: &str) -> String {
     format!("\"{clean}\"")
 }
 
+/// `text` with its folded lines joined again (RFC 5545 §3.1): one content line per CRLF.
+pub(crate) fn unfold(text: &str) -> String {
+    text.replace("\r\n ", "").replace("\r\n\t", "")
+}
+
+/// Unfolded `text` folded again, line by line (after a value in it was replaced).
+pub(crate) fn refold(text: &str) -> String {
+    text.split_terminator("\r\n").map(fold).collect()
+}
+
 /// One content line, folded after 75 octets (never inside a character), ending in CRLF.
 fn fold(line: &str) -> String {
     let mut folded = String::with_capacity(line.len() + 8);
@@ -192,6 +202,14 @@ mod tests {
             description: None,
             url: None,
         }
+    }
+
+    #[test]
+    fn unfolding_then_folding_gives_the_same_text() {
+        let long = "x".repeat(200);
+        let text = feed(&long, &[event(&long)], UnixMillis(0));
+        assert!(!unfold(&text).contains("\r\n "));
+        assert_eq!(refold(&unfold(&text)), text);
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! at least once) and the iCalendar text of invitations and feeds.
 
 pub mod ical;
+pub mod link_key;
 pub mod outbox;

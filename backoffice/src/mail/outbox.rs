@@ -9,9 +9,12 @@
 //! else (4xx, connection refused, timeout) is tried again with backoff, 30 s doubling up to 1 h,
 //! until [`MAX_ATTEMPTS`].
 //!
-//! A mail may carry a personal room link (`secret`, a part of the body): once the mail is sent
-//! or cancelled the link is replaced in the stored body by a placeholder and forgotten, so that
-//! delivered mail keeps no working link in the database.
+//! A mail may carry a personal room link (`secret`, a part of the body and of the `.ics`). The
+//! link is never stored in clear: [`enqueue`] puts [`LINK_PLACEHOLDER`] in its place in the body
+//! and the `.ics`, and keeps the link sealed under the installation's [`LinkKey`], which lives
+//! outside the database; [`deliver_due`] opens the seal only to render the mail it sends. Once
+//! the mail is sent, cancelled or failed for good, the seal is dropped and the placeholder
+//! becomes a note of what happened to the link. A copy of the database thus never opens a room.
 //!
 //! **Invariant:** addresses and contents never reach a log or the audit log; tracing lines and
 //! audit records carry only ids, kinds and counts.
@@ -26,6 +29,8 @@ use lettre::{
 };
 use sqlx::{AnyConnection, Row};
 
+use crate::mail::ical;
+use crate::mail::link_key::LinkKey;
 use crate::mediation::cases::CaseId;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
@@ -42,10 +47,24 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 const LEASE: Duration = Duration::from_secs(10 * 60);
 /// The SMTP client's timeout for each exchange with the server.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where the personal link goes in the stored body and `.ics` of a mail waiting to be sent
+/// (a macro, so that the SQL below can hold it as a literal).
+macro_rules! link_placeholder {
+    () => {
+        "[[link-personale]]"
+    };
+}
+/// Where the personal link goes in the stored body and `.ics` of a mail waiting to be sent.
+pub const LINK_PLACEHOLDER: &str = link_placeholder!();
 /// What replaces the personal link in the stored body of a mail that was sent.
 pub const SENT_LINK_PLACEHOLDER: &str = "[link personale inviato]";
 /// What replaces the personal link in the stored body of a mail that was cancelled.
 pub const CANCELLED_LINK_PLACEHOLDER: &str = "[link personale annullato]";
+/// What replaces the personal link in the stored body of a mail that failed for good: the
+/// link is withdrawn with it, and the mail cannot be sent again.
+pub const FAILED_LINK_PLACEHOLDER: &str = "[link personale non consegnato]";
+/// What stands for the personal link in a server's reply kept in `last_error`.
+const LINK_IN_REPLY: &str = "[link personale]";
 /// The longest idempotency key accepted (it becomes the `Message-ID`).
 const MAX_KEY_BYTES: usize = 200;
 /// The longest server reply kept in `last_error`.
@@ -164,8 +183,8 @@ pub struct NewMail<'a> {
     pub subject: &'a str,
     /// Plain text, UTF-8.
     pub body: &'a str,
-    /// A part of `body` (the personal room link) that is replaced by a placeholder in the
-    /// stored body once the mail is sent or cancelled.
+    /// A part of `body` (the personal room link), also found in `ics`: it is stored only sealed,
+    /// and the mail rendered with it when it is sent.
     pub secret: Option<&'a str>,
     /// An iCalendar text attached as `invito.ics`.
     pub ics: Option<&'a str>,
@@ -213,14 +232,25 @@ impl NewMail<'_> {
     }
 }
 
-/// Queues `mail` in the caller's transaction. A mail with the same idempotency key is not
-/// queued again: `Ok(false)`.
+/// Queues `mail` in the caller's transaction, its personal link sealed under `link_key`. A
+/// mail with the same idempotency key is not queued again: `Ok(false)`.
 pub async fn enqueue(
     conn: &mut AnyConnection,
     now: UnixMillis,
+    link_key: &LinkKey,
     mail: &NewMail<'_>,
 ) -> Result<bool, StoreError> {
     mail.check()?;
+    let (body, ics, sealed) = match mail.secret {
+        // The `.ics` is unfolded first: a folded line may split the link.
+        Some(link) => (
+            mail.body.replace(link, LINK_PLACEHOLDER),
+            mail.ics
+                .map(|ics| ical::unfold(ics).replace(link, LINK_PLACEHOLDER)),
+            Some(link_key.seal(link, mail.idempotency_key)),
+        ),
+        None => (mail.body.to_owned(), mail.ics.map(str::to_owned), None),
+    };
     // ON CONFLICT rather than catching the unique violation: on PostgreSQL a failed statement
     // would abort the caller's transaction.
     let inserted = sqlx::query(
@@ -239,9 +269,9 @@ pub async fn enqueue(
     .bind(mail.to_name)
     .bind(mail.to_email)
     .bind(mail.subject)
-    .bind(mail.body)
-    .bind(mail.secret)
-    .bind(mail.ics)
+    .bind(body)
+    .bind(sealed)
+    .bind(ics)
     .bind(mail.ics_method)
     .bind(mail.not_before.0)
     .bind(now.0)
@@ -251,11 +281,17 @@ pub async fn enqueue(
     Ok(inserted == 1)
 }
 
-/// SQL for the stored body with the personal link replaced by `$1`, shared by the statements
-/// that end a mail's life.
-macro_rules! redacted_body {
+/// SQL that forgets the personal link of a mail: the placeholder in the body and the `.ics`
+/// becomes `$1` and the seal is dropped. Shared by the statements that end a mail's life.
+macro_rules! forget_link {
     () => {
-        "CASE WHEN secret IS NULL THEN body ELSE REPLACE(body, secret, $1) END"
+        concat!(
+            "body = REPLACE(body, '",
+            link_placeholder!(),
+            "', $1), ics = REPLACE(ics, '",
+            link_placeholder!(),
+            "', $1), secret = NULL"
+        )
     };
 }
 
@@ -268,9 +304,9 @@ pub async fn cancel_pending(
     _now: UnixMillis,
 ) -> Result<u64, StoreError> {
     let cancelled = sqlx::query(concat!(
-        "UPDATE outbox SET state = 'cancelled', body = ",
-        redacted_body!(),
-        ", secret = NULL WHERE meeting_id = $2 AND state = 'pending'"
+        "UPDATE outbox SET state = 'cancelled', ",
+        forget_link!(),
+        " WHERE meeting_id = $2 AND state = 'pending'"
     ))
     .bind(CANCELLED_LINK_PLACEHOLDER)
     .bind(meeting_id)
@@ -347,7 +383,8 @@ fn entry(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {
 
 /// Puts a failed mail of `organism_id` back in the queue, due now, with a fresh count of
 /// attempts (the clerk fixed the address or the server). [`StoreError::NotFound`] when the
-/// organism has no such mail, [`StoreError::Invalid`] when it has not failed.
+/// organism has no such mail, [`StoreError::Invalid`] when it has not failed or when its
+/// personal link was withdrawn as it failed (the meeting must be scheduled again).
 pub async fn retry(
     db: &Db,
     actor: &Actor,
@@ -357,7 +394,7 @@ pub async fn retry(
 ) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     let found = sqlx::query(
-        "SELECT kind, state, attempts FROM outbox WHERE id = $1 \
+        "SELECT kind, state, attempts, body FROM outbox WHERE id = $1 \
          AND (organism_id = $2 OR ($2 IS NULL AND organism_id IS NULL))",
     )
     .bind(id)
@@ -367,6 +404,13 @@ pub async fn retry(
     .ok_or(StoreError::NotFound)?;
     let kind: String = found.try_get("kind")?;
     let attempts: i64 = found.try_get("attempts")?;
+    let body: String = found.try_get("body")?;
+    if body.contains(FAILED_LINK_PLACEHOLDER) {
+        return Err(StoreError::Invalid(
+            "mail link: the personal link of a failed mail is withdrawn; schedule the meeting \
+             again to send a new one",
+        ));
+    }
     let requeued = sqlx::query(
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
          lease_until = NULL WHERE id = $2 AND state = 'failed'",
@@ -473,9 +517,14 @@ impl Mailer {
         })
     }
 
-    async fn send(&self, mail: &StoredMail, now: UnixMillis) -> Result<(), SendFailure> {
+    async fn send(
+        &self,
+        mail: &StoredMail,
+        link: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<(), SendFailure> {
         let message = self
-            .message(mail, now)
+            .message(mail, link, now)
             .map_err(|error| SendFailure::Refused(format!("Messaggio non valido: {error}.")))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(smtp_failure),
@@ -487,7 +536,13 @@ impl Mailer {
         }
     }
 
-    fn message(&self, mail: &StoredMail, now: UnixMillis) -> Result<Message, String> {
+    /// The mail as it goes out: with `link` in place of its placeholder.
+    fn message(
+        &self,
+        mail: &StoredMail,
+        link: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Message, String> {
         let address: Address = mail.to_email.parse().map_err(|_| "indirizzo non valido")?;
         let date = SystemTime::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(now.0).map_err(|_| "data non valida")?);
@@ -500,14 +555,22 @@ impl Mailer {
             ))
             .subject(mail.subject.clone())
             .date(date);
-        let text = SinglePart::plain(mail.body.clone());
-        let built = match (&mail.ics, &mail.ics_method) {
+        let (body, ics) = match link {
+            Some(link) => (
+                mail.body.replace(LINK_PLACEHOLDER, link),
+                mail.ics
+                    .as_deref()
+                    .map(|ics| ical::refold(&ics.replace(LINK_PLACEHOLDER, link))),
+            ),
+            None => (mail.body.clone(), mail.ics.clone()),
+        };
+        let text = SinglePart::plain(body);
+        let built = match (ics, &mail.ics_method) {
             (Some(ics), Some(method)) => {
                 let content_type =
                     ContentType::parse(&format!("text/calendar; method={method}; charset=UTF-8"))
                         .map_err(|error| error.to_string())?;
-                let invitation =
-                    Attachment::new("invito.ics".to_owned()).body(ics.clone(), content_type);
+                let invitation = Attachment::new("invito.ics".to_owned()).body(ics, content_type);
                 builder.multipart(MultiPart::mixed().singlepart(text).singlepart(invitation))
             }
             _ => builder.singlepart(text),
@@ -545,6 +608,17 @@ enum SendFailure {
     Unreachable(String),
 }
 
+impl SendFailure {
+    /// The same failure with its reason changed by `change`.
+    fn map(self, change: impl FnOnce(String) -> String) -> SendFailure {
+        match self {
+            SendFailure::Refused(reason) => SendFailure::Refused(change(reason)),
+            SendFailure::Deferred(reason) => SendFailure::Deferred(change(reason)),
+            SendFailure::Unreachable(reason) => SendFailure::Unreachable(change(reason)),
+        }
+    }
+}
+
 fn smtp_failure(error: lettre::transport::smtp::Error) -> SendFailure {
     use std::error::Error as _;
     let reason = |text: String| text.chars().take(MAX_ERROR_CHARS).collect::<String>();
@@ -577,6 +651,8 @@ struct StoredMail {
     to_email: String,
     subject: String,
     body: String,
+    /// The personal link, sealed.
+    secret: Option<String>,
     ics: Option<String>,
     ics_method: Option<String>,
     attempts: u32,
@@ -602,12 +678,14 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 /// Sends up to `limit` due mails (pending, due by `now`, not held by another worker) through
-/// `mailer` and records each outcome with its audit record. Two workers (two nodes) never send
+/// `mailer`, their personal links opened with `link_key`, and records each outcome with its
+/// audit record. A link that does not open (the key changed) fails its mail for good. Two workers (two nodes) never send
 /// the same mail at the same time: each mail is claimed first with a lease, by an update that
 /// only one of them can win.
 pub async fn deliver_due(
     db: &Db,
     mailer: &Mailer,
+    link_key: &LinkKey,
     now: UnixMillis,
     limit: u32,
 ) -> Result<DeliveryReport, StoreError> {
@@ -626,7 +704,27 @@ pub async fn deliver_due(
         let Some(mail) = claim(db, &id, now, lease_until).await? else {
             continue;
         };
-        let (reason, permanent, stop_round) = match mailer.send(&mail, now).await {
+        let link = match &mail.secret {
+            Some(sealed) => match link_key.open(sealed, &mail.idempotency_key) {
+                Ok(link) => Some(link),
+                Err(_) => {
+                    tracing::warn!(mail = %mail.id, "personal link of a mail does not open");
+                    let reason = "Il link personale non si può ricostruire: la chiave dei link \
+                                  (link_key) è cambiata. Occorre fissare di nuovo l'incontro.";
+                    record_failed(db, &mail, now, lease_until, reason).await?;
+                    report.failed += 1;
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let outcome = mailer.send(&mail, link.as_deref(), now).await;
+        // A server that quotes the message back must not leave the link in `last_error`.
+        let scrub = |reason: String| match &link {
+            Some(link) => reason.replace(link.as_str(), LINK_IN_REPLY),
+            None => reason,
+        };
+        let (reason, permanent, stop_round) = match outcome.map_err(|failure| failure.map(scrub)) {
             Ok(()) => {
                 record_sent(db, &mail, now, lease_until).await?;
                 report.sent += 1;
@@ -684,8 +782,8 @@ async fn claim(
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT id, idempotency_key, kind, to_name, to_email, subject, body, ics, ics_method, \
-         attempts FROM outbox WHERE id = $1",
+        "SELECT id, idempotency_key, kind, to_name, to_email, subject, body, secret, ics, \
+         ics_method, attempts FROM outbox WHERE id = $1",
     )
     .bind(id)
     .fetch_one(db.pool())
@@ -699,6 +797,7 @@ async fn claim(
         to_email: row.try_get("to_email")?,
         subject: row.try_get("subject")?,
         body: row.try_get("body")?,
+        secret: row.try_get("secret")?,
         ics: row.try_get("ics")?,
         ics_method: row.try_get("ics_method")?,
         attempts: u32::try_from(attempts)
@@ -745,9 +844,9 @@ async fn record_sent(
     let attempts = mail.attempts + 1;
     // Recorded as sent even if the meeting was cancelled meanwhile: the mail did go out.
     let update = sqlx::query(concat!(
-        "UPDATE outbox SET state = 'sent', body = ",
-        redacted_body!(),
-        ", secret = NULL, sent_at = $2, attempts = $3, lease_until = NULL, last_error = NULL \
+        "UPDATE outbox SET state = 'sent', ",
+        forget_link!(),
+        ", sent_at = $2, attempts = $3, lease_until = NULL, last_error = NULL \
          WHERE id = $4 AND lease_until = $5"
     ))
     .bind(SENT_LINK_PLACEHOLDER)
@@ -767,10 +866,14 @@ async fn record_failed(
     reason: &str,
 ) -> Result<(), StoreError> {
     let attempts = mail.attempts + 1;
-    let update = sqlx::query(
-        "UPDATE outbox SET state = 'failed', attempts = $1, last_error = $2, lease_until = NULL \
-         WHERE id = $3 AND lease_until = $4 AND state = 'pending'",
-    )
+    // The link goes with the failure: kept sealed, it would wait for a retry that may never come.
+    let update = sqlx::query(concat!(
+        "UPDATE outbox SET state = 'failed', ",
+        forget_link!(),
+        ", attempts = $2, last_error = $3, lease_until = NULL \
+         WHERE id = $4 AND lease_until = $5 AND state = 'pending'"
+    ))
+    .bind(FAILED_LINK_PLACEHOLDER)
     .bind(i64::from(attempts))
     .bind(reason)
     .bind(&mail.id)

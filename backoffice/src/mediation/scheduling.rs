@@ -13,8 +13,9 @@
 //! all of them.
 //!
 //! Personal links are stored only as hashes (see `invites`); a mail that carries one keeps it in
-//! the outbox only until it is sent. Each scheduling issues new links: the newest mail always
-//! holds the link that works, and says it replaces earlier ones.
+//! the outbox only sealed under the link key, which is not in the database, and only until it
+//! is sent (see `outbox`). Each scheduling issues new links: the newest mail always holds the
+//! link that works, and says it replaces earlier ones; its reminders carry the same link.
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::is_unique_violation;
 use crate::mail::ical::{self, Method};
+use crate::mail::link_key::LinkKey;
 use crate::mail::outbox::{self, MailKind, NewMail};
 use crate::mediation::agenda::{self, AgendaError, Conflict, NewMeeting};
 use crate::mediation::case_record::{self, Participant, PartyRole};
@@ -51,6 +53,8 @@ pub struct Context<'a> {
     pub office_email: Option<&'a str>,
     /// The settings of a room created for the meeting.
     pub room_settings: RoomSettings,
+    /// Seals the personal links of the queued mail.
+    pub link_key: &'a LinkKey,
 }
 
 /// Why a meeting was not scheduled, moved or cancelled.
@@ -443,6 +447,7 @@ async fn notify(
         outbox::enqueue(
             tx,
             now,
+            context.link_key,
             &NewMail {
                 idempotency_key: &key,
                 organism_id: context.organism,
@@ -483,6 +488,7 @@ async fn notify(
                 outbox::enqueue(
                     tx,
                     now,
+                    context.link_key,
                     &NewMail {
                         idempotency_key: &key,
                         organism_id: context.organism,
@@ -564,6 +570,7 @@ async fn office_notice(
         outbox::enqueue(
             tx,
             now,
+            context.link_key,
             &NewMail {
                 idempotency_key: &key,
                 organism_id: context.organism,

@@ -11,6 +11,7 @@ use accordo_tests::smtp_sink::{ReceivedMail, SmtpSink};
 use accordo_tests::{both_backends, spawn_app_with, Backend, Fixture, TestApp, TestDb};
 use std::sync::LazyLock;
 
+use backoffice::mail::link_key::LinkKey;
 use backoffice::mail::outbox::{
     self, DeliveryReport, DeliveryState, MailKind, Mailer, NewMail, OutboxEntry,
 };
@@ -42,6 +43,9 @@ fn body_with_link() -> String {
     )
 }
 
+/// The link key of these tests' outbox.
+static LINK_KEY: LazyLock<LinkKey> = LazyLock::new(LinkKey::generate);
+
 /// The case the test mails belong to.
 static CASE_1: LazyLock<CaseId> = LazyLock::new(|| CaseId::new("case-1"));
 
@@ -66,8 +70,13 @@ fn mail<'a>(key: &'a str, to_email: &'a str, body: &'a str) -> NewMail<'a> {
 
 /// Queues `mail` in a transaction of its own, as a caller's change would.
 async fn queue(db: &Db, mail: &NewMail<'_>) -> bool {
+    queue_sealed_with(db, &LINK_KEY, mail).await
+}
+
+/// [`queue`], its link sealed under `link_key`.
+async fn queue_sealed_with(db: &Db, link_key: &LinkKey, mail: &NewMail<'_>) -> bool {
     let mut tx = db.pool().begin().await.expect("transaction");
-    let queued = outbox::enqueue(&mut tx, UnixMillis(NOW), mail)
+    let queued = outbox::enqueue(&mut tx, UnixMillis(NOW), link_key, mail)
         .await
         .expect("enqueue");
     tx.commit().await.expect("commit");
@@ -75,7 +84,7 @@ async fn queue(db: &Db, mail: &NewMail<'_>) -> bool {
 }
 
 async fn deliver(db: &Db, mailer: &Mailer, at: i64) -> DeliveryReport {
-    outbox::deliver_due(db, mailer, UnixMillis(at), 50)
+    outbox::deliver_due(db, mailer, &LINK_KEY, UnixMillis(at), 50)
         .await
         .expect("deliver")
 }
@@ -262,12 +271,12 @@ both_backends! {
         // Malformed mail is refused before it is queued.
         let bad_address = mail("meeting:m1:v1:invitation:party-b", "non è un indirizzo", "Testo");
         let mut tx = db.db.pool().begin().await.expect("transaction");
-        let refused = outbox::enqueue(&mut tx, UnixMillis(NOW), &bad_address).await;
+        let refused = outbox::enqueue(&mut tx, UnixMillis(NOW), &LINK_KEY, &bad_address).await;
         assert!(matches!(refused, Err(backoffice::StoreError::Invalid(_))), "{refused:?}");
         let stray_secret = NewMail { secret: Some("https://altro"), ..mail("k2", "a@example.invalid", "Testo") };
-        assert!(outbox::enqueue(&mut tx, UnixMillis(NOW), &stray_secret).await.is_err());
+        assert!(outbox::enqueue(&mut tx, UnixMillis(NOW), &LINK_KEY, &stray_secret).await.is_err());
         let half_ics = NewMail { ics: Some(ICS), ..mail("k3", "a@example.invalid", "Testo") };
-        assert!(outbox::enqueue(&mut tx, UnixMillis(NOW), &half_ics).await.is_err());
+        assert!(outbox::enqueue(&mut tx, UnixMillis(NOW), &LINK_KEY, &half_ics).await.is_err());
     }
 
     async fn reminders_of_a_cancelled_meeting_never_go(db: TestDb) {
@@ -322,6 +331,22 @@ both_backends! {
         // A failed mail is not tried again by itself.
         assert_eq!(deliver(&db.db, &mailer, NOW + 7_200 * SECOND).await, report(0, 0, 0));
         assert_eq!(audit_count(&db.db, "mail.failed").await, 1);
+    }
+
+    async fn a_link_sealed_under_another_key_fails_its_mail_without_sending_it(db: TestDb) {
+        let sink = SmtpSink::start().await;
+        let mailer = Mailer::smtp(&sink.url(), SENDER).expect("mailer");
+        let body = body_with_link();
+        let invitation = NewMail { ics: Some(ICS), ics_method: Some("REQUEST"), ..mail("meeting:m1:v1:invitation:party-a", "niccolo.rossi@example.invalid", &body) };
+        assert!(queue_sealed_with(&db.db, &LinkKey::generate(), &invitation).await);
+        assert_eq!(deliver(&db.db, &mailer, NOW).await, report(0, 0, 1));
+        assert!(sink.received().is_empty());
+        let failed = entry(&db.db, "niccolo.rossi@example.invalid").await;
+        assert_eq!(failed.state, DeliveryState::Failed);
+        assert!(failed.last_error.is_some_and(|reason| reason.contains("link_key")));
+        let (body, secret) = stored(&db.db, "meeting:m1:v1:invitation:party-a").await;
+        assert!(body.contains(outbox::FAILED_LINK_PLACEHOLDER), "{body}");
+        assert_eq!(secret, None);
     }
 
     async fn a_temporary_refusal_is_tried_again_with_growing_waits(db: TestDb) {
@@ -476,7 +501,9 @@ both_backends! {
         let ServerWithSink { app, sink } = server;
         let body = body_with_link();
         let invitation = NewMail { not_before: UnixMillis(0), ..mail("meeting:m1:v1:invitation:party-a", "niccolo.rossi@example.invalid", &body) };
-        assert!(queue(&app.db, &invitation).await);
+        // Sealed under the key the server made in its data directory at first start.
+        let server_key = LinkKey::load_or_create(&app.data_dir().join("link.key")).expect("the server's key");
+        assert!(queue_sealed_with(&app.db, &server_key, &invitation).await);
         let received = sink.wait_for(1, PATIENCE).await;
         let message = parse(received[0].data.as_bytes());
         assert_eq!(message.message_id(), Some("meeting.m1.v1.invitation.party-a@accordo.invalid"));

@@ -16,7 +16,7 @@ use super::case_record::{case as new_case, participant, person};
 
 const HOUR: i64 = 3_600_000;
 
-async fn post(browser: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
+pub(super) async fn post(browser: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
     let response = browser.post_json(path, &body).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -41,7 +41,7 @@ fn count(mails: &[Value], kind: &str, state: &str) -> usize {
 
 /// A case with an appointed mediator (with an address and a login), two parties, a lawyer
 /// for each, and a CTU without an address. Returns the case id.
-async fn prepared_case(app: &TestApp, office: &Browser) -> String {
+pub(super) async fn prepared_case(app: &TestApp, office: &Browser) -> String {
     app.create_user("anna.neri", Role::Mediatore).await;
     let (status, mediator) = post(
         office,

@@ -56,6 +56,7 @@ pub fn context<'a>(
         reminder_leads: leads,
         office_email: state.config.office_email.as_deref(),
         room_settings: state.config.room_settings(false),
+        link_key: &state.link_key,
     }
 }
 

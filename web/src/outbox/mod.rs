@@ -53,8 +53,14 @@ pub fn spawn_worker(state: AppState, mailer: Mailer) -> tokio::task::JoinHandle<
     let mut stopping = state.stopping.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(error) =
-                outbox::deliver_due(&state.db, &mailer, state.clock_now(), WORKER_BATCH).await
+            if let Err(error) = outbox::deliver_due(
+                &state.db,
+                &mailer,
+                &state.link_key,
+                state.clock_now(),
+                WORKER_BATCH,
+            )
+            .await
             {
                 tracing::error!(%error, "outbox delivery round failed");
             }
