@@ -9,7 +9,7 @@
 //! DELETE reaches a handler without a valid token, except an API call that carries a bearer
 //! token instead of a session ([`credential`], the only exemption).
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 
 use crate::http::error::{ApiError, AppError};
+use crate::http::extract::read_body;
 use crate::http::{auth, cookies};
 use crate::state::AppState;
 
@@ -156,9 +157,7 @@ async fn verified(
         return Err(AppError::Csrf);
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| AppError::BodyTooLarge)?;
+    let bytes = read_body(body, MAX_FORM_BYTES).await?;
     let token = url::form_urlencoded::parse(&bytes)
         .find(|(name, _)| name == FIELD)
         .map(|(_, value)| value.into_owned())

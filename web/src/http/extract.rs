@@ -160,3 +160,15 @@ pub fn first<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, bool) {
     items.truncate(limit);
     (items, more)
 }
+
+/// A request body read whole, up to `limit` bytes, by the middleware that must see it before
+/// the handler (CSRF's form field, the NUL check). A longer body is 413; a body that breaks off
+/// (the client went away or stalled) gets the same answer, which nobody reads.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, AppError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| AppError::BodyTooLarge)
+}

@@ -7,13 +7,14 @@
 //! `\u0000`. Multipart uploads are not read here: a file may contain NUL, and a 20 MB body is
 //! not buffered to look.
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::http::error::AppError;
+use crate::http::extract::read_body;
 
 /// The largest form or JSON body read (axum's default limit for its extractors).
 const MAX_CHECKED_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -44,12 +45,9 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_CHECKED_BODY_BYTES).await else {
-        return AppError::BadRequest(format!(
-            "I dati inviati superano il limite di {} MB.",
-            MAX_CHECKED_BODY_BYTES / (1024 * 1024)
-        ))
-        .answer_for(&path);
+    let bytes = match read_body(body, MAX_CHECKED_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error.answer_for(&path),
     };
     if bytes.contains(&0) || check(&bytes) {
         return refusal(&path);
