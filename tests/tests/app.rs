@@ -16,6 +16,7 @@ mod app {
     mod health;
     mod http_limits;
     mod internal_errors;
+    mod login_security;
     mod logs;
     mod media;
     mod mediators;

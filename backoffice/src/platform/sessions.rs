@@ -14,8 +14,9 @@ use crate::platform::accounts::{self, User};
 use crate::platform::audit::{self, Action, Actor, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
-/// A session ends after this long without requests.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// The default for how long a session lasts without requests (the configuration may say
+/// otherwise).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A session ends after this long whatever happens.
 pub const ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -67,16 +68,17 @@ pub async fn create(db: &Db, user_id: &str, now: UnixMillis) -> Result<SessionTo
     Ok(token)
 }
 
-/// The user of a live session, refreshing its idle timer; `None` for an unknown, expired or
-/// idle session, or a disabled user.
+/// The user of a live session, refreshing its idle timer; `None` for an unknown or expired
+/// session, one without requests for `idle_timeout`, or a disabled user.
 pub async fn lookup(
     db: &Db,
     token: &SessionToken,
     now: UnixMillis,
+    idle_timeout: Duration,
 ) -> Result<Option<User>, StoreError> {
     let idle_cutoff = UnixMillis(
         now.0
-            .saturating_sub(i64::try_from(IDLE_TIMEOUT.as_millis()).unwrap_or(i64::MAX)),
+            .saturating_sub(i64::try_from(idle_timeout.as_millis()).unwrap_or(i64::MAX)),
     );
     let row = sqlx::query(
         "UPDATE sessions SET last_seen_at = $1 \
@@ -94,6 +96,22 @@ pub async fn lookup(
     Ok(accounts::find_by_id(db, &user_id)
         .await?
         .filter(|user| user.active))
+}
+
+/// Ends every session of a user except `kept` (the one a password change was made from).
+pub(crate) async fn end_all_of_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    kept: Option<&SessionToken>,
+) -> Result<(), StoreError> {
+    // An empty string is never the hash of a token.
+    let kept_hash = kept.map(SessionToken::hash).unwrap_or_default();
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(kept_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Ends a session (logout), with its audit record.

@@ -5,20 +5,28 @@
 //! [`ApiUser`]) and asks [`CurrentUser::require`], which asks
 //! [`backoffice::platform::access::Role::allows`]: permissions are decided in one place.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use backoffice::platform::access::{self, Permission, Policy};
 use backoffice::platform::accounts::User;
 use backoffice::platform::audit::Actor;
 use backoffice::platform::sessions::{self, SessionToken};
 
-use crate::http::cookies;
+use crate::http::client_ip::ClientIp;
+use crate::http::cookies::{self, CookieName};
 use crate::http::error::{ApiError, AppError};
 use crate::state::AppState;
 
-pub(crate) const SESSION_COOKIE: &str = "accordo_session";
+pub(crate) const SESSION_COOKIE: CookieName = CookieName::new("accordo_session");
+
+/// The session token the request's cookie carries, if any (live or not).
+pub(crate) fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionToken> {
+    cookies::read(headers, SESSION_COOKIE, state.config.secure_cookies())
+        .map(|value| SessionToken::from_cookie(&value))
+}
 
 /// A logged-in user whose password is not a one-time password any more.
 #[derive(Debug, Clone)]
@@ -62,26 +70,20 @@ impl CurrentUser {
     }
 }
 
-fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip())
-}
-
 async fn session_user(parts: &Parts, state: &AppState) -> Result<CurrentUser, AppError> {
-    let token = cookies::read(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+    let token = session_token(&parts.headers, state).ok_or(AppError::Unauthenticated)?;
     let user = sessions::lookup(
         &state.db,
-        &SessionToken::from_cookie(&token),
+        &token,
         state.clock_now(),
+        state.config.session_idle_timeout(),
     )
     .await?
     .ok_or(AppError::Unauthenticated)?;
     let policy = access::policy(&state.db, user.organism_id.as_deref()).await?;
     Ok(CurrentUser {
         user,
-        ip: client_ip(parts),
+        ip: ClientIp::of(parts, state),
         policy,
     })
 }
