@@ -895,6 +895,24 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks() {
+        let config =
+            load_env(&[("ACCORDO_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1")]).expect("loads");
+        let networks: Vec<String> = config
+            .trusted_proxy_networks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(networks, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.session_idle_timeout(), Duration::from_secs(30 * 60));
+
+        let error = load_env(&[("ACCORDO_TRUSTED_PROXIES", "10.0.0.0/33")]).expect_err("refused");
+        assert_eq!(error.key, "trusted_proxies");
+        let error = load_env(&[("ACCORDO_SESSION_IDLE_TIMEOUT_MINS", "0")]).expect_err("refused");
+        assert_eq!(error.key, "session_idle_timeout_mins");
+    }
+
+    #[test]
     fn tls_files_must_exist() {
         let error = load_env(&[
             ("ACCORDO_TLS", "files"),

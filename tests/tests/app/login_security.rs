@@ -246,6 +246,16 @@ async fn with_redis_a_lock_holds_on_every_node() {
     );
     let owner = login_from(&on_b, "198.51.100.20", &username, TEST_PASSWORD).await;
     assert_eq!(location(&owner), "/");
+
+    // The attempts of one address are counted over both nodes.
+    for attempt in 0..20 {
+        let node = if attempt % 2 == 0 { &on_a } else { &on_b };
+        let response =
+            login_from(node, "192.0.2.50", &format!("utente{attempt}"), "qualunque").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = login_from(&on_b, "192.0.2.50", "utente20", "qualunque").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

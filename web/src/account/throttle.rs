@@ -121,14 +121,18 @@ impl LoginThrottle {
             } => {
                 let mut connection = connection.clone();
                 let key = format!("{namespace}:address:{ip}");
+                // The first attempt of a window creates the counter with the window's expiry
+                // (`INCR` keeps it), so that the window does not slide with every attempt.
                 let (count, ttl_ms): (u32, i64) = redis::pipe()
                     .atomic()
-                    .incr(&key, 1)
-                    .cmd("PEXPIRE")
+                    .cmd("SET")
                     .arg(&key)
-                    .arg(millis(ADDRESS_WINDOW))
+                    .arg(0)
                     .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ADDRESS_WINDOW))
                     .ignore()
+                    .incr(&key, 1)
                     .pttl(&key)
                     .query_async(&mut connection)
                     .await?;
