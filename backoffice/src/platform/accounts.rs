@@ -11,7 +11,6 @@ use crate::platform::access::Role;
 use crate::platform::audit::{self, Action, Actor, Change, Field, NewRecord};
 use crate::platform::names;
 use crate::platform::password;
-use crate::platform::sessions::{self, SessionToken};
 use crate::{Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
@@ -336,14 +335,14 @@ fn login_record<'a>(action: Action, user_id: &'a str, changes: Vec<Change>) -> N
 }
 
 /// Replaces a user's password after checking the current one and the policy; clears the
-/// one-time flag and ends every session of the user but `kept_session`, the one the change
-/// was made from.
+/// one-time flag and ends every session of the user but the one the change was made from,
+/// named by the hash the database stores of it (`SessionToken::hash`).
 pub async fn change_password(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     user_id: &str,
-    kept_session: &SessionToken,
+    kept_session_hash: &str,
     current: &str,
     new: &str,
 ) -> Result<(), PasswordChangeError> {
@@ -369,7 +368,7 @@ pub async fn change_password(
         now,
         user_id,
         &hash,
-        Some(kept_session),
+        Some(kept_session_hash),
         Action::UserPasswordChanged,
     )
     .await?;
@@ -406,17 +405,17 @@ pub async fn reset_password(
 }
 
 /// Stores a new password hash. A change by the user keeps the session it was made from; a
-/// reset (`kept_session` `None`) stores a one-time password and ends every session.
+/// reset (`kept_session_hash` `None`) stores a one-time password and ends every session.
 async fn store_password(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     user_id: &str,
     hash: &str,
-    kept_session: Option<&SessionToken>,
+    kept_session_hash: Option<&str>,
     action: Action,
 ) -> Result<(), StoreError> {
-    let one_time = kept_session.is_none();
+    let one_time = kept_session_hash.is_none();
     let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, \
@@ -428,8 +427,13 @@ async fn store_password(
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    // Whoever holds a stolen session loses it with the password.
-    sessions::end_all_of_user(&mut tx, user_id, kept_session).await?;
+    // Whoever holds a stolen session loses it with the password. (An empty string is never
+    // the hash of a token.)
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(kept_session_hash.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
     let changes = vec![
         Change::secret(Field::Password),
         Change::set(Field::MustChangePassword, one_time.to_string()),

@@ -41,7 +41,8 @@ impl SessionToken {
         &self.0
     }
 
-    fn hash(&self) -> String {
+    /// What the database stores of the token: its SHA-256, in hexadecimal.
+    pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 }
@@ -96,22 +97,6 @@ pub async fn lookup(
     Ok(accounts::find_by_id(db, &user_id)
         .await?
         .filter(|user| user.active))
-}
-
-/// Ends every session of a user except `kept` (the one a password change was made from).
-pub(crate) async fn end_all_of_user(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-    kept: Option<&SessionToken>,
-) -> Result<(), StoreError> {
-    // An empty string is never the hash of a token.
-    let kept_hash = kept.map(SessionToken::hash).unwrap_or_default();
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
-        .bind(user_id)
-        .bind(kept_hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Ends a session (logout), with its audit record.

@@ -164,7 +164,7 @@ pub async fn password_submit(
         &current.actor(),
         now,
         &current.user.id,
-        &kept_session,
+        &kept_session.hash(),
         &form.current_password,
         &form.new_password,
     )
