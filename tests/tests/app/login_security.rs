@@ -208,7 +208,27 @@ both_backends! {
         let fresh = browser.client.post(browser.url("/password")).form(&fields(&after_login)).send().await.unwrap();
         assert_eq!(location(&fresh), "/");
 
+        // Bound to the session: with this browser's CSRF cookie but another session, this
+        // browser's token is void.
         let in_session = browser.csrf_token().await;
+        let other = app.logged_in("mario.rossi", Role::Segreteria).await;
+        let other_cookies = other.cookie_header();
+        let other_session = other_cookies.split("; ").find(|cookie| cookie.starts_with("accordo_session=")).unwrap();
+        let own_cookies = browser.cookie_header();
+        let own_csrf = own_cookies.split("; ").find(|cookie| cookie.starts_with("accordo_csrf=")).unwrap();
+        let mixed = accordo_tests::reqwest::Client::builder()
+            .redirect(accordo_tests::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(browser.url("/logout"))
+            .header("cookie", format!("{own_csrf}; {other_session}"))
+            .form(&[("csrf_token", in_session.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mixed.status(), StatusCode::FORBIDDEN, "a token is worth nothing with another session");
+        assert_eq!(other.get("/").await.status(), StatusCode::OK);
+
         let logout = browser.post_form("/logout", &[]).await;
         assert_eq!(location(&logout), "/login");
         let after_logout = browser.csrf_token().await;
