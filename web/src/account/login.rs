@@ -1,11 +1,14 @@
 //! Login, logout and the password change.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::platform::accounts::{self, LoginError, PasswordChangeError, PasswordPolicyError};
 use backoffice::platform::sessions;
+use backoffice::UnixMillis;
 use serde::Deserialize;
 
 use super::pages::{LoginPage, PasswordPage};
@@ -79,10 +82,7 @@ pub async fn login_submit(
     let user = match authenticated {
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => {
-            if let Some(until) = throttle.failed(&form.username, ip, now).await? {
-                accounts::record_lock(&state.db, Some(&address), now, &form.username, until)
-                    .await?;
-            }
+            count_failure(&state, &form.username, ip, now).await?;
             return refused();
         }
         Err(LoginError::Store(error)) => return Err(error.into()),
@@ -102,6 +102,20 @@ pub async fn login_submit(
         "/"
     };
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response())
+}
+
+/// Counts a wrong password for `username` from `ip`; a failure that locks the pair is audited.
+async fn count_failure(
+    state: &AppState,
+    username: &str,
+    ip: IpAddr,
+    now: UnixMillis,
+) -> Result<(), AppError> {
+    if let Some(until) = state.login_throttle.failed(username, ip, now).await? {
+        let address = ip.to_string();
+        accounts::record_lock(&state.db, Some(&address), now, username, until).await?;
+    }
+    Ok(())
 }
 
 /// `POST /logout`.
@@ -169,16 +183,17 @@ pub async fn password_submit(
         &form.new_password,
     )
     .await;
-    if !matches!(changed, Err(PasswordChangeError::WrongCurrentPassword)) {
+    // The current password was right: the failures from this address are forgiven.
+    if matches!(
+        changed,
+        Ok(()) | Err(PasswordChangeError::Unchanged | PasswordChangeError::Policy(_))
+    ) {
         throttle.succeeded(username, ip).await?;
     }
     match changed {
         Ok(()) => Ok(Redirect::to("/").into_response()),
         Err(PasswordChangeError::WrongCurrentPassword) => {
-            if let Some(until) = throttle.failed(username, ip, now).await? {
-                accounts::record_lock(&state.db, Some(&ip.to_string()), now, username, until)
-                    .await?;
-            }
+            count_failure(&state, username, ip, now).await?;
             refused("La password attuale non è corretta.")
         }
         Err(PasswordChangeError::Unchanged) => {
