@@ -20,6 +20,7 @@ mod app {
     mod internal_errors;
     mod links_at_rest;
     mod listings;
+    mod login_security;
     mod logs;
     mod media;
     mod mediators;

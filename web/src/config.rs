@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use backoffice::mail::link_key::{LinkKey, LinkKeyError};
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
@@ -137,6 +139,14 @@ pub struct Config {
     /// connection comes from the proxy: set it to `http_max_connections` there.
     #[serde(deserialize_with = "lenient::number")]
     pub http_max_connections_per_address: u32,
+    /// Minutes a staff session lasts without requests (it ends after 12 hours in any case).
+    #[serde(deserialize_with = "lenient::number")]
+    pub session_idle_timeout_mins: u64,
+    /// The reverse proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` header is believed: the client is the rightmost address in it that is
+    /// not one of them. Requests from anywhere else are taken at their connection's address.
+    #[serde(deserialize_with = "lenient::list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// How the server speaks TLS.
@@ -195,6 +205,8 @@ impl Default for Config {
             http_idle_timeout_secs: 60,
             http_max_connections: 4096,
             http_max_connections_per_address: 256,
+            session_idle_timeout_mins: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -338,6 +350,20 @@ impl Config {
     }
 
     /// Whether cookies must carry `Secure` (the server or its public address uses HTTPS).
+    /// How long a staff session lasts without requests.
+    pub fn session_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.session_idle_timeout_mins.saturating_mul(60))
+    }
+
+    /// [`Config::trusted_proxies`], parsed (a value that does not parse was refused by
+    /// validation, so none is skipped here in a loaded configuration).
+    pub fn trusted_proxy_networks(&self) -> Vec<IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|text| parse_network(text))
+            .collect()
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.tls != TlsMode::Off || self.public_url.scheme() == "https"
     }
@@ -576,6 +602,24 @@ impl Config {
                 ));
             }
         }
+        if !(1..=720).contains(&self.session_idle_timeout_mins) {
+            return Err(fail(
+                "session_idle_timeout_mins",
+                format!("{} is out of range", self.session_idle_timeout_mins),
+                "a whole number of minutes from 1 to 720",
+            ));
+        }
+        if let Some(bad) = self
+            .trusted_proxies
+            .iter()
+            .find(|text| parse_network(text).is_none())
+        {
+            return Err(fail(
+                "trusted_proxies",
+                format!("`{bad}` is not an address or a CIDR block"),
+                "addresses or CIDR blocks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]",
+            ));
+        }
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             return Err(fail(
                 "http_max_connections",
@@ -661,6 +705,14 @@ fn check_url_scheme(url: &str, schemes: &[&str]) -> Result<(), String> {
 /// The URL with its secrets replaced by `***`: the password, and the value of any query
 /// parameter whose name speaks of one (`?password=`, `sslpassword`, `token`, `secret`, `key`…).
 /// Text that is not a URL may hold a secret anywhere: only its scheme is shown.
+/// An address (`10.0.0.1`, a network of one) or a CIDR block (`10.0.0.0/8`).
+fn parse_network(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
 pub fn mask_url_password(url: &str) -> String {
     let Ok(mut parsed) = Url::parse(url) else {
         return match url.split_once("://") {
@@ -880,6 +932,24 @@ mod tests {
         std::fs::write(&file, "[tls]\nmode = 1\n").expect("write");
         let error = Config::load(Some(&file), env(&[])).expect_err("refused");
         assert!(error.origin.starts_with("file "), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks() {
+        let config =
+            load_env(&[("ACCORDO_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1")]).expect("loads");
+        let networks: Vec<String> = config
+            .trusted_proxy_networks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(networks, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.session_idle_timeout(), Duration::from_secs(30 * 60));
+
+        let error = load_env(&[("ACCORDO_TRUSTED_PROXIES", "10.0.0.0/33")]).expect_err("refused");
+        assert_eq!(error.key, "trusted_proxies");
+        let error = load_env(&[("ACCORDO_SESSION_IDLE_TIMEOUT_MINS", "0")]).expect_err("refused");
+        assert_eq!(error.key, "session_idle_timeout_mins");
     }
 
     #[test]

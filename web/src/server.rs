@@ -28,6 +28,7 @@ use signaling::ice::IceServers;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::account::throttle::LoginThrottle;
 use crate::config::{Config, ConfigError};
 use crate::http::auth;
 use crate::http::csrf;
@@ -37,7 +38,7 @@ use crate::http::input;
 use crate::http::limits::{self, ConnectionLimits, RequestDeadlines};
 pub use crate::http::routes::Route;
 use crate::http::routes::Routes;
-use crate::state::{AppState, LoginLimiter};
+use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
 use crate::{account, admin, agenda, cases, mediators, openapi, outbox, people, rooms, tls};
 
@@ -267,6 +268,15 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
             Ownership::Redis(redis)
         }
     };
+    let login_throttle = match &config.redis_url {
+        None => LoginThrottle::in_memory(),
+        Some(redis_url) => {
+            let installation = settings::secret(&db, "login_throttle", now).await?;
+            LoginThrottle::redis(redis_url, &hex::encode(installation))
+                .await
+                .map_err(|error| StartError::Redis(error.to_string()))?
+        }
+    };
     let media = Sfu::start(SfuConfig {
         udp: config.media_listen,
         tcp: config.media_tcp_listen,
@@ -297,7 +307,8 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         files,
         csrf: Arc::new(CsrfKey::new(csrf_secret)),
         metrics: Metrics::new()?,
-        login_limiter: Arc::new(LoginLimiter::new(20, Duration::from_secs(10 * 60))),
+        login_throttle: Arc::new(login_throttle),
+        trusted_proxies: config.trusted_proxy_networks().into(),
         hub: hub.clone(),
         socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,

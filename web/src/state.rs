@@ -1,17 +1,16 @@
 //! What every handler can reach.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use backoffice::mail::link_key::LinkKey;
 use backoffice::platform::files::FileStore;
 use backoffice::{Db, UnixMillis};
+use ipnet::IpNet;
 use signaling::clock::Clock;
 use signaling::hub::Hub;
 use tokio::sync::watch;
 
+use crate::account::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::http::csrf_key::CsrfKey;
 use crate::telemetry::Metrics;
@@ -24,7 +23,10 @@ pub struct AppState {
     pub files: FileStore,
     pub csrf: Arc<CsrfKey>,
     pub metrics: Metrics,
-    pub login_limiter: Arc<LoginLimiter>,
+    /// The limits on password guessing (shared through Redis with several nodes).
+    pub login_throttle: Arc<LoginThrottle>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[IpNet]>,
     /// The live rooms of this node.
     pub hub: Arc<Hub>,
     /// The origins a browser page may open the room WebSocket from.
@@ -41,64 +43,5 @@ impl AppState {
     /// The current time of [`AppState::clock`], as the back office stores it.
     pub fn clock_now(&self) -> UnixMillis {
         UnixMillis(i64::try_from(self.clock.now().as_unix_millis()).unwrap_or(i64::MAX))
-    }
-}
-
-/// Limits login attempts per client address, on top of the per-account lockout, so that one
-/// address cannot try many accounts. In memory, per node.
-pub struct LoginLimiter {
-    max_attempts: usize,
-    window: Duration,
-    attempts: Mutex<HashMap<IpAddr, Vec<Instant>>>,
-}
-
-impl LoginLimiter {
-    pub fn new(max_attempts: usize, window: Duration) -> Self {
-        Self {
-            max_attempts,
-            window,
-            attempts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts an attempt from `ip`; `Err(seconds to wait)` when over the limit.
-    pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        // A poisoned lock only means another request panicked while counting; the counts
-        // are still usable.
-        let mut attempts = self
-            .attempts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let window = self.window;
-        attempts.retain(|_, times| {
-            times.retain(|time| now.duration_since(*time) < window);
-            !times.is_empty()
-        });
-        let times = attempts.entry(ip).or_default();
-        if times.len() >= self.max_attempts {
-            let oldest = times.first().copied().unwrap_or(now);
-            let wait = window.saturating_sub(now.duration_since(oldest));
-            return Err(wait.as_secs().max(1));
-        }
-        times.push(now);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_limit_applies_per_address_and_expires() {
-        let limiter = LoginLimiter::new(2, Duration::from_secs(60));
-        let start = Instant::now();
-        let a = IpAddr::from([10, 0, 0, 1]);
-        let b = IpAddr::from([10, 0, 0, 2]);
-        assert!(limiter.attempt(a, start).is_ok());
-        assert!(limiter.attempt(a, start).is_ok());
-        assert_eq!(limiter.attempt(a, start), Err(60));
-        assert!(limiter.attempt(b, start).is_ok());
-        assert!(limiter.attempt(a, start + Duration::from_secs(61)).is_ok());
     }
 }

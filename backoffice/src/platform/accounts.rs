@@ -1,9 +1,7 @@
-//! Users: creation, login with lockout, password changes.
+//! Users: creation, login, password changes.
 //!
 //! **Invariant:** only argon2id hashes are stored; a created or reset account carries a
 //! one-time password that must be replaced at first login (`must_change_password`).
-
-use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -17,11 +15,6 @@ use crate::{Db, StoreError, UnixMillis};
 
 pub use crate::platform::password::{OneTimePassword, PasswordPolicyError};
 
-/// Failed logins in a row that lock an account.
-pub const MAX_FAILED_LOGINS: i64 = 5;
-/// How long a locked account stays locked.
-pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
-
 /// A user account, without its password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -31,7 +24,6 @@ pub struct User {
     pub display_name: String,
     pub role: Role,
     pub must_change_password: bool,
-    pub locked_until: Option<UnixMillis>,
     pub active: bool,
 }
 
@@ -75,8 +67,6 @@ pub struct NewUser {
 pub enum LoginError {
     #[error("invalid username or password")]
     InvalidCredentials,
-    #[error("account locked until {until:?}")]
-    Locked { until: UnixMillis },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,7 +85,7 @@ pub enum PasswordChangeError {
 }
 
 const USER_COLUMNS: &str = "id, organism_id, username, display_name, role, \
-     must_change_password, locked_until, active";
+     must_change_password, active";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
@@ -106,9 +96,6 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         display_name: row.try_get("display_name")?,
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
-        locked_until: row
-            .try_get::<Option<i64>, _>("locked_until")?
-            .map(UnixMillis),
         active: row.try_get::<i64, _>("active")? != 0,
     })
 }
@@ -224,9 +211,8 @@ pub async fn list(db: &Db) -> Result<Vec<User>, StoreError> {
     rows.iter().map(user_from_row).collect()
 }
 
-/// Checks a login. Counts failures per account: the fifth in a row locks the account for
-/// [`LOCKOUT`]; a success resets the count. A locked account is refused even with the right
-/// password, without revealing whether it was right.
+/// Checks a login. Counts failures per account for the audit log (`failed_logins`); a success
+/// resets the count. Locks are the caller's: they hold per account and client address.
 pub async fn authenticate(
     db: &Db,
     actor_ip: Option<&str>,
@@ -235,7 +221,7 @@ pub async fn authenticate(
     typed_password: &str,
 ) -> Result<User, LoginError> {
     let Ok(username) = Username::parse(username) else {
-        password::verify(typed_password.to_owned(), None).await;
+        spend_a_verification(typed_password).await;
         return Err(LoginError::InvalidCredentials);
     };
     let sql = format!(
@@ -247,14 +233,11 @@ pub async fn authenticate(
         .await
         .map_err(StoreError::from)?;
     let Some(row) = row else {
-        password::verify(typed_password.to_owned(), None).await;
+        spend_a_verification(typed_password).await;
         return Err(LoginError::InvalidCredentials);
     };
     let user = user_from_row(&row)?;
     let stored_hash: String = row.try_get("password_hash").map_err(StoreError::from)?;
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        return Err(LoginError::Locked { until });
-    }
     let matches = password::verify(typed_password.to_owned(), Some(stored_hash)).await;
     let actor = Actor {
         user_id: matches.then(|| user.id.clone()),
@@ -267,7 +250,7 @@ pub async fn authenticate(
     };
     let mut tx = db.begin().await.map_err(StoreError::from)?;
     if matches && user.active {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
             .bind(user.id.as_str())
             .execute(&mut *tx)
             .await
@@ -280,10 +263,7 @@ pub async fn authenticate(
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
-        return Ok(User {
-            locked_until: None,
-            ..user
-        });
+        return Ok(user);
     }
     // Increment in the database so that concurrent failures all count.
     let failed: i64 = sqlx::query_scalar(
@@ -293,41 +273,56 @@ pub async fn authenticate(
     .fetch_one(&mut *tx)
     .await
     .map_err(StoreError::from)?;
-    let mut changes = vec![Change::changed(
+    let changes = vec![Change::changed(
         Field::FailedLogins,
         (failed - 1).to_string(),
         failed.to_string(),
     )];
-    let locked = failed >= MAX_FAILED_LOGINS;
-    if locked {
-        let until = now.plus(LOCKOUT);
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-            .bind(until.0)
-            .bind(user.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        changes.push(Change::set(Field::LockedUntil, until.0.to_string()));
-    }
-    let action = if locked {
-        Action::UserLocked
-    } else {
-        Action::UserLoginFailed
-    };
     audit::record(
         &mut tx,
         &actor,
         now,
-        login_record(action, &user.id, changes),
+        login_record(Action::UserLoginFailed, &user.id, changes),
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if locked {
-        return Err(LoginError::Locked {
-            until: now.plus(LOCKOUT),
-        });
-    }
     Err(LoginError::InvalidCredentials)
+}
+
+/// Spends the time of one password verification without checking anything: a refusal that
+/// needs no check (an unknown user, a lock) takes as long as one that does.
+pub async fn spend_a_verification(typed_password: &str) {
+    password::verify(typed_password.to_owned(), None).await;
+}
+
+/// Records in the audit log that too many failures from `actor_ip` locked `username` until
+/// `until` (nothing for a username that does not exist).
+pub async fn record_lock(
+    db: &Db,
+    actor_ip: Option<&str>,
+    now: UnixMillis,
+    username: &str,
+    until: UnixMillis,
+) -> Result<(), StoreError> {
+    let Some(user) = find_by_username(db, username).await? else {
+        return Ok(());
+    };
+    let actor = Actor {
+        user_id: None,
+        label: "anonimo".to_owned(),
+        ip: actor_ip.map(str::to_owned),
+    };
+    let changes = vec![Change::set(Field::LockedUntil, until.0.to_string())];
+    let mut tx = db.begin().await?;
+    audit::record(
+        &mut tx,
+        &actor,
+        now,
+        login_record(Action::UserLocked, &user.id, changes),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn login_record<'a>(action: Action, user_id: &'a str, changes: Vec<Change>) -> NewRecord<'a> {
@@ -340,12 +335,14 @@ fn login_record<'a>(action: Action, user_id: &'a str, changes: Vec<Change>) -> N
 }
 
 /// Replaces a user's password after checking the current one and the policy; clears the
-/// one-time flag.
+/// one-time flag and ends every session of the user but the one the change was made from,
+/// named by the hash the database stores of it (`SessionToken::hash`).
 pub async fn change_password(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     user_id: &str,
+    kept_session_hash: &str,
     current: &str,
     new: &str,
 ) -> Result<(), PasswordChangeError> {
@@ -371,14 +368,15 @@ pub async fn change_password(
         now,
         user_id,
         &hash,
-        false,
+        Some(kept_session_hash),
         Action::UserPasswordChanged,
     )
     .await?;
     Ok(())
 }
 
-/// Gives an account a new one-time password and unlocks it (administrators, command line).
+/// Gives an account a new one-time password and ends its sessions (administrators, command
+/// line).
 pub async fn reset_password(
     db: &Db,
     actor: &Actor,
@@ -399,26 +397,29 @@ pub async fn reset_password(
         now,
         &user_id,
         &hash,
-        true,
+        None,
         Action::UserPasswordReset,
     )
     .await?;
     Ok(one_time)
 }
 
+/// Stores a new password hash. A change by the user keeps the session it was made from; a
+/// reset (`kept_session_hash` `None`) stores a one-time password and ends every session.
 async fn store_password(
     db: &Db,
     actor: &Actor,
     now: UnixMillis,
     user_id: &str,
     hash: &str,
-    one_time: bool,
+    kept_session_hash: Option<&str>,
     action: Action,
 ) -> Result<(), StoreError> {
+    let one_time = kept_session_hash.is_none();
     let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, \
-         locked_until = NULL, updated_at = $3 WHERE id = $4",
+         updated_at = $3 WHERE id = $4",
     )
     .bind(hash)
     .bind(i64::from(one_time))
@@ -426,13 +427,13 @@ async fn store_password(
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    // Every other session of the user ends with a password change or reset.
-    if one_time {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Whoever holds a stolen session loses it with the password. (An empty string is never
+    // the hash of a token.)
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(kept_session_hash.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
     let changes = vec![
         Change::secret(Field::Password),
         Change::set(Field::MustChangePassword, one_time.to_string()),

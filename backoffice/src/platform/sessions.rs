@@ -14,8 +14,9 @@ use crate::platform::accounts::{self, User};
 use crate::platform::audit::{self, Action, Actor, NewRecord};
 use crate::{Db, StoreError, UnixMillis};
 
-/// A session ends after this long without requests.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// The default for how long a session lasts without requests (the configuration may say
+/// otherwise).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A session ends after this long whatever happens.
 pub const ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -40,7 +41,8 @@ impl SessionToken {
         &self.0
     }
 
-    fn hash(&self) -> String {
+    /// What the database stores of the token: its SHA-256, in hexadecimal.
+    pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 }
@@ -67,16 +69,17 @@ pub async fn create(db: &Db, user_id: &str, now: UnixMillis) -> Result<SessionTo
     Ok(token)
 }
 
-/// The user of a live session, refreshing its idle timer; `None` for an unknown, expired or
-/// idle session, or a disabled user.
+/// The user of a live session, refreshing its idle timer; `None` for an unknown or expired
+/// session, one without requests for `idle_timeout`, or a disabled user.
 pub async fn lookup(
     db: &Db,
     token: &SessionToken,
     now: UnixMillis,
+    idle_timeout: Duration,
 ) -> Result<Option<User>, StoreError> {
     let idle_cutoff = UnixMillis(
         now.0
-            .saturating_sub(i64::try_from(IDLE_TIMEOUT.as_millis()).unwrap_or(i64::MAX)),
+            .saturating_sub(i64::try_from(idle_timeout.as_millis()).unwrap_or(i64::MAX)),
     );
     let row = sqlx::query(
         "UPDATE sessions SET last_seen_at = $1 \

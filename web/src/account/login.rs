@@ -1,18 +1,19 @@
 //! Login, logout and the password change.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use backoffice::platform::accounts::{self, LoginError, PasswordChangeError, PasswordPolicyError};
-use backoffice::platform::sessions::{self, SessionToken};
+use backoffice::platform::sessions;
+use backoffice::UnixMillis;
 use serde::Deserialize;
 
 use super::pages::{LoginPage, PasswordPage};
-use crate::http::auth::{SessionUser, SESSION_COOKIE};
+use crate::http::auth::{session_token, SessionUser, SESSION_COOKIE};
+use crate::http::client_ip::ClientIp;
 use crate::http::cookies;
 use crate::http::csrf::CsrfToken;
 use crate::http::error::AppError;
@@ -25,9 +26,9 @@ pub async fn login_page(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = cookies::read(&headers, SESSION_COOKIE) {
-        let token = SessionToken::from_cookie(&token);
-        if sessions::lookup(&state.db, &token, state.clock_now())
+    if let Some(token) = session_token(&headers, &state) {
+        let idle_timeout = state.config.session_idle_timeout();
+        if sessions::lookup(&state.db, &token, state.clock_now(), idle_timeout)
             .await?
             .is_some()
         {
@@ -43,47 +44,50 @@ pub struct LoginForm {
     password: String,
 }
 
+/// The one answer to a refused login, whether the user is unknown, the password wrong or the
+/// account locked for this address: the answer must not tell which.
+const LOGIN_REFUSED: &str = "Nome utente o password non corretti. Dopo ripetuti tentativi non \
+     riusciti, l'accesso da questo indirizzo resta sospeso per alcuni minuti.";
+
 /// `POST /login`.
 pub async fn login_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    state
-        .login_limiter
-        .attempt(address.ip(), Instant::now())
-        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    let throttle = &state.login_throttle;
+    if let Some(retry_after_secs) = throttle.attempt_from(ip).await? {
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
     let now = state.clock_now();
-    let ip = address.ip().to_string();
-    let refused = |status: StatusCode, message: String| {
-        let page = LoginPage::new(&csrf, &form.username, Some(message));
-        (status, render(&page)).into_response()
+    let address = ip.to_string();
+    let refused = || {
+        let page = LoginPage::new(&csrf, &form.username, Some(LOGIN_REFUSED.to_owned()));
+        Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
     };
-    let user =
-        match accounts::authenticate(&state.db, Some(&ip), now, &form.username, &form.password)
-            .await
-        {
-            Ok(user) => user,
-            Err(LoginError::InvalidCredentials) => {
-                return Ok(refused(
-                    StatusCode::UNAUTHORIZED,
-                    "Nome utente o password non corretti.".to_owned(),
-                ));
-            }
-            Err(LoginError::Locked { until }) => {
-                let minutes = ((until.0 - now.0).max(0) + 59_999) / 60_000;
-                return Ok(refused(
-                    StatusCode::FORBIDDEN,
-                    format!(
-                        "Account temporaneamente bloccato dopo troppi tentativi non riusciti. \
-                     Riprovi tra {minutes} minuti oppure chieda all'amministratore di \
-                     reimpostare la password."
-                    ),
-                ));
-            }
-            Err(LoginError::Store(error)) => return Err(error.into()),
-        };
+    if throttle.is_locked(&form.username, ip, now).await?.is_some() {
+        // The password is not checked, but the time of a check is spent all the same.
+        accounts::spend_a_verification(&form.password).await;
+        return refused();
+    }
+    let authenticated = accounts::authenticate(
+        &state.db,
+        Some(&address),
+        now,
+        &form.username,
+        &form.password,
+    )
+    .await;
+    let user = match authenticated {
+        Ok(user) => user,
+        Err(LoginError::InvalidCredentials) => {
+            count_failure(&state, &form.username, ip, now).await?;
+            return refused();
+        }
+        Err(LoginError::Store(error)) => return Err(error.into()),
+    };
+    throttle.succeeded(&form.username, ip).await?;
     let token = sessions::create(&state.db, &user.id, now).await?;
     let cookie = cookies::build(
         SESSION_COOKIE,
@@ -100,14 +104,27 @@ pub async fn login_submit(
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response())
 }
 
+/// Counts a wrong password for `username` from `ip`; a failure that locks the pair is audited.
+async fn count_failure(
+    state: &AppState,
+    username: &str,
+    ip: IpAddr,
+    now: UnixMillis,
+) -> Result<(), AppError> {
+    if let Some(until) = state.login_throttle.failed(username, ip, now).await? {
+        let address = ip.to_string();
+        accounts::record_lock(&state.db, Some(&address), now, username, until).await?;
+    }
+    Ok(())
+}
+
 /// `POST /logout`.
 pub async fn logout(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = cookies::read(&headers, SESSION_COOKIE) {
-        let token = SessionToken::from_cookie(&token);
+    if let Some(token) = session_token(&headers, &state) {
         sessions::end(&state.db, &current.actor(), state.clock_now(), &token).await?;
     }
     let cookie = cookies::expire(SESSION_COOKIE, state.config.secure_cookies());
@@ -129,13 +146,26 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
-/// `POST /password`.
+/// `POST /password`: limited like the login form, since it checks the current password too.
 pub async fn password_submit(
     State(state): State<AppState>,
     SessionUser(current): SessionUser,
     Extension(csrf): Extension<CsrfToken>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
+    let throttle = &state.login_throttle;
+    if let Some(retry_after_secs) = throttle.attempt_from(ip).await? {
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+    let now = state.clock_now();
+    let username = &current.user.username;
+    if let Some(until) = throttle.is_locked(username, ip, now).await? {
+        let retry_after_secs = u64::try_from((until.0 - now.0).max(0) / 1000 + 1).unwrap_or(1);
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+    let kept_session = session_token(&headers, &state).ok_or(AppError::Unauthenticated)?;
     let refused = |message: &str| {
         let page = PasswordPage::new(&csrf, &current.user, Some(message.to_owned()));
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
@@ -146,15 +176,24 @@ pub async fn password_submit(
     let changed = accounts::change_password(
         &state.db,
         &current.actor(),
-        state.clock_now(),
+        now,
         &current.user.id,
+        &kept_session.hash(),
         &form.current_password,
         &form.new_password,
     )
     .await;
+    // The current password was right: the failures from this address are forgiven.
+    if matches!(
+        changed,
+        Ok(()) | Err(PasswordChangeError::Unchanged | PasswordChangeError::Policy(_))
+    ) {
+        throttle.succeeded(username, ip).await?;
+    }
     match changed {
         Ok(()) => Ok(Redirect::to("/").into_response()),
         Err(PasswordChangeError::WrongCurrentPassword) => {
+            count_failure(&state, username, ip, now).await?;
             refused("La password attuale non è corretta.")
         }
         Err(PasswordChangeError::Unchanged) => {

@@ -3,6 +3,7 @@
 
 mod login;
 mod pages;
+pub(crate) mod throttle;
 
 use crate::http::routes::Routes;
 

@@ -100,14 +100,13 @@ async fn users_page(
     created: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<UsersPage, AppError> {
-    let now = state.clock_now();
+    // Locks are per account and client address (see `account::throttle`): not a state of
+    // the account.
     let users = accounts::list(&state.db)
         .await?
         .into_iter()
         .map(|user| UserRow {
-            state: if user.locked_until.is_some_and(|until| until > now) {
-                "Bloccato"
-            } else if user.must_change_password {
+            state: if user.must_change_password {
                 "In attesa del primo accesso"
             } else {
                 "Attivo"

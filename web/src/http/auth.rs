@@ -10,12 +10,12 @@
 //! middleware that accepts it); pages read the session cookie alone. An API call that carries
 //! a bearer token is judged by it and never by a session cookie beside it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, Extensions, HeaderMap};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use backoffice::platform::access::{self, Permission, Policy};
@@ -24,11 +24,18 @@ use backoffice::platform::api_tokens::{self, Grant};
 use backoffice::platform::audit::Actor;
 use backoffice::platform::sessions::{self, SessionToken};
 
-use crate::http::cookies;
+use crate::http::client_ip::ClientIp;
+use crate::http::cookies::{self, CookieName};
 use crate::http::error::{ApiError, AppError};
 use crate::state::AppState;
 
-pub(crate) const SESSION_COOKIE: &str = "accordo_session";
+pub(crate) const SESSION_COOKIE: CookieName = CookieName::new("accordo_session");
+
+/// The session token the request's cookie carries, if any (live or not).
+pub(crate) fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionToken> {
+    cookies::read(headers, SESSION_COOKIE, state.config.secure_cookies())
+        .map(|value| SessionToken::from_cookie(&value))
+}
 
 /// A logged-in user whose password is not a one-time password any more, or an integration
 /// calling with an API token (acting as the token's creator).
@@ -106,25 +113,20 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip())
-}
-
 async fn session_user(parts: &Parts, state: &AppState) -> Result<CurrentUser, AppError> {
-    let token = cookies::read(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+    let token = session_token(&parts.headers, state).ok_or(AppError::Unauthenticated)?;
     let user = sessions::lookup(
         &state.db,
-        &SessionToken::from_cookie(&token),
+        &token,
         state.clock_now(),
+        state.config.session_idle_timeout(),
     )
     .await?
     .ok_or(AppError::Unauthenticated)?;
     let policy = access::policy(&state.db, user.organism_id.as_deref()).await?;
     Ok(CurrentUser {
         user,
-        ip: client_ip(&parts.extensions),
+        ip: ClientIp::of(&parts.extensions, &parts.headers, state),
         policy,
         token: None,
     })
@@ -205,7 +207,7 @@ pub async fn accept_api_tokens(
     else {
         return next.run(request).await;
     };
-    let ip = client_ip(request.extensions());
+    let ip = ClientIp::of(request.extensions(), request.headers(), &state);
     let now = state.clock_now();
     let grant = match api_tokens::authenticate(&state.db, now, &secret, ip.map(|ip| ip.to_string()))
         .await

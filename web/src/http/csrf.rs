@@ -1,9 +1,14 @@
 //! Cross-site request forgery protection, on every state-changing request.
 //!
 //! Signed double submit: the browser holds a random value in an HttpOnly, SameSite=Strict
-//! cookie; forms carry `HMAC(server secret, cookie value)` in a hidden field (or the API in the
-//! `X-CSRF-Token` header). A forged cross-site request has neither the cookie (SameSite) nor
+//! cookie; forms carry `HMAC(server secret, cookie value, session token)` in a hidden field (or
+//! the API in the `X-CSRF-Token` header); without a session (the login form) the HMAC covers
+//! the cookie value alone. A forged cross-site request has neither the cookie (SameSite) nor
 //! a way to compute the signature (the secret never leaves the server).
+//!
+//! The token is bound to the session, and the cookie gets a new value whenever a response
+//! sets or ends the session (login, logout): a token from before a login or a logout is
+//! worth nothing after it.
 //!
 //! **Invariant:** the [`protect`] middleware wraps the whole router; no POST, PUT, PATCH or
 //! DELETE reaches a handler without a valid token, except an API call that carries a bearer
@@ -14,14 +19,16 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use backoffice::platform::sessions::SessionToken;
 use rand::RngCore;
 
+use crate::http::auth::{self, session_token, SESSION_COOKIE};
+use crate::http::cookies::{self, CookieName};
 use crate::http::error::{ApiError, AppError};
 use crate::http::extract::read_body;
-use crate::http::{auth, cookies};
 use crate::state::AppState;
 
-const COOKIE: &str = "accordo_csrf";
+const COOKIE: CookieName = CookieName::new("accordo_csrf");
 /// The hidden form field that carries the token.
 pub const FIELD: &str = "csrf_token";
 const HEADER: &str = "x-csrf-token";
@@ -40,14 +47,17 @@ pub struct CsrfToken(pub String);
 /// in the extractors for a credential that is not valid), then CSRF (here), then reading the
 /// request and the permission (in the handler).
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let existing = cookies::read(request.headers(), COOKIE);
+    let secure = state.config.secure_cookies();
+    let existing = cookies::read(request.headers(), COOKIE, secure);
+    let session = session_token(request.headers(), &state);
+    let session = session.as_ref().map(SessionToken::cookie_value);
     let is_api = request.uri().path().starts_with("/api/");
     let unsafe_method = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let request = if unsafe_method {
-        match credential(&request, is_api) {
+        match credential(&request, is_api, secure) {
             // No ambient credential a forged cross-site request could borrow: the bearer
             // (an API token, or a room link's token) is judged by the handler's extractor.
             Credential::Bearer => request,
@@ -55,7 +65,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
                 return ApiError(AppError::Unauthenticated).into_response()
             }
             Credential::Session | Credential::Nothing => {
-                match verified(&state, existing.as_deref(), request, is_api).await {
+                match verified(&state, existing.as_deref(), session, request, is_api).await {
                     Ok(request) => request,
                     Err(error) if is_api => return ApiError(error).into_response(),
                     Err(error) => return error.into_response(),
@@ -67,25 +77,20 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     };
     let (cookie_value, is_new) = match existing {
         Some(value) => (value, false),
-        None => {
-            let mut bytes = [0_u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            (hex::encode(bytes), true)
-        }
+        None => (new_cookie_value(), true),
     };
     let mut request = request;
     request
         .extensions_mut()
-        .insert(CsrfToken(state.csrf.token_for(&cookie_value)));
+        .insert(CsrfToken(state.csrf.token_for(&cookie_value, session)));
     let mut response = next.run(request).await;
-    if is_new {
-        let cookie = cookies::build(
-            COOKIE,
-            &cookie_value,
-            cookies::SameSite::Strict,
-            None,
-            state.config.secure_cookies(),
-        );
+    let new_value = if sets_session_cookie(&response, secure) {
+        Some(new_cookie_value())
+    } else {
+        is_new.then_some(cookie_value)
+    };
+    if let Some(value) = new_value {
+        let cookie = cookies::build(COOKIE, &value, cookies::SameSite::Strict, None, secure);
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -106,25 +111,43 @@ enum Credential {
 
 /// **The one place that decides which requests are exempt from CSRF.** Pages never are: a
 /// bearer token is not a credential there.
-fn credential(request: &Request, is_api: bool) -> Credential {
+fn credential(request: &Request, is_api: bool, secure: bool) -> Credential {
     if is_api && auth::bearer(request.headers()).is_some() {
         Credential::Bearer
-    } else if cookies::read(request.headers(), auth::SESSION_COOKIE).is_some() {
+    } else if cookies::read(request.headers(), SESSION_COOKIE, secure).is_some() {
         Credential::Session
     } else {
         Credential::Nothing
     }
 }
 
+fn new_cookie_value() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Whether the response starts or ends a session (it sets the session cookie).
+fn sets_session_cookie(response: &Response, secure: bool) -> bool {
+    let prefix = format!("{}=", SESSION_COOKIE.on_site(secure));
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.starts_with(&prefix))
+}
+
 async fn verified(
     state: &AppState,
     cookie_value: Option<&str>,
+    session: Option<&str>,
     request: Request,
     is_api: bool,
 ) -> Result<Request, AppError> {
     let cookie_value = cookie_value.ok_or(AppError::Csrf)?;
     if let Some(token) = header_token(request.headers()) {
-        return if state.csrf.verify(cookie_value, &token) {
+        return if state.csrf.verify(cookie_value, session, &token) {
             Ok(request)
         } else {
             Err(AppError::Csrf)
@@ -147,7 +170,7 @@ async fn verified(
                     .map(|(_, value)| value.into_owned())
             })
             .ok_or(AppError::Csrf)?;
-        return if state.csrf.verify(cookie_value, &token) {
+        return if state.csrf.verify(cookie_value, session, &token) {
             Ok(request)
         } else {
             Err(AppError::Csrf)
@@ -162,7 +185,7 @@ async fn verified(
         .find(|(name, _)| name == FIELD)
         .map(|(_, value)| value.into_owned())
         .ok_or(AppError::Csrf)?;
-    if !state.csrf.verify(cookie_value, &token) {
+    if !state.csrf.verify(cookie_value, session, &token) {
         return Err(AppError::Csrf);
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))

@@ -20,6 +20,7 @@ use backoffice::rooms::room_files::{UploadError, MAX_ROOM_FILE_BYTES};
 use backoffice::StoreError;
 use signaling::hub::HubError;
 
+use crate::account::throttle::ThrottleUnavailable;
 use crate::telemetry;
 
 /// Why a request failed.
@@ -415,6 +416,12 @@ impl From<HubError> for AppError {
             }
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<ThrottleUnavailable> for AppError {
+    fn from(error: ThrottleUnavailable) -> Self {
+        Self::Internal(error.to_string())
     }
 }
 

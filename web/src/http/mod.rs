@@ -1,6 +1,7 @@
 //! The shared kit of every area: what a handler needs besides the back office.
 
 pub mod auth;
+pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
 pub mod csrf_key;
