@@ -178,3 +178,70 @@ both_backends! {
         assert!(app.audit_actions().await.iter().any(|action| action == "case.document_added"));
     }
 }
+
+/// Whether the room page of `link` opens with the lobby (the link works and the room is open).
+async fn page_opens_lobby(app: &TestApp, link: &str) -> bool {
+    let page = Client::new()
+        .get(format!("{}/r/{}", app.address, token_of(link)))
+        .send()
+        .await
+        .expect("room page")
+        .text()
+        .await
+        .expect("room page text");
+    page.contains("data-lobby=\"1\"")
+}
+
+both_backends! {
+    async fn room_files_follow_admission_removal_revocation_and_expiry(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let people = [CAST[0], CAST[1], CAST[3]];
+        let setup = app.open_room(&office, &people, false).await;
+        let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator")).await.expect("mediator");
+        mediator.event("view").await;
+        let mut party_a = RoomClient::join("party_a", &app.address, setup.link("party_a")).await.expect("party_a");
+        party_a.event("view").await;
+        let mut party_b = RoomClient::join("party_b", &app.address, setup.link("party_b")).await.expect("party_b");
+        party_b.event("view").await;
+
+        // Still in the waiting room: the link opens the page, but no file goes in.
+        assert!(page_opens_lobby(&app, setup.link("party_a")).await);
+        let (status, body) = upload(&app, setup.link("party_a"), "prima.pdf", PDF).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a party never admitted uploads: {body}");
+
+        for name in ["party_a", "party_b"] {
+            mediator.command(json!({ "type": "admit", "member": setup.member(name) })).await;
+        }
+        let (status, file) = upload(&app, setup.link("party_a"), "proposta.pdf", PDF).await;
+        assert_eq!(status, StatusCode::CREATED, "{file}");
+        let id = file["id"].as_str().expect("file id").to_owned();
+        party_a.command(json!({ "type": "share_file", "file": id, "name": "proposta.pdf" })).await;
+        assert_eq!(download(&app, setup.link("party_b"), &id).await.0, StatusCode::OK);
+
+        // Removed with the link revoked: the link stops working everywhere, in the same save.
+        mediator.command(json!({ "type": "remove", "member": setup.member("party_b"), "revoke_invite": true })).await;
+        assert_eq!(download(&app, setup.link("party_b"), &id).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(upload(&app, setup.link("party_b"), "dopo.pdf", PDF).await.0, StatusCode::UNAUTHORIZED);
+        assert!(!page_opens_lobby(&app, setup.link("party_b")).await);
+        let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM room_invites WHERE room_id = $1 AND member_id = $2")
+            .bind(setup.room.parse::<i64>().expect("room id"))
+            .bind(setup.member("party_b").parse::<i64>().expect("member id"))
+            .fetch_one(app.db.pool())
+            .await
+            .expect("invite");
+        assert!(revoked.is_some(), "the removal revoked the stored link");
+
+        // Removed without revocation: back in the waiting room, no files until admitted again.
+        mediator.command(json!({ "type": "remove", "member": setup.member("party_a"), "revoke_invite": false })).await;
+        assert_eq!(download(&app, setup.link("party_a"), &id).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(upload(&app, setup.link("party_a"), "dopo.pdf", PDF).await.0, StatusCode::FORBIDDEN);
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_files").fetch_one(app.db.pool()).await.expect("count");
+        assert_eq!(stored, 1, "refused uploads store nothing");
+
+        // Day 91: the room is closed, for its files too.
+        assert_eq!(download(&app, setup.link("mediator"), &id).await.0, StatusCode::OK);
+        app.clock.advance(std::time::Duration::from_secs(91 * 24 * 60 * 60));
+        assert_eq!(download(&app, setup.link("mediator"), &id).await.0, StatusCode::UNAUTHORIZED);
+        assert!(!page_opens_lobby(&app, setup.link("mediator")).await);
+    }
+}

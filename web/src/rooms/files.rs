@@ -22,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::mediation::case_documents;
 use backoffice::platform::audit::Actor;
-use backoffice::rooms::invites;
+use backoffice::rooms::access::{self, AccessError, Granted, Need};
+use backoffice::rooms::invites::InviteError;
 use backoffice::rooms::room_files::{self, RoomFile, MAX_ROOM_FILE_BYTES};
 use backoffice::rooms::room_store;
 use rooms::{ParticipantId, RoomId};
@@ -42,19 +43,31 @@ pub struct UploadQuery {
     name: String,
 }
 
-/// The room and member whose link token the request carries.
-async fn member(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(RoomId, ParticipantId), ApiError> {
+/// The link token of the request, if it carries one.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or(AppError::Unauthenticated)?;
-    invites::resolve(&state.db, token.trim())
+    Ok(token.trim())
+}
+
+/// The member whose link token the request carries, if they may use it for `need` now
+/// (`backoffice::rooms::access`, the one check the WebSocket and the room page make too): a
+/// bad, revoked or expired link is 401, a member not in a session (waiting, removed, meeting
+/// ended) 403.
+async fn member(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Granted, ApiError> {
+    let token = bearer(headers)?;
+    access::by_link(&state.db, token, state.clock.now(), need)
         .await
-        .map_err(|_| ApiError(AppError::Unauthenticated))
+        .map_err(|error| {
+            ApiError(match error {
+                AccessError::Link(InviteError::Store(error)) => AppError::from(error),
+                AccessError::NotAdmitted => AppError::Forbidden,
+                AccessError::Link(_) | AccessError::Closed(_) => AppError::Unauthenticated,
+            })
+        })
 }
 
 /// The room and member whose link token the request carries, as an extractor: placed before
@@ -66,8 +79,8 @@ impl FromRequestParts<AppState> for LinkMember {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (room, member) = member(state, &parts.headers).await?;
-        Ok(LinkMember(room, member))
+        let granted = member(state, &parts.headers, Need::TakePart).await?;
+        Ok(LinkMember(granted.room, granted.member_id()))
     }
 }
 
@@ -126,23 +139,17 @@ fn created(file: &RoomFile) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-/// The room and member of a mediator's link token; 404 for anyone else.
+/// The room and member of a mediator's link token; 404 for anyone else. (A mediator is always
+/// in a session: `rooms` never puts one in the waiting room.)
 async fn mediator(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(RoomId, ParticipantId), ApiError> {
-    let (room, member) = member(state, headers).await?;
-    let snapshot = room_store::load(&state.db, room)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let is_mediator = snapshot
-        .members
-        .iter()
-        .any(|record| record.id == member && record.role == rooms::Role::Mediator);
-    if !is_mediator {
+    let granted = member(state, headers, Need::Enter).await?;
+    if granted.member.role != rooms::Role::Mediator {
         return Err(AppError::NotFound.into());
     }
-    Ok((room, member))
+    Ok((granted.room, granted.member_id()))
 }
 
 /// `GET /api/v1/room-case-documents`.
