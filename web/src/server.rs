@@ -289,6 +289,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         hub: hub.clone(),
         socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,
+        upload_slots: Arc::default(),
         stopping,
     };
     let outbox_worker = outbox::spawn_worker(state.clone(), mailer);

@@ -30,6 +30,8 @@ pub struct AppState {
     pub socket_origins: Arc<[url::Origin]>,
     /// The time rooms and invites see (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
+    /// Room-file uploads under way, capped per link and per node.
+    pub upload_slots: Arc<crate::rooms::files::UploadSlots>,
     /// Flips to `true` when the node stops: open WebSockets say `bye` and close.
     pub stopping: watch::Receiver<bool>,
 }

@@ -6,6 +6,8 @@ use accordo_tests::room_client::{token_of, RoomClient};
 use accordo_tests::{both_backends, TestApp, CAST, SAMPLE_PDF};
 use backoffice::platform::access::Role;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const PDF: &[u8] = SAMPLE_PDF;
 
@@ -243,5 +245,114 @@ both_backends! {
         app.clock.advance(std::time::Duration::from_secs(91 * 24 * 60 * 60));
         assert_eq!(download(&app, setup.link("mediator"), &id).await.0, StatusCode::UNAUTHORIZED);
         assert!(!page_opens_lobby(&app, setup.link("mediator")).await);
+    }
+}
+
+/// An upload begun by hand: the request head declaring `length` bytes and the first bytes of a
+/// PDF, the rest never sent.
+async fn begin_upload(app: &TestApp, link: &str, length: usize) -> TcpStream {
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/room-files?name=grande.pdf HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/pdf\r\n\
+         Content-Length: {length}\r\n\r\n%PDF-",
+        token_of(link)
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("request head");
+    stream
+}
+
+/// The status line of the answer on `stream`, if one comes within two seconds.
+async fn answer_of(stream: &mut TcpStream) -> Option<String> {
+    let mut answer = vec![0_u8; 1024];
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut answer)).await;
+    let read = read.ok()?.ok()?;
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+/// A PDF of exactly the largest size a room file may have.
+fn largest_pdf() -> Vec<u8> {
+    let mut bytes = PDF.to_vec();
+    bytes.resize(backoffice::rooms::room_files::MAX_ROOM_FILE_BYTES, b' ');
+    bytes
+}
+
+both_backends! {
+    async fn concurrent_uploads_never_exceed_the_room_quota(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let mut people = CAST.to_vec();
+        people.push(("expert", "expert", None));
+        let setup = app.open_room(&office, &people, true).await;
+        // Everybody comes into the plenary once (the mediator stays, so nobody is held).
+        let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator")).await.expect("mediator");
+        mediator.event("view").await;
+        for (name, _, _) in &people[1..] {
+            let mut client = RoomClient::join(name, &app.address, setup.link(name)).await.expect("joins");
+            client.event("view").await;
+            client.leave().await;
+        }
+        // 12 uploads of 20 MiB at once (two per link) into a room that holds 200 MiB.
+        let bytes = largest_pdf();
+        let uploads = people.iter().flat_map(|(name, _, _)| [*name, *name]).map(|name| {
+            let (app, setup, bytes) = (&app, &setup, &bytes);
+            async move { upload(app, setup.link(name), "perizia.pdf", bytes).await.0 }
+        });
+        let statuses = futures_util::future::join_all(uploads).await;
+        let created = statuses.iter().filter(|status| **status == StatusCode::CREATED).count();
+        assert!(statuses.iter().all(|status| [StatusCode::CREATED, StatusCode::CONFLICT].contains(status)), "{statuses:?}");
+        let stored: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM room_files")
+            .fetch_one(app.db.pool())
+            .await
+            .expect("sum");
+        assert!(u64::try_from(stored).expect("positive") <= backoffice::rooms::room_files::ROOM_QUOTA_BYTES, "{stored} bytes stored");
+        assert_eq!(created, 10, "{statuses:?}");
+    }
+
+    async fn uploads_are_refused_before_their_body_is_read(app: TestApp) {
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, &[CAST[0], CAST[1]], true).await;
+        let mut mediator = RoomClient::join("mediator", &app.address, setup.link("mediator")).await.expect("mediator");
+        mediator.event("view").await;
+        let mut party_a = RoomClient::join("party_a", &app.address, setup.link("party_a")).await.expect("party_a");
+        party_a.event("view").await;
+
+        // Declared too large: the answer comes while the body has barely begun.
+        let mut stream = begin_upload(&app, setup.link("party_a"), 100 * 1024 * 1024).await;
+        let answer = answer_of(&mut stream).await;
+        assert_eq!(answer.as_deref(), Some("HTTP/1.1 413 Payload Too Large"));
+
+        // Three uploads begun from one link: two go on, the third is refused at once.
+        let mut begun = Vec::new();
+        for _ in 0..3 {
+            begun.push(begin_upload(&app, setup.link("party_a"), 1000).await);
+        }
+        let answers = futures_util::future::join_all(begun.iter_mut().map(answer_of)).await;
+        let refused = answers.iter().filter(|answer| answer.as_deref() == Some("HTTP/1.1 429 Too Many Requests")).count();
+        let waiting = answers.iter().filter(|answer| answer.is_none()).count();
+        assert_eq!((refused, waiting), (1, 2), "{answers:?}");
+        // Meanwhile, a fourth: refused, in Italian.
+        let (status, body) = upload(&app, setup.link("party_a"), "x.pdf", PDF).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_uploads")), "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("troppi caricamenti"), "{body}");
+
+        // Once they end, the link uploads again.
+        drop(begun);
+        let mut status = StatusCode::TOO_MANY_REQUESTS;
+        for _ in 0..50 {
+            status = upload(&app, setup.link("party_a"), "x.pdf", PDF).await.0;
+            if status != StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, StatusCode::CREATED);
     }
 }

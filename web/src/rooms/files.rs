@@ -7,14 +7,21 @@
 //!
 //! - `POST /api/v1/room-files?name=NAME` with the bytes as body: 201 `{ id, name, media_type,
 //!   size, sha256 }`; 413 `too_large`, 415 `unsupported_type` (told by content, not by name),
-//!   400 `bad_request` (empty file or bad name), 401 `unauthenticated`.
+//!   400 `bad_request` (empty file or bad name), 401 `unauthenticated` (bad, revoked or expired
+//!   link), 403 `forbidden` (not in a session), 429 `too_many_uploads` (more than
+//!   [`UPLOADS_PER_LINK`] from the link or [`UPLOADS_PER_NODE`] in all under way). A declared
+//!   `Content-Length` over the limit is refused before the body is read.
 //! - `GET /api/v1/room-files/{id}`: the bytes, with their checked type; 404 when the member may
 //!   not read the file (whether or not it exists).
 //! - `GET /api/v1/room-case-documents` (mediators): the shareable documents of the room's case
 //!   file; `POST /api/v1/room-case-documents/{id}/copy`: a room file copied from one of them,
 //!   201 as for an upload, then shared with `share_file` like any other.
 
-use axum::body::Bytes;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use axum::body::HttpBody;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -84,33 +91,150 @@ impl FromRequestParts<AppState> for LinkMember {
     }
 }
 
-/// An uploaded file's bytes. A body over the route's limit is refused like any file too large
-/// (413 `too_large`, JSON, in Italian), not with the framework's plain-text answer.
-pub struct FileBody(pub Bytes);
+/// The most uploads one link may have under way at once.
+pub const UPLOADS_PER_LINK: usize = 2;
+/// The most room-file uploads one node receives at once.
+pub const UPLOADS_PER_NODE: usize = 16;
+
+/// Uploads under way, per link and in all (in memory, per node): an upload beyond either cap
+/// is refused (429) before its body is read, so bodies held in memory stay bounded.
+#[derive(Default)]
+pub struct UploadSlots {
+    under_way: Mutex<HashMap<(RoomId, ParticipantId), usize>>,
+}
+
+impl UploadSlots {
+    /// A slot for an upload by `member` of `room`, held until the slot is dropped; `None` when a
+    /// cap is reached.
+    fn take(self: &Arc<Self>, member: (RoomId, ParticipantId)) -> Option<UploadSlot> {
+        // A poisoned lock only means another request panicked while counting; the counts are
+        // still usable.
+        let mut under_way = self
+            .under_way
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let in_all: usize = under_way.values().sum();
+        let by_member = under_way.entry(member).or_default();
+        if in_all >= UPLOADS_PER_NODE || *by_member >= UPLOADS_PER_LINK {
+            if *by_member == 0 {
+                under_way.remove(&member);
+            }
+            return None;
+        }
+        *by_member += 1;
+        Some(UploadSlot {
+            slots: Arc::clone(self),
+            member,
+        })
+    }
+}
+
+/// One upload under way; dropping it frees the slot.
+pub struct UploadSlot {
+    slots: Arc<UploadSlots>,
+    member: (RoomId, ParticipantId),
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut under_way = self
+            .slots
+            .under_way
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = under_way.get_mut(&self.member) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                under_way.remove(&self.member);
+            }
+        }
+    }
+}
+
+/// The member uploading a file, checked before anything of the body is read: the link (401), the
+/// declared `Content-Length` (413), then a free upload slot (429).
+pub struct Uploader {
+    room: RoomId,
+    member: ParticipantId,
+    _slot: UploadSlot,
+}
+
+impl FromRequestParts<AppState> for Uploader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let granted = member(state, &parts.headers, Need::TakePart).await?;
+        refuse_declared_too_large(&parts.headers)?;
+        let slot = state
+            .upload_slots
+            .take((granted.room, granted.member_id()))
+            .ok_or(AppError::TooManyUploads)?;
+        Ok(Uploader {
+            room: granted.room,
+            member: granted.member_id(),
+            _slot: slot,
+        })
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError(AppError::TooLarge {
+        max_bytes: MAX_ROOM_FILE_BYTES,
+    })
+}
+
+/// Refuses a body whose declared length is over the largest file, without reading it.
+fn refuse_declared_too_large(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_ROOM_FILE_BYTES as u64 => Err(too_large()),
+        _ => Ok(()),
+    }
+}
+
+/// An uploaded file's bytes, read once into one buffer. A body declared or found larger than the
+/// largest file is refused like any file too large (413 `too_large`, JSON, in Italian) as soon
+/// as that is known: on its `Content-Length` before reading, or at the first byte over.
+pub struct FileBody(pub Vec<u8>);
 
 impl<S: Send + Sync> FromRequest<S> for FileBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(request, state)
-            .await
-            .map(FileBody)
-            .map_err(|rejection| {
-                ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge {
-                        max_bytes: MAX_ROOM_FILE_BYTES,
-                    }
-                } else {
-                    AppError::BadRequest("Il file non è arrivato per intero.".to_owned())
-                })
-            })
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        refuse_declared_too_large(request.headers())?;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = request.into_body();
+        let mut bytes = Vec::with_capacity(declared.min(MAX_ROOM_FILE_BYTES));
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|_| {
+                ApiError(AppError::BadRequest(
+                    "Il file non è arrivato per intero.".to_owned(),
+                ))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len().saturating_add(data.len()) > MAX_ROOM_FILE_BYTES {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(FileBody(bytes))
     }
 }
 
 /// `POST /api/v1/room-files?name=NAME`.
 pub async fn upload(
     State(state): State<AppState>,
-    LinkMember(room, member): LinkMember,
+    Uploader { room, member, .. }: Uploader,
     ApiQuery(query): ApiQuery<UploadQuery>,
     FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {
@@ -121,7 +245,7 @@ pub async fn upload(
         state.clock_now(),
         (room, member),
         &query.name,
-        body.to_vec(),
+        body,
     )
     .await
     .map_err(AppError::from)?;
