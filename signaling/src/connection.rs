@@ -574,6 +574,21 @@ impl Session<'_> {
                 }
             }
             Ok(ClientMessage::Ping) => self.send(&ServerMessage::Pong).await,
+            Ok(ClientMessage::ChatHistory {
+                session,
+                before_seq,
+                limit,
+            }) => {
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                self.handle
+                    .history(
+                        self.connection,
+                        rooms::SessionId::new(session),
+                        rooms::PostSeq::new(before_seq),
+                        limit,
+                    )
+                    .await
+            }
             Ok(ClientMessage::Hello { .. }) => {
                 let message = ServerMessage::Error {
                     seq: None,
