@@ -870,6 +870,7 @@ mod tests {
         let message = ServerMessage::Event {
             seq: 7,
             event: WireEvent::Chat(WirePost::Chat {
+                seq: 41,
                 session: 0,
                 from: WireId(12345678901234567),
                 text: "buongiorno".to_owned(),
@@ -878,7 +879,7 @@ mod tests {
         };
         assert_eq!(
             message.to_json(),
-            r#"{"type":"event","seq":7,"event":{"kind":"chat","post":"chat","session":0,"from":"12345678901234567","text":"buongiorno","at":1700000000000}}"#
+            r#"{"type":"event","seq":7,"event":{"kind":"chat","post":"chat","seq":41,"session":0,"from":"12345678901234567","text":"buongiorno","at":1700000000000}}"#
         );
         let bye = ServerMessage::Bye {
             reason: ByeReason::Superseded,
