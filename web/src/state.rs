@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use backoffice::platform::files::FileStore;
 use backoffice::{Db, UnixMillis};
+use rooms::{ParticipantId, RoomId};
 use signaling::clock::Clock;
 use signaling::hub::Hub;
 use tokio::sync::watch;
@@ -31,7 +32,7 @@ pub struct AppState {
     /// The time rooms and invites see (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
     /// Room-file uploads under way, capped per link and per node.
-    pub upload_slots: Arc<crate::rooms::files::UploadSlots>,
+    pub upload_slots: Arc<UploadSlots>,
     /// Flips to `true` when the node stops: open WebSockets say `bye` and close.
     pub stopping: watch::Receiver<bool>,
 }
@@ -99,5 +100,65 @@ mod tests {
         assert_eq!(limiter.attempt(a, start), Err(60));
         assert!(limiter.attempt(b, start).is_ok());
         assert!(limiter.attempt(a, start + Duration::from_secs(61)).is_ok());
+    }
+}
+
+/// The most uploads one link may have under way at once.
+pub const UPLOADS_PER_LINK: usize = 2;
+/// The most room-file uploads one node receives at once.
+pub const UPLOADS_PER_NODE: usize = 16;
+
+/// Uploads under way, per link and in all (in memory, per node): an upload beyond either cap
+/// is refused (429) before its body is read, so bodies held in memory stay bounded.
+#[derive(Default)]
+pub struct UploadSlots {
+    under_way: Mutex<HashMap<(RoomId, ParticipantId), usize>>,
+}
+
+impl UploadSlots {
+    /// A slot for an upload by `member` of `room`, held until the slot is dropped; `None` when a
+    /// cap is reached.
+    pub fn take(self: &Arc<Self>, member: (RoomId, ParticipantId)) -> Option<UploadSlot> {
+        // A poisoned lock only means another request panicked while counting; the counts are
+        // still usable.
+        let mut under_way = self
+            .under_way
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let in_all: usize = under_way.values().sum();
+        let by_member = under_way.entry(member).or_default();
+        if in_all >= UPLOADS_PER_NODE || *by_member >= UPLOADS_PER_LINK {
+            if *by_member == 0 {
+                under_way.remove(&member);
+            }
+            return None;
+        }
+        *by_member += 1;
+        Some(UploadSlot {
+            slots: Arc::clone(self),
+            member,
+        })
+    }
+}
+
+/// One upload under way; dropping it frees the slot.
+pub struct UploadSlot {
+    slots: Arc<UploadSlots>,
+    member: (RoomId, ParticipantId),
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut under_way = self
+            .slots
+            .under_way
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = under_way.get_mut(&self.member) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                under_way.remove(&self.member);
+            }
+        }
     }
 }

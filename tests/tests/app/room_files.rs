@@ -60,11 +60,13 @@ both_backends! {
         assert_eq!(body["error"], "unsupported_type");
         let (status, _) = upload(&app, setup.link("party_a"), "vuoto.pdf", b"").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let (status, body) = upload(&app, setup.link("party_a"), "enorme.pdf", &vec![b'%'; 20 * 1024 * 1024 + 1]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{body}");
-        // Over the route's body limit: refused before the upload code runs, in the same words.
-        let (status, body) = upload(&app, setup.link("party_a"), "enorme.pdf", &vec![b'%'; 21 * 1024 * 1024]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{body}");
+        // Over the limit: refused on the declared length, before the body is read (a client still
+        // sending may see the connection closed rather than the answer, so it is read by hand).
+        for length in [20 * 1024 * 1024 + 1, 21 * 1024 * 1024] {
+            let mut stream = begin_upload(&app, setup.link("party_a"), length).await;
+            let answer = answer_of(&mut stream).await.unwrap_or_default();
+            assert!(answer.starts_with("HTTP/1.1 413 ") && answer.contains("too_large"), "{answer}");
+        }
         // Without a valid token the answer is 401, whatever else is wrong (here: no name).
         let response = Client::new()
             .post(format!("{}/api/v1/room-files", app.address))
@@ -266,16 +268,18 @@ async fn begin_upload(app: &TestApp, link: &str, length: usize) -> TcpStream {
     stream
 }
 
-/// The status line of the answer on `stream`, if one comes within two seconds.
+/// The answer on `stream` (head and the start of the body), if one comes within two seconds.
 async fn answer_of(stream: &mut TcpStream) -> Option<String> {
-    let mut answer = vec![0_u8; 1024];
+    let mut answer = vec![0_u8; 4096];
     let read =
         tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut answer)).await;
-    let read = read.ok()?.ok()?;
-    String::from_utf8_lossy(&answer[..read])
-        .lines()
-        .next()
-        .map(str::to_owned)
+    let read = read.ok()?.ok().filter(|read| *read > 0)?;
+    Some(String::from_utf8_lossy(&answer[..read]).into_owned())
+}
+
+/// The status line of an answer.
+fn status_line(answer: &Option<String>) -> Option<&str> {
+    answer.as_deref().and_then(|answer| answer.lines().next())
 }
 
 /// A PDF of exactly the largest size a room file may have.
@@ -327,7 +331,7 @@ both_backends! {
         // Declared too large: the answer comes while the body has barely begun.
         let mut stream = begin_upload(&app, setup.link("party_a"), 100 * 1024 * 1024).await;
         let answer = answer_of(&mut stream).await;
-        assert_eq!(answer.as_deref(), Some("HTTP/1.1 413 Payload Too Large"));
+        assert_eq!(status_line(&answer), Some("HTTP/1.1 413 Payload Too Large"));
 
         // Three uploads begun from one link: two go on, the third is refused at once.
         let mut begun = Vec::new();
@@ -335,7 +339,7 @@ both_backends! {
             begun.push(begin_upload(&app, setup.link("party_a"), 1000).await);
         }
         let answers = futures_util::future::join_all(begun.iter_mut().map(answer_of)).await;
-        let refused = answers.iter().filter(|answer| answer.as_deref() == Some("HTTP/1.1 429 Too Many Requests")).count();
+        let refused = answers.iter().filter(|answer| status_line(answer) == Some("HTTP/1.1 429 Too Many Requests")).count();
         let waiting = answers.iter().filter(|answer| answer.is_none()).count();
         assert_eq!((refused, waiting), (1, 2), "{answers:?}");
         // Meanwhile, a fourth: refused, in Italian.

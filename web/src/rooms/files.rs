@@ -9,7 +9,7 @@
 //!   size, sha256 }`; 413 `too_large`, 415 `unsupported_type` (told by content, not by name),
 //!   400 `bad_request` (empty file or bad name), 401 `unauthenticated` (bad, revoked or expired
 //!   link), 403 `forbidden` (not in a session), 429 `too_many_uploads` (more than
-//!   [`UPLOADS_PER_LINK`] from the link or [`UPLOADS_PER_NODE`] in all under way). A declared
+//!   [`crate::state::UPLOADS_PER_LINK`] from the link or [`crate::state::UPLOADS_PER_NODE`] in all under way). A declared
 //!   `Content-Length` over the limit is refused before the body is read.
 //! - `GET /api/v1/room-files/{id}`: the bytes, with their checked type; 404 when the member may
 //!   not read the file (whether or not it exists).
@@ -17,9 +17,7 @@
 //!   file; `POST /api/v1/room-case-documents/{id}/copy`: a room file copied from one of them,
 //!   201 as for an upload, then shared with `share_file` like any other.
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use axum::body::HttpBody;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
@@ -39,7 +37,7 @@ use serde_json::json;
 
 use crate::http::error::{ApiError, AppError};
 use crate::http::extract::ApiQuery;
-use crate::state::AppState;
+use crate::state::{AppState, UploadSlot};
 
 /// The body limit of file uploads: one byte over the largest file, so that the handler sees
 /// an oversized file and refuses it with its own error.
@@ -88,66 +86,6 @@ impl FromRequestParts<AppState> for LinkMember {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let granted = member(state, &parts.headers, Need::TakePart).await?;
         Ok(LinkMember(granted.room, granted.member_id()))
-    }
-}
-
-/// The most uploads one link may have under way at once.
-pub const UPLOADS_PER_LINK: usize = 2;
-/// The most room-file uploads one node receives at once.
-pub const UPLOADS_PER_NODE: usize = 16;
-
-/// Uploads under way, per link and in all (in memory, per node): an upload beyond either cap
-/// is refused (429) before its body is read, so bodies held in memory stay bounded.
-#[derive(Default)]
-pub struct UploadSlots {
-    under_way: Mutex<HashMap<(RoomId, ParticipantId), usize>>,
-}
-
-impl UploadSlots {
-    /// A slot for an upload by `member` of `room`, held until the slot is dropped; `None` when a
-    /// cap is reached.
-    fn take(self: &Arc<Self>, member: (RoomId, ParticipantId)) -> Option<UploadSlot> {
-        // A poisoned lock only means another request panicked while counting; the counts are
-        // still usable.
-        let mut under_way = self
-            .under_way
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let in_all: usize = under_way.values().sum();
-        let by_member = under_way.entry(member).or_default();
-        if in_all >= UPLOADS_PER_NODE || *by_member >= UPLOADS_PER_LINK {
-            if *by_member == 0 {
-                under_way.remove(&member);
-            }
-            return None;
-        }
-        *by_member += 1;
-        Some(UploadSlot {
-            slots: Arc::clone(self),
-            member,
-        })
-    }
-}
-
-/// One upload under way; dropping it frees the slot.
-pub struct UploadSlot {
-    slots: Arc<UploadSlots>,
-    member: (RoomId, ParticipantId),
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut under_way = self
-            .slots
-            .under_way
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = under_way.get_mut(&self.member) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                under_way.remove(&self.member);
-            }
-        }
     }
 }
 
