@@ -83,6 +83,9 @@ pub enum RoomError {
     /// The member is in the waiting room, where nobody can post.
     #[error("member {0} is in the waiting room")]
     NotInSession(ParticipantId),
+    /// The session holds [`crate::MAX_POSTS_PER_SESSION`] posts already.
+    #[error("session {0} holds the most posts it may")]
+    SessionFull(SessionId),
     /// A text is empty or only whitespace.
     #[error("the {field} is empty")]
     EmptyText {

@@ -124,10 +124,11 @@ pub use output::{
 pub use room::Room;
 pub use settings::{
     RoomSettings, DEFAULT_LIFETIME, MAX_BROADCAST_CHARS, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS,
-    MAX_FILE_NAME_CHARS, MAX_TRACKS_PER_MEMBER,
+    MAX_FILE_NAME_CHARS, MAX_HISTORY_PAGE, MAX_POSTS_PER_SESSION, MAX_TRACKS_PER_MEMBER,
+    VIEW_HISTORY_POSTS,
 };
 pub use snapshot::{Inconsistency, MemberRecord, PostRecord, RoomSnapshot, SessionRecord};
 pub use view::{
-    MediatorOverview, MemberCard, MemberStatus, MemberView, PlaceView, Presence, SessionKind,
-    SessionSummary, SessionView, WaitingNotice,
+    HistoryPage, MediatorOverview, MemberCard, MemberStatus, MemberView, PlaceView, Presence,
+    SessionKind, SessionSummary, SessionView, WaitingNotice,
 };

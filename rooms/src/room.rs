@@ -12,6 +12,7 @@
 //!    [`Room::check_confidentiality`] before it is queued.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::command::Command;
 use crate::error::{RoomError, TextField};
@@ -24,7 +25,7 @@ use crate::output::{
     ChatMessage, CloseReason, Endpoint, Event, ForwardingPlan, Output, Post, SharedFile,
     TrackForwarding, TrackKind,
 };
-use crate::settings::{RoomSettings, MAX_TRACKS_PER_MEMBER};
+use crate::settings::{RoomSettings, MAX_POSTS_PER_SESSION, MAX_TRACKS_PER_MEMBER};
 use crate::view::{MemberView, Presence};
 
 /// One mediation room: a pure state machine (no I/O, no clock, no randomness).
@@ -83,8 +84,9 @@ pub(crate) struct SessionState {
     pub(crate) opened_at: Timestamp,
     /// Caucus timer; always `None` for the plenary.
     pub(crate) timer: Option<Timestamp>,
-    /// The session's posts, oldest first.
-    pub(crate) posts: Vec<StoredPost>,
+    /// The session's posts, oldest first. Shared, not copied, by a clone of the room (the room
+    /// task keeps one to roll back to): a post never changes once made.
+    pub(crate) posts: Vec<Arc<StoredPost>>,
 }
 
 /// A post with the members who were in its session when it was made: only they may read it.
@@ -526,7 +528,7 @@ impl Room {
                 Ok(Change::Broadcast(text))
             }
             Command::Chat { by, text } => {
-                let session = self.poster_session(by)?;
+                let session = self.session_with_room_for_a_post(by)?;
                 TextField::Chat.check(&text)?;
                 Ok(Change::Post {
                     by,
@@ -535,7 +537,7 @@ impl Room {
                 })
             }
             Command::ShareFile { by, file, name } => {
-                let session = self.poster_session(by)?;
+                let session = self.session_with_room_for_a_post(by)?;
                 TextField::FileName.check(&name)?;
                 Ok(Change::Post {
                     by,
@@ -642,6 +644,19 @@ impl Room {
             Location::InSession(session) => Ok(session),
             _ => Err(RoomError::NotInSession(by)),
         }
+    }
+
+    /// The session a connected member posts into, if it may take one more post.
+    fn session_with_room_for_a_post(&self, by: ParticipantId) -> Result<SessionId, RoomError> {
+        let session = self.poster_session(by)?;
+        let full = self
+            .sessions
+            .get(&session)
+            .is_some_and(|state| state.posts.len() >= MAX_POSTS_PER_SESSION);
+        if full {
+            return Err(RoomError::SessionFull(session));
+        }
+        Ok(session)
     }
 
     /// One seat is always kept for a mediator: others may fill at most `capacity - 1` seats.
@@ -835,7 +850,7 @@ impl Room {
             })
             .collect();
         if let Some(state) = self.sessions.get_mut(&session) {
-            state.posts.push(StoredPost { post, audience });
+            state.posts.push(Arc::new(StoredPost { post, audience }));
         }
         outputs
     }

@@ -11,6 +11,13 @@ pub const MAX_BROADCAST_CHARS: usize = 500;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 /// Longest name of a shared file, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
+/// Most posts (chat messages and shared files) one session keeps; a post beyond is refused.
+pub const MAX_POSTS_PER_SESSION: usize = 2000;
+/// Most posts a view carries: the latest ones the member may read; older ones are paged
+/// ([`crate::Room::history_page`]).
+pub const VIEW_HISTORY_POSTS: usize = 200;
+/// Most posts one page of history carries.
+pub const MAX_HISTORY_PAGE: usize = 200;
 /// Most tracks one member may publish at once (microphone, camera, screen, screen audio).
 pub const MAX_TRACKS_PER_MEMBER: usize = 4;
 

@@ -12,6 +12,7 @@
 //! outputs if it must keep them longer.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::error::TextField;
 use crate::ids::{
@@ -195,9 +196,11 @@ impl Room {
                 posts: record
                     .posts
                     .into_iter()
-                    .map(|post| StoredPost {
-                        post: post.post,
-                        audience: post.audience.into_iter().collect(),
+                    .map(|post| {
+                        Arc::new(StoredPost {
+                            post: post.post,
+                            audience: post.audience.into_iter().collect(),
+                        })
                     })
                     .collect(),
             };

@@ -8,10 +8,11 @@
 //! - A mediator additionally sees where every member is ([`MediatorOverview`]), but receives
 //!   media, chat and files only of the session they are in.
 
-use crate::ids::{ParticipantId, Redacted, SessionId, Timestamp};
+use crate::ids::{ParticipantId, PostSeq, Redacted, SessionId, Timestamp};
 use crate::member::{Location, Place, Role, Side};
 use crate::output::Post;
 use crate::room::{MemberState, Room};
+use crate::settings::{MAX_HISTORY_PAGE, VIEW_HISTORY_POSTS};
 use crate::RoomError;
 
 /// Everything a member may know at one moment: sent on (re)connection and whenever their own
@@ -20,8 +21,9 @@ use crate::RoomError;
 pub struct MemberView {
     /// Where the member is and whom they may see.
     pub presence: Presence,
-    /// The posts of the member's current session that were made while the member was in that
-    /// session, oldest first. Empty in the waiting room.
+    /// The latest [`crate::VIEW_HISTORY_POSTS`] posts of the member's current session that were
+    /// made while the member was in that session, oldest first (older ones:
+    /// [`Room::history_page`]). Empty in the waiting room.
     pub history: Vec<Post>,
 }
 
@@ -226,23 +228,76 @@ impl Room {
         }
     }
 
-    /// The posts of the member's current session that the member was present for.
+    /// The latest [`VIEW_HISTORY_POSTS`] posts of the member's current session that the member
+    /// was present for, oldest first.
     pub(crate) fn history_of(&self, member: &MemberState) -> Vec<Post> {
         let Location::InSession(session) = member.location else {
             return Vec::new();
         };
-        self.sessions
+        self.readable_posts(member.id, session, None, VIEW_HISTORY_POSTS)
+            .posts
+    }
+
+    /// One page of the history of `session` as `member` may read it: the latest `limit` (at
+    /// most [`MAX_HISTORY_PAGE`]) posts numbered below `before` that the member was present
+    /// for, oldest first. Only the member's current session may be paged; the waiting room has
+    /// no history.
+    pub fn history_page(
+        &self,
+        member: ParticipantId,
+        session: SessionId,
+        before: PostSeq,
+        limit: usize,
+    ) -> Result<HistoryPage, RoomError> {
+        let state = self
+            .members
+            .get(&member)
+            .ok_or(RoomError::UnknownMember(member))?;
+        if state.location != Location::InSession(session) {
+            return Err(RoomError::NotInSession(member));
+        }
+        Ok(self.readable_posts(member, session, Some(before), limit.min(MAX_HISTORY_PAGE)))
+    }
+
+    /// The latest `limit` posts of `session` before `before` whose audience includes `member`.
+    fn readable_posts(
+        &self,
+        member: ParticipantId,
+        session: SessionId,
+        before: Option<PostSeq>,
+        limit: usize,
+    ) -> HistoryPage {
+        let readable: Vec<&Post> = self
+            .sessions
             .get(&session)
             .map(|state| {
                 state
                     .posts
                     .iter()
-                    .filter(|stored| stored.audience.contains(&member.id))
-                    .map(|stored| stored.post.clone())
+                    .filter(|stored| before.is_none_or(|before| stored.post.seq() < before))
+                    .filter(|stored| stored.audience.contains(&member))
+                    .map(|stored| &stored.post)
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let first = readable.len().saturating_sub(limit);
+        HistoryPage {
+            posts: readable[first..]
+                .iter()
+                .map(|post| (*post).clone())
+                .collect(),
+            more: first > 0,
+        }
     }
+}
+
+/// A page of a session's history ([`Room::history_page`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The posts, oldest first.
+    pub posts: Vec<Post>,
+    /// Whether older posts the member may read remain.
+    pub more: bool,
 }
 
 impl MemberState {

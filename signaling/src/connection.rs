@@ -1,7 +1,7 @@
 //! One WebSocket: `hello`, then commands in and events out until either side closes.
 //!
 //! **Invariant:** nothing a client sends reaches a room before the client has proved who it is
-//! with a valid invite token; a malformed, unknown, oversized or too-frequent message gets a
+//! with a valid invite token (`backoffice::rooms::access`); a malformed, unknown, oversized or too-frequent message gets a
 //! typed `error` and changes nothing.
 
 use std::net::IpAddr;
@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket};
 use backoffice::platform::audit::Actor;
-use backoffice::rooms::invites::{self, InviteError};
+use backoffice::rooms::access::{self, AccessError, Need};
+use backoffice::rooms::invites::InviteError;
 use backoffice::rooms::room_store;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
@@ -187,7 +188,9 @@ async fn hello(
     };
     let by_login = token.is_none();
     let resolved = match (token, room) {
-        (Some(token), _) => invites::resolve(hub.db(), &token).await,
+        (Some(token), _) => access::by_link(hub.db(), &token, hub.clock().now(), Need::Enter)
+            .await
+            .map(|granted| (granted.room, granted.member_id())),
         (None, room) => match (staff, room) {
             (Some(staff), Some(room)) => {
                 let room = rooms::RoomId::new(room.0);
@@ -215,19 +218,24 @@ async fn hello(
         Ok(found) => found,
         Err(error) => {
             let refusal = match error {
-                InviteError::Malformed | InviteError::Unknown => Refusal {
+                AccessError::Closed(error) => Refusal::from_room_error(&error),
+                AccessError::NotAdmitted => Refusal::new(
+                    ErrorCode::NotAllowed,
+                    "Occorre prima essere ammessi dal mediatore.",
+                ),
+                AccessError::Link(InviteError::Malformed | InviteError::Unknown) => Refusal {
                     code: ErrorCode::InvalidToken,
                     message: "Il collegamento non è valido. Controlli di aver aperto l'indirizzo \
                               completo ricevuto per email, oppure si rivolga alla segreteria."
                         .to_owned(),
                 },
-                InviteError::Revoked => Refusal {
+                AccessError::Link(InviteError::Revoked) => Refusal {
                     code: ErrorCode::InviteRevoked,
                     message: "Questo collegamento è stato revocato. Si rivolga alla segreteria \
                               dell'organismo."
                         .to_owned(),
                 },
-                InviteError::Store(error) => {
+                AccessError::Link(InviteError::Store(error)) => {
                     tracing::error!(%error, "invite lookup failed");
                     Refusal {
                         code: ErrorCode::Unavailable,
@@ -566,6 +574,21 @@ impl Session<'_> {
                 }
             }
             Ok(ClientMessage::Ping) => self.send(&ServerMessage::Pong).await,
+            Ok(ClientMessage::ChatHistory {
+                session,
+                before_seq,
+                limit,
+            }) => {
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                self.handle
+                    .history(
+                        self.connection,
+                        rooms::SessionId::new(session),
+                        rooms::PostSeq::new(before_seq),
+                        limit,
+                    )
+                    .await
+            }
             Ok(ClientMessage::Hello { .. }) => {
                 let message = ServerMessage::Error {
                     seq: None,

@@ -122,6 +122,15 @@ pub enum ClientMessage {
     },
     /// Application-level heartbeat; answered with `pong`.
     Ping,
+    /// Older posts of the member's current session, answered with `chat_history` to this
+    /// connection only (not numbered: it changes nothing).
+    ChatHistory {
+        session: u64,
+        /// Only posts numbered below this one.
+        before_seq: u64,
+        /// At most this many (and at most `rooms::MAX_HISTORY_PAGE`).
+        limit: u32,
+    },
     /// Media negotiation with the SFU (not numbered: it belongs to this connection only).
     #[serde(untagged)]
     Media(MediaMessage),
@@ -207,6 +216,7 @@ pub enum WireCommand {
 const CLIENT_TYPES: &[&str] = &[
     "hello",
     "ping",
+    "chat_history",
     "admit",
     "send_to_waiting_room",
     "remove",
@@ -247,7 +257,7 @@ impl ClientMessage {
             return Err(ProtocolError::UnknownType(shown));
         }
         let message = match kind {
-            "hello" | "ping" => ClientMessage::deserialize(&value),
+            "hello" | "ping" | "chat_history" => ClientMessage::deserialize(&value),
             "sdp_offer" | "sdp_answer" | "ice_candidate" | "receive_preferences" => {
                 MediaMessage::deserialize(&value).map(ClientMessage::Media)
             }
@@ -367,6 +377,8 @@ pub enum ErrorCode {
     RoomNotYetOpen,
     RoomExpired,
     RoomFull,
+    /// The session holds `rooms::MAX_POSTS_PER_SESSION` posts already.
+    ChatFull,
     NotAllowed,
     InvalidCommand,
     // The server.
@@ -450,6 +462,12 @@ pub enum ServerMessage {
         message: String,
     },
     Pong,
+    /// The answer to `chat_history`: posts oldest first, and whether older ones remain.
+    ChatHistory {
+        session: u64,
+        posts: Vec<WirePost>,
+        more: bool,
+    },
     /// The answer to the client's `sdp_offer`.
     SdpAnswer {
         sdp: String,
@@ -583,12 +601,14 @@ pub struct WireSessionSummary {
 #[serde(tag = "post", rename_all = "snake_case")]
 pub enum WirePost {
     Chat {
+        seq: u64,
         session: u64,
         from: WireId,
         text: String,
         at: u64,
     },
     File {
+        seq: u64,
         session: u64,
         from: WireId,
         file: String,
@@ -606,6 +626,7 @@ fn session_kind_name(kind: SessionKind) -> &'static str {
 
 fn chat_post(message: &ChatMessage) -> WirePost {
     WirePost::Chat {
+        seq: message.seq.get(),
         session: message.session.get(),
         from: message.from.into(),
         text: message.text.expose().clone(),
@@ -615,6 +636,7 @@ fn chat_post(message: &ChatMessage) -> WirePost {
 
 fn file_post(file: &SharedFile) -> WirePost {
     WirePost::File {
+        seq: file.seq.get(),
         session: file.session.get(),
         from: file.from.into(),
         file: file.file.as_str().to_owned(),
@@ -848,6 +870,7 @@ mod tests {
         let message = ServerMessage::Event {
             seq: 7,
             event: WireEvent::Chat(WirePost::Chat {
+                seq: 41,
                 session: 0,
                 from: WireId(12345678901234567),
                 text: "buongiorno".to_owned(),
@@ -856,7 +879,7 @@ mod tests {
         };
         assert_eq!(
             message.to_json(),
-            r#"{"type":"event","seq":7,"event":{"kind":"chat","post":"chat","session":0,"from":"12345678901234567","text":"buongiorno","at":1700000000000}}"#
+            r#"{"type":"event","seq":7,"event":{"kind":"chat","post":"chat","seq":41,"session":0,"from":"12345678901234567","text":"buongiorno","at":1700000000000}}"#
         );
         let bye = ServerMessage::Bye {
             reason: ByeReason::Superseded,

@@ -46,7 +46,7 @@ use crate::clock::Clock;
 use crate::hub::{HubError, SignalingSettings};
 use crate::protocol::{
     ByeReason, ErrorCode, NumberedCommand, Resume, ServerMessage, WireEvent, WireId, WireMember,
-    PROTOCOL_VERSION,
+    WirePost, PROTOCOL_VERSION,
 };
 
 /// What a connection receives from its room.
@@ -66,7 +66,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -93,6 +93,11 @@ impl Refusal {
                 ErrorCode::RoomFull,
                 "La stanza virtuale ha già il numero massimo di partecipanti collegati. \
                  Riprovi più tardi o si rivolga alla segreteria.",
+            ),
+            RoomError::SessionFull(_) => (
+                ErrorCode::ChatFull,
+                "Questa sessione ha raggiunto il numero massimo di messaggi e documenti: non se \
+                 ne possono aggiungere altri.",
             ),
             RoomError::NotAllowed { .. } | RoomError::TargetIsMediator(_) => (
                 ErrorCode::NotAllowed,
@@ -149,6 +154,13 @@ enum Request {
         connection: ConnectionId,
         command: Command,
     },
+    /// A page of older posts for a connection (`chat_history`), answered to it only.
+    History {
+        connection: ConnectionId,
+        session: rooms::SessionId,
+        before: rooms::PostSeq,
+        limit: usize,
+    },
     /// This node no longer serves the room: close every connection and stop.
     Stop,
     /// Stop and answer `true` when nobody has been connected for `idle_for`.
@@ -185,6 +197,25 @@ impl RoomHandle {
             .send(Request::Command {
                 connection,
                 numbered,
+            })
+            .await;
+    }
+
+    /// Asks for a page of older posts of `session`; the answer arrives in the outbox.
+    pub async fn history(
+        &self,
+        connection: ConnectionId,
+        session: rooms::SessionId,
+        before: rooms::PostSeq,
+        limit: usize,
+    ) {
+        let _ = self
+            .requests
+            .send(Request::History {
+                connection,
+                session,
+                before,
+                limit,
             })
             .await;
     }
@@ -437,6 +468,12 @@ impl RoomTask {
             Request::Detach { connection } => {
                 self.drop_connection(connection, DropReason::Detached).await;
             }
+            Request::History {
+                connection,
+                session,
+                before,
+                limit,
+            } => self.history(connection, session, before, limit),
             Request::Internal {
                 connection,
                 command,
@@ -640,6 +677,29 @@ impl RoomTask {
                 self.send_to(connection, &refusal.message(Some(seq)));
             }
         }
+    }
+
+    /// Answers `chat_history`: what the room lets the member read (their current session,
+    /// posts they were present for), to this connection only.
+    fn history(
+        &mut self,
+        connection: ConnectionId,
+        session: rooms::SessionId,
+        before: rooms::PostSeq,
+        limit: usize,
+    ) {
+        let Some(member) = self.connections.get(&connection).map(|c| c.member) else {
+            return;
+        };
+        let message = match self.room.history_page(member, session, before, limit) {
+            Ok(page) => ServerMessage::ChatHistory {
+                session: session.get(),
+                posts: page.posts.iter().map(WirePost::from).collect(),
+                more: page.more,
+            },
+            Err(error) => Refusal::from_room_error(&error).message(None),
+        };
+        self.send_to(connection, &message);
     }
 
     /// The one way a connection leaves the room without the room asking: it is forgotten here

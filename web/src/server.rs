@@ -312,6 +312,7 @@ pub async fn start_with(config: Config, runtime: Runtime) -> Result<RunningServe
         hub: hub.clone(),
         socket_origins: rooms::socket::allowed_origins(&config.public_url, &node_url).into(),
         clock,
+        upload_slots: Arc::default(),
         stopping,
         link_key: Arc::new(link_key),
     };

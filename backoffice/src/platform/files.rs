@@ -67,14 +67,10 @@ impl FileStore {
 
     /// Writes `bytes` at `path`, then runs `record` (the database side); when `record` fails the
     /// bytes are removed again, so that no file is stored without its row.
-    pub async fn put_recorded<F>(
-        &self,
-        path: &str,
-        bytes: Vec<u8>,
-        record: F,
-    ) -> Result<(), StoreError>
+    pub async fn put_recorded<F, E>(&self, path: &str, bytes: Vec<u8>, record: F) -> Result<(), E>
     where
-        F: std::future::Future<Output = Result<(), StoreError>>,
+        F: std::future::Future<Output = Result<(), E>>,
+        E: From<StoreError>,
     {
         self.put(path, bytes).await?;
         if let Err(error) = record.await {

@@ -6,8 +6,10 @@
 //! hash so that the link is recognised as revoked rather than unknown. The member's email is
 //! kept with the invite, for mailing the link.
 //!
-//! This module only answers "whose link is this". The room's lifetime and its own revoked flag
-//! (`rooms::Command::RevokeInvite`) are checked by `rooms` when the member connects.
+//! This module only answers "whose link is this". Whether the link may be used now (the room's
+//! lifetime, its own revoked flag, the member's place) is decided by [`crate::rooms::access`];
+//! a revocation by the room (`Remove` with revocation, `RevokeInvite`) revokes the invite in
+//! the same save (`room_store::save`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -113,11 +113,39 @@ pub async fn upload(
     bytes: Vec<u8>,
 ) -> Result<RoomFile, UploadError> {
     let file = checked(name, &bytes)?;
+    let path = object_path(room, &file.id);
+    files
+        .put_recorded(&path, bytes, record(db, actor, now, (room, member), &file))
+        .await?;
+    Ok(file)
+}
+
+/// The row and audit record of `file`, if the room has room for it. The room's row is locked
+/// before its files are counted, so uploads into one room are counted one at a time and the
+/// quota holds however many run at once (PostgreSQL: the row lock of a no-op update; SQLite:
+/// `Db::begin` takes the write lock already).
+async fn record(
+    db: &Db,
+    actor: &Actor,
+    now: UnixMillis,
+    (room, member): (RoomId, ParticipantId),
+    file: &RoomFile,
+) -> Result<(), UploadError> {
+    let room_id = to_bigint(room.get(), "room id")?;
+    let mut tx = db.begin().await.map_err(StoreError::from)?;
+    let locked = sqlx::query("UPDATE rooms SET next_post = next_post WHERE id = $1")
+        .bind(room_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    if locked.rows_affected() == 0 {
+        return Err(StoreError::NotFound.into());
+    }
     let used: i64 = sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM room_files WHERE room_id = $1",
     )
-    .bind(to_bigint(room.get(), "room id")?)
-    .fetch_one(db.pool())
+    .bind(room_id)
+    .fetch_one(&mut *tx)
     .await
     .map_err(StoreError::from)?;
     if u64::try_from(used)
@@ -127,22 +155,6 @@ pub async fn upload(
     {
         return Err(UploadError::QuotaExceeded);
     }
-    let path = object_path(room, &file.id);
-    files
-        .put_recorded(&path, bytes, record(db, actor, now, (room, member), &file))
-        .await?;
-    Ok(file)
-}
-
-async fn record(
-    db: &Db,
-    actor: &Actor,
-    now: UnixMillis,
-    (room, member): (RoomId, ParticipantId),
-    file: &RoomFile,
-) -> Result<(), StoreError> {
-    let room_id = to_bigint(room.get(), "room id")?;
-    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO room_files (id, room_id, member_id, name, media_type, size_bytes, sha256, \
          uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -156,7 +168,8 @@ async fn record(
     .bind(&file.sha256)
     .bind(now.0)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(StoreError::from)?;
     let entity = room.get().to_string();
     let record = NewRecord {
         action: Action::RoomFileUploaded,
@@ -171,7 +184,7 @@ async fn record(
         ],
     };
     audit::record(&mut tx, actor, now, record).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 

@@ -565,6 +565,7 @@ async fn write_contents(
     )
     .await?;
     end_other_sessions(conn, now, room_id, &sessions).await?;
+    revoke_newly_revoked_links(conn, now, room_id, &members).await?;
     insert_rows(
         conn,
         "room_members",
@@ -601,6 +602,40 @@ async fn write_contents(
     )
     .await?;
     insert_new_posts(conn, room_id, snapshot).await
+}
+
+/// Revokes, at `now`, the personal links of members whose link the room revoked since the last
+/// save (`Remove` with revocation, `RevokeInvite`): the link stops working in the same
+/// transaction as the room change. Must run before the members are written.
+async fn revoke_newly_revoked_links(
+    conn: &mut AnyConnection,
+    now: UnixMillis,
+    room_id: i64,
+    members: &[MemberRow<'_>],
+) -> Result<(), StoreError> {
+    let revoked: Vec<i64> = members
+        .iter()
+        .filter(|member| member.invite_revoked != 0)
+        .map(|member| member.id)
+        .collect();
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    let list = (3..revoked.len() + 3)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE room_invites SET revoked_at = $1 WHERE room_id = $2 AND revoked_at IS NULL \
+         AND member_id IN (SELECT member_id FROM room_members WHERE room_id = $2 \
+         AND invite_revoked = 0 AND member_id IN ({list}))"
+    );
+    let mut query = sqlx::query(&sql).bind(now.0).bind(room_id);
+    for member in revoked {
+        query = query.bind(member);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Marks ended, at `now`, the sessions of the room still open in the database but not in
@@ -757,7 +792,7 @@ fn time_to_bigint(at: Timestamp) -> Result<i64, StoreError> {
     to_bigint(at.as_unix_millis(), "time")
 }
 
-fn time_from_bigint(value: i64) -> Result<Timestamp, StoreError> {
+pub(crate) fn time_from_bigint(value: i64) -> Result<Timestamp, StoreError> {
     Ok(Timestamp::from_unix_millis(from_bigint(value, "time")?))
 }
 
@@ -843,7 +878,7 @@ impl<'a> MemberRow<'a> {
     }
 }
 
-fn member_from_row(row: &AnyRow) -> Result<MemberRecord, StoreError> {
+pub(crate) fn member_from_row(row: &AnyRow) -> Result<MemberRecord, StoreError> {
     let side: Option<String> = row.try_get("side")?;
     Ok(MemberRecord {
         id: ParticipantId::new(from_bigint(row.try_get("member_id")?, "member id")?),

@@ -4,7 +4,7 @@ use super::support::*;
 use crate::{
     CloseReason, Command, Endpoint, Event, FileRef, Location, ParticipantId, Place, PlaceView,
     Role, RoomError, RoomSettings, SessionId, SessionKind, Side, Timestamp, TrackId, TrackKind,
-    WaitingNotice,
+    WaitingNotice, MAX_HISTORY_PAGE, MAX_POSTS_PER_SESSION, VIEW_HISTORY_POSTS,
 };
 
 fn waiting_notice(events: &[Event]) -> Option<WaitingNotice> {
@@ -1029,5 +1029,78 @@ fn the_back_office_invites_members_with_valid_data_only() {
     assert_eq!(
         stage.room.location_of(newcomer),
         Some(Location::WaitingToEnter)
+    );
+}
+
+#[test]
+fn a_session_keeps_at_most_its_cap_of_posts_and_views_page_the_older_ones() {
+    let mut stage = Stage::new(RoomSettings::default());
+    stage.everyone_in_plenary(&[PARTY_A, PARTY_B]);
+    // PARTY_B is sent out for the first two posts: they never reach them, not even by paging.
+    stage.ok(Command::SendToWaitingRoom {
+        by: MEDIATOR,
+        member: PARTY_B,
+    });
+    stage.chat(PARTY_A, "riservato 1");
+    stage.chat(PARTY_A, "riservato 2");
+    stage.ok(Command::Admit {
+        by: MEDIATOR,
+        member: PARTY_B,
+    });
+    for number in 3..=MAX_POSTS_PER_SESSION {
+        stage.chat(PARTY_A, &format!("messaggio {number}"));
+    }
+    assert_eq!(
+        stage.refused(Command::Chat {
+            by: PARTY_A,
+            text: "uno di troppo".into(),
+        }),
+        RoomError::SessionFull(SessionId::PLENARY)
+    );
+
+    // A view carries only the latest posts.
+    let history = stage.room.view_for(PARTY_B).unwrap().history;
+    assert_eq!(history.len(), VIEW_HISTORY_POSTS);
+    assert_eq!(
+        history_texts(&history).last().map(String::as_str),
+        Some(format!("messaggio {MAX_POSTS_PER_SESSION}").as_str())
+    );
+    // Paging back to the start: PARTY_B reads every post they were present for, and no other.
+    let mut before = history[0].seq();
+    let mut read = history.len();
+    loop {
+        let page = stage
+            .room
+            .history_page(PARTY_B, SessionId::PLENARY, before, 10_000)
+            .unwrap();
+        assert!(page.posts.len() <= MAX_HISTORY_PAGE);
+        assert!(!history_texts(&page.posts)
+            .iter()
+            .any(|text| text.starts_with("riservato")));
+        read += page.posts.len();
+        if let Some(first) = page.posts.first() {
+            before = first.seq();
+        }
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(read, MAX_POSTS_PER_SESSION - 2);
+    let all = stage
+        .room
+        .history_page(PARTY_A, SessionId::PLENARY, before, 2)
+        .unwrap();
+    assert_eq!(history_texts(&all.posts), ["riservato 1", "riservato 2"]);
+    // Only one's current session may be paged.
+    stage.ok(Command::SendToWaitingRoom {
+        by: MEDIATOR,
+        member: PARTY_B,
+    });
+    assert_eq!(
+        stage
+            .room
+            .history_page(PARTY_B, SessionId::PLENARY, before, 10)
+            .unwrap_err(),
+        RoomError::NotInSession(PARTY_B)
     );
 }

@@ -818,3 +818,91 @@ async fn an_idle_room_leaves_memory_and_comes_back_intact() {
     assert!(view["history"].to_string().contains("prima della pausa"));
     assert_eq!(live_rooms().await, "1");
 }
+
+/// Writes `count` chat posts by `sender` into the plenary of `room`, read by `audience`, as if
+/// they had been said; no node may be serving the room.
+async fn seed_plenary_chat(app: &TestApp, room: i64, sender: i64, audience: &[i64], count: i64) {
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) ";
+    sqlx::query(&format!(
+        "{numbers}INSERT INTO room_posts (room_id, seq, session_id, sender_id, kind, chat_text, posted_at) \
+         SELECT $1, i, 0, $3, 'chat', 'messaggio ' || CAST(i AS TEXT), 1 FROM n"
+    ))
+    .bind(room)
+    .bind(count)
+    .bind(sender)
+    .execute(app.db.pool())
+    .await
+    .expect("posts");
+    for member in audience {
+        sqlx::query(&format!(
+            "{numbers}INSERT INTO room_post_audience (room_id, seq, member_id) SELECT $1, i, $3 FROM n"
+        ))
+        .bind(room)
+        .bind(count)
+        .bind(member)
+        .execute(app.db.pool())
+        .await
+        .expect("audience");
+    }
+    sqlx::query("UPDATE rooms SET next_post = $1 WHERE id = $2")
+        .bind(count + 1)
+        .bind(room)
+        .execute(app.db.pool())
+        .await
+        .expect("next post");
+}
+
+both_backends! {
+    async fn a_view_carries_the_latest_posts_older_ones_are_paged_and_a_full_chat_refuses(app: TestApp) {
+        let mut app = app;
+        let office = app.logged_in("segreteria1", Role::Segreteria).await;
+        let setup = app.open_room(&office, &PEOPLE[..2], true).await;
+        let id = |name: &str| setup.member(name).parse::<i64>().expect("member id");
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        party_a.event("view").await;
+        mediator.leave().await;
+        party_a.leave().await;
+        let room = setup.room.parse::<i64>().expect("room id");
+        // Written while no node serves the room: the next one loads it with its history.
+        app.restart().await;
+        seed_plenary_chat(&app, room, id("mediator"), &[id("mediator"), id("party_a")], 2000).await;
+
+        let mut mediator = join(&app, &setup, "mediator").await;
+        mediator.event("view").await;
+        let mut party_a = join(&app, &setup, "party_a").await;
+        let view = party_a.event("view").await;
+        let history = view["history"].as_array().expect("history");
+        assert_eq!(history.len(), 200, "a view carries the latest posts only");
+        assert_eq!(history[199]["text"], "messaggio 2000");
+        assert_eq!(history[0]["seq"], 1801);
+
+        // Older posts, page by page, to this connection only.
+        party_a.send_raw(&json!({ "type": "chat_history", "session": 0, "before_seq": 1801, "limit": 500 }).to_string()).await;
+        let page = party_a.wait_for(|message| message["type"] == "chat_history").await;
+        let posts = page["posts"].as_array().expect("posts");
+        assert_eq!((posts.len(), page["more"].as_bool()), (200, Some(true)), "a page is at most 200 posts");
+        assert_eq!((posts[0]["seq"].as_u64(), posts[199]["seq"].as_u64()), (Some(1601), Some(1800)));
+        party_a.send_raw(&json!({ "type": "chat_history", "session": 0, "before_seq": 3, "limit": 10 }).to_string()).await;
+        let page = party_a.wait_for(|message| message["type"] == "chat_history").await;
+        assert_eq!((page["posts"].as_array().map(Vec::len), page["more"].as_bool()), (Some(2), Some(false)));
+        mediator.drain(Duration::from_millis(200)).await;
+        assert!(!mediator.stream().contains("chat_history"), "the page went to the asking connection only");
+        // Not one's current session: refused.
+        party_a.send_raw(&json!({ "type": "chat_history", "session": 7, "before_seq": 3, "limit": 10 }).to_string()).await;
+        let refused = party_a.wait_for(|message| message["type"] == "error").await;
+        assert_eq!(refused["code"], "invalid_command");
+
+        // The session is full: one more post is refused, in Italian, and nothing is stored.
+        let refused = party_a.refused(json!({ "type": "chat", "text": "ancora uno" })).await;
+        assert_eq!(refused["code"], "chat_full");
+        assert!(refused["message"].as_str().unwrap_or_default().contains("numero massimo"), "{refused}");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_posts WHERE room_id = $1")
+            .bind(room)
+            .fetch_one(app.db.pool())
+            .await
+            .expect("count");
+        assert_eq!(stored, 2000);
+    }
+}

@@ -47,7 +47,7 @@ pub async fn add(
         state.clock_now(),
         &case,
         (&query.name, query.shareable),
-        body.to_vec(),
+        body,
     )
     .await
     .map_err(AppError::from)?;

@@ -55,6 +55,9 @@ pub enum AppError {
     /// The request was not received and answered within its deadline.
     #[error("request timed out")]
     TimedOut,
+    /// Too many uploads are under way (from this link, or on this server).
+    #[error("too many uploads at once")]
+    TooManyUploads,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -71,6 +74,7 @@ impl AppError {
             Self::TooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyUploads => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +94,7 @@ impl AppError {
             Self::TooLarge { .. } | Self::BodyTooLarge => "too_large",
             Self::UnsupportedType => "unsupported_type",
             Self::TimedOut => "timed_out",
+            Self::TooManyUploads => "too_many_uploads",
             Self::Internal(_) => "internal",
         }
     }
@@ -162,6 +167,11 @@ impl AppError {
                 "Tempo scaduto",
                 "La richiesta non è stata completata entro il tempo previsto, per esempio \
                  perché la connessione è lenta. Riprovi."
+                    .to_owned(),
+            ),
+            Self::TooManyUploads => (
+                "Troppi caricamenti in corso",
+                "Sono già in corso troppi caricamenti di file. Attenda che terminino e riprovi."
                     .to_owned(),
             ),
             Self::Internal(_) => (

@@ -191,8 +191,6 @@ pub async fn revoke_invite(
         .office_command(room, current.actor(), Command::RevokeInvite { member })
         .await
         .map_err(AppError::from)?;
-    invites::revoke(&state.db, &current.actor(), state.clock_now(), room, member)
-        .await
-        .map_err(AppError::from)?;
+    // The room's save revoked the link too, in the same transaction.
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -7,14 +7,19 @@
 //!
 //! - `POST /api/v1/room-files?name=NAME` with the bytes as body: 201 `{ id, name, media_type,
 //!   size, sha256 }`; 413 `too_large`, 415 `unsupported_type` (told by content, not by name),
-//!   400 `bad_request` (empty file or bad name), 401 `unauthenticated`.
+//!   400 `bad_request` (empty file or bad name), 401 `unauthenticated` (bad, revoked or expired
+//!   link), 403 `forbidden` (not in a session), 429 `too_many_uploads` (more than
+//!   [`crate::state::UPLOADS_PER_LINK`] from the link or [`crate::state::UPLOADS_PER_NODE`] in all under way). A declared
+//!   `Content-Length` over the limit is refused before the body is read.
 //! - `GET /api/v1/room-files/{id}`: the bytes, with their checked type; 404 when the member may
 //!   not read the file (whether or not it exists).
 //! - `GET /api/v1/room-case-documents` (mediators): the shareable documents of the room's case
 //!   file; `POST /api/v1/room-case-documents/{id}/copy`: a room file copied from one of them,
 //!   201 as for an upload, then shared with `share_file` like any other.
 
-use axum::body::Bytes;
+use std::pin::Pin;
+
+use axum::body::HttpBody;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backoffice::mediation::case_documents;
 use backoffice::platform::audit::Actor;
-use backoffice::rooms::invites;
+use backoffice::rooms::access::{self, AccessError, Granted, Need};
+use backoffice::rooms::invites::InviteError;
 use backoffice::rooms::room_files::{self, RoomFile, MAX_ROOM_FILE_BYTES};
 use backoffice::rooms::room_store;
 use rooms::{ParticipantId, RoomId};
@@ -31,8 +37,8 @@ use serde_json::json;
 
 use crate::http::auth;
 use crate::http::error::{ApiError, AppError};
-use crate::http::extract::{body_refusal, ApiPath, ApiQuery};
-use crate::state::AppState;
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::state::{AppState, UploadSlot};
 
 /// The body limit of file uploads: one byte over the largest file, so that the handler sees
 /// an oversized file and refuses it with its own error.
@@ -43,15 +49,21 @@ pub struct UploadQuery {
     name: String,
 }
 
-/// The room and member whose link token the request carries.
-async fn member(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(RoomId, ParticipantId), ApiError> {
+/// The member whose link token the request carries, if they may use it for `need` now
+/// (`backoffice::rooms::access`, the one check the WebSocket and the room page make too): a
+/// bad, revoked or expired link is 401, a member not in a session (waiting, removed, meeting
+/// ended) 403.
+async fn member(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Granted, ApiError> {
     let token = auth::bearer(headers).ok_or(AppError::Unauthenticated)?;
-    invites::resolve(&state.db, token)
+    access::by_link(&state.db, token, state.clock.now(), need)
         .await
-        .map_err(|_| ApiError(AppError::Unauthenticated))
+        .map_err(|error| {
+            ApiError(match error {
+                AccessError::Link(InviteError::Store(error)) => AppError::from(error),
+                AccessError::NotAdmitted => AppError::Forbidden,
+                AccessError::Link(_) | AccessError::Closed(_) => AppError::Unauthenticated,
+            })
+        })
 }
 
 /// The room and member whose link token the request carries, as an extractor: placed before
@@ -63,37 +75,95 @@ impl FromRequestParts<AppState> for LinkMember {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (room, member) = member(state, &parts.headers).await?;
-        Ok(LinkMember(room, member))
+        let granted = member(state, &parts.headers, Need::TakePart).await?;
+        Ok(LinkMember(granted.room, granted.member_id()))
     }
 }
 
-/// An uploaded file's bytes. A body over the route's limit is refused like any file too large
-/// (413 `too_large`, JSON, in Italian), not with the framework's plain-text answer.
-pub struct FileBody(pub Bytes);
+/// The member uploading a file, checked before anything of the body is read: the link (401), the
+/// declared `Content-Length` (413), then a free upload slot (429).
+pub struct Uploader {
+    room: RoomId,
+    member: ParticipantId,
+    _slot: UploadSlot,
+}
+
+impl FromRequestParts<AppState> for Uploader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let granted = member(state, &parts.headers, Need::TakePart).await?;
+        refuse_declared_too_large(&parts.headers)?;
+        let slot = state
+            .upload_slots
+            .take((granted.room, granted.member_id()))
+            .ok_or(AppError::TooManyUploads)?;
+        Ok(Uploader {
+            room: granted.room,
+            member: granted.member_id(),
+            _slot: slot,
+        })
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError(AppError::TooLarge {
+        max_bytes: MAX_ROOM_FILE_BYTES,
+    })
+}
+
+/// Refuses a body whose declared length is over the largest file, without reading it.
+fn refuse_declared_too_large(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_ROOM_FILE_BYTES as u64 => Err(too_large()),
+        _ => Ok(()),
+    }
+}
+
+/// An uploaded file's bytes, read once into one buffer. A body declared or found larger than the
+/// largest file is refused like any file too large (413 `too_large`, JSON, in Italian) as soon
+/// as that is known: on its `Content-Length` before reading, or at the first byte over.
+pub struct FileBody(pub Vec<u8>);
 
 impl<S: Send + Sync> FromRequest<S> for FileBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(request, state)
-            .await
-            .map(FileBody)
-            .map_err(|rejection| {
-                ApiError(match body_refusal(&rejection) {
-                    AppError::BodyTooLarge => AppError::TooLarge {
-                        max_bytes: MAX_ROOM_FILE_BYTES,
-                    },
-                    _ => AppError::BadRequest("Il file non è arrivato per intero.".to_owned()),
-                })
-            })
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        refuse_declared_too_large(request.headers())?;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = request.into_body();
+        let mut bytes = Vec::with_capacity(declared.min(MAX_ROOM_FILE_BYTES));
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|_| {
+                ApiError(AppError::BadRequest(
+                    "Il file non è arrivato per intero.".to_owned(),
+                ))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len().saturating_add(data.len()) > MAX_ROOM_FILE_BYTES {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(FileBody(bytes))
     }
 }
 
 /// `POST /api/v1/room-files?name=NAME`.
 pub async fn upload(
     State(state): State<AppState>,
-    LinkMember(room, member): LinkMember,
+    Uploader { room, member, .. }: Uploader,
     ApiQuery(query): ApiQuery<UploadQuery>,
     FileBody(body): FileBody,
 ) -> Result<Response, ApiError> {
@@ -104,7 +174,7 @@ pub async fn upload(
         state.clock_now(),
         (room, member),
         &query.name,
-        body.to_vec(),
+        body,
     )
     .await
     .map_err(AppError::from)?;
@@ -122,23 +192,17 @@ fn created(file: &RoomFile) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-/// The room and member of a mediator's link token; 404 for anyone else.
+/// The room and member of a mediator's link token; 404 for anyone else. (A mediator is always
+/// in a session: `rooms` never puts one in the waiting room.)
 async fn mediator(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(RoomId, ParticipantId), ApiError> {
-    let (room, member) = member(state, headers).await?;
-    let snapshot = room_store::load(&state.db, room)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let is_mediator = snapshot
-        .members
-        .iter()
-        .any(|record| record.id == member && record.role == rooms::Role::Mediator);
-    if !is_mediator {
+    let granted = member(state, headers, Need::Enter).await?;
+    if granted.member.role != rooms::Role::Mediator {
         return Err(AppError::NotFound.into());
     }
-    Ok((room, member))
+    Ok((granted.room, granted.member_id()))
 }
 
 /// `GET /api/v1/room-case-documents`.

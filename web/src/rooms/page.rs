@@ -10,8 +10,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use backoffice::rooms::invites;
-use backoffice::rooms::room_store;
+use backoffice::rooms::access::{self, Need};
 
 use crate::http::render::render;
 use crate::state::AppState;
@@ -59,21 +58,15 @@ pub async fn room_page(State(state): State<AppState>, Path(token): Path<String>)
     response.into_response()
 }
 
-/// Whom the link opens the room for, if the link works and the room is open now.
+/// Whom the link opens the room for, if the link works and the room is open now
+/// (`backoffice::rooms::access`, the same check as the WebSocket's).
 async fn joining(state: &AppState, token: &str) -> Option<Joining> {
-    let (room, member) = invites::resolve(&state.db, token).await.ok()?;
-    let snapshot = room_store::load(&state.db, room).await.ok()??;
-    let now = state.clock.now();
-    let closes = snapshot
-        .created_at
-        .saturating_add(snapshot.settings.lifetime);
-    if now < snapshot.created_at || now >= closes {
-        return None;
-    }
-    let record = snapshot.members.iter().find(|record| record.id == member)?;
+    let granted = access::by_link(&state.db, token, state.clock.now(), Need::Enter)
+        .await
+        .ok()?;
     Some(Joining {
-        name: record.display_name.expose().clone(),
-        role: room_role_label(record.role),
-        case_reference: snapshot.case_ref.as_str().to_owned(),
+        name: granted.member.display_name.expose().clone(),
+        role: room_role_label(granted.member.role),
+        case_reference: granted.case_ref.as_str().to_owned(),
     })
 }
