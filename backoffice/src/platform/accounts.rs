@@ -204,10 +204,17 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, S
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// Every account, by username.
-pub async fn list(db: &Db) -> Result<Vec<User>, StoreError> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
-    let rows = sqlx::query(&sql).fetch_all(db.pool()).await?;
+/// The accounts of one body (organism), by username; `None` lists only the accounts that
+/// belong to no body, never every body's.
+pub async fn list(db: &Db, organism_id: Option<&str>) -> Result<Vec<User>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users \
+         WHERE organism_id = $1 OR ($1 IS NULL AND organism_id IS NULL) ORDER BY username"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(organism_id)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(user_from_row).collect()
 }
 

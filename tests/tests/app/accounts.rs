@@ -165,6 +165,25 @@ both_backends! {
         assert_eq!(body["error"], "unauthenticated");
     }
 
+    async fn a_bodys_administrator_lists_only_the_bodys_users(app: TestApp) {
+        let admin = app.admin().await;
+        let ours: Option<String> =
+            sqlx::query_scalar("SELECT organism_id FROM users WHERE username = 'admin'")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        app.create_user_in("segreteria.nostra", Role::Segreteria, ours.as_deref())
+            .await;
+        let other = app.other_organism().await;
+        app.create_user_in("segreteria.altrui", Role::Segreteria, Some(&other))
+            .await;
+        let page = admin.get("/admin/users").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = page.text().await.unwrap();
+        assert!(page.contains("segreteria.nostra"), "{page}");
+        assert!(!page.contains("segreteria.altrui"), "another body's user is listed");
+    }
+
     async fn every_change_leaves_an_audit_record_that_cannot_be_altered(app: TestApp) {
         let admin = app.admin().await;
         let created = admin

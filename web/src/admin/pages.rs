@@ -102,7 +102,7 @@ async fn users_page(
 ) -> Result<UsersPage, AppError> {
     // Locks are per account and client address (see `account::throttle`): not a state of
     // the account.
-    let users = accounts::list(&state.db)
+    let users = accounts::list(&state.db, current.user.organism_id.as_deref())
         .await?
         .into_iter()
         .map(|user| UserRow {
