@@ -783,3 +783,18 @@ pub fn process_figures(pid: u32) -> anyhow::Result<(f64, u64)> {
     // The kernel's USER_HZ is 100 on Linux.
     Ok((ticks / 100.0, peak_kib * 1024))
 }
+
+/// A route template (`/api/v1/cases/{case}`) with every `{name}` segment replaced by a
+/// plausible value, to send a request to every route of the route table.
+pub fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "1"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -4,7 +4,7 @@
 //! application/json`", serde's "unknown field", "invalid type").
 
 use accordo_tests::reqwest::{Client, Method, Response, StatusCode};
-use accordo_tests::{both_backends, Browser, TestApp};
+use accordo_tests::{both_backends, concrete_path, Browser, TestApp};
 use serde_json::{json, Value};
 
 /// Words of the framework's or serde's own messages that must never reach a client.
@@ -18,20 +18,6 @@ const FRAMEWORK_WORDS: [&str; 8] = [
     "Invalid URL",
     "boundary",
 ];
-
-/// `path` with every `{name}` segment replaced by a plausible value.
-fn concrete(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment.starts_with('{') {
-                "1"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
 
 /// The status and JSON body of an API refusal; asserts the message is ours.
 async fn refusal(response: Response) -> (StatusCode, String, String) {
@@ -80,7 +66,10 @@ async fn a_call_without_credentials_is_401_before_csrf_on_every_api_route() {
         // No cookie at all, no CSRF token; then a credential that is not a bearer token.
         for authorization in [None, Some("Basic YWRtaW46YWRtaW4=")] {
             let mut request = Client::new()
-                .request(method.clone(), app.browser().url(&concrete(route.path)))
+                .request(
+                    method.clone(),
+                    app.browser().url(&concrete_path(route.path)),
+                )
                 .header("content-type", "application/json")
                 .body("{}");
             if let Some(value) = authorization {

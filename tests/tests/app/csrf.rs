@@ -5,7 +5,7 @@
 //! credential, judged by the token alone (`web::http::csrf::credential`).
 
 use accordo_tests::reqwest::{Method, StatusCode};
-use accordo_tests::{spawn_app, Backend};
+use accordo_tests::{concrete_path, spawn_app, Backend};
 
 /// The routes that authenticate with a link token in `Authorization: Bearer` and are therefore
 /// exempt from CSRF when (and only when) that header is present.
@@ -13,20 +13,6 @@ const LINK_TOKEN_ROUTES: [&str; 2] = [
     "/api/v1/room-files",
     "/api/v1/room-case-documents/{document}/copy",
 ];
-
-/// `path` with every `{name}` segment replaced by a plausible value.
-fn concrete(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment.starts_with('{') {
-                "1"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_state_changing_route_refuses_a_request_without_a_valid_token() {
@@ -42,7 +28,7 @@ async fn every_state_changing_route_refuses_a_request_without_a_valid_token() {
     );
     let before = app.audit_actions().await;
     for route in changing {
-        let url = admin.url(&concrete(route.path));
+        let url = admin.url(&concrete_path(route.path));
         let method = Method::from_bytes(route.method.as_str().as_bytes()).expect("a method");
         let cookies = admin.cookie_header();
         for token in [None, Some(foreign_token.as_str())] {
@@ -87,7 +73,7 @@ async fn every_state_changing_route_refuses_a_request_without_a_valid_token() {
             "{path} is a route"
         );
         let response = accordo_tests::reqwest::Client::new()
-            .post(admin.url(&concrete(path)))
+            .post(admin.url(&concrete_path(path)))
             .header("authorization", "Bearer not-a-link")
             .send()
             .await
