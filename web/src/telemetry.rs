@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
@@ -15,7 +15,6 @@ use prometheus::{
     TextEncoder,
 };
 use sfu::MediaStats;
-use sha2::{Digest, Sha256};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -217,18 +216,6 @@ impl Metrics {
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default()
     }
-}
-
-/// Whether `headers` carry `Authorization: Bearer TOKEN` with `expected`. The digests are
-/// compared, so the time taken says nothing about how much of the token was right.
-pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|presented| {
-            Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
-        })
 }
 
 /// The `method` label: the methods the server answers, everything else `other`, so that a
