@@ -112,15 +112,18 @@ fn too_large() -> ApiError {
     })
 }
 
-/// Refuses a body whose declared length is over the largest file, without reading it.
-fn refuse_declared_too_large(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses a body whose declared length is over the largest file, without reading it; the
+/// declared length otherwise (0 when none is declared).
+fn refuse_declared_too_large(headers: &HeaderMap) -> Result<usize, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     match declared {
         Some(length) if length > MAX_ROOM_FILE_BYTES as u64 => Err(too_large()),
-        _ => Ok(()),
+        // Not over the largest file, so it fits a usize.
+        Some(length) => Ok(usize::try_from(length).unwrap_or(MAX_ROOM_FILE_BYTES)),
+        None => Ok(0),
     }
 }
 
@@ -133,13 +136,7 @@ impl<S: Send + Sync> FromRequest<S> for FileBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        refuse_declared_too_large(request.headers())?;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<usize>().ok())
-            .unwrap_or(0);
+        let declared = refuse_declared_too_large(request.headers())?;
         let mut body = request.into_body();
         let mut bytes = Vec::with_capacity(declared.min(MAX_ROOM_FILE_BYTES));
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
